@@ -1,0 +1,46 @@
+#ifndef OCELLI_KERNELS_H
+#define OCELLI_KERNELS_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Which micro-kernel family this CPU runs: 1 for AVX2+FMA, 0 for the portable C fallback.
+int ocelli_kernel_isa(void);
+
+/// Forces the portable fallback (1) or lets the CPU decide (0). For tests and benchmarks.
+void ocelli_force_portable(int on);
+
+/// Single-threaded packed, cache-blocked SGEMM on strided operands:
+///   C[i, j] (+)= sum_p A[i*rsA + p*csA] * B[p*rsB + j*csB]
+/// C is row-major with leading dimension ldc. If `accumulate` is 0, C is overwritten.
+/// The summation order of every C element depends only on K (blocks of 256 in order),
+/// never on M or N, so splitting rows or columns over threads gives identical bits.
+void ocelli_sgemm(long M, long N, long K,
+                  const float *A, long rsA, long csA,
+                  const float *B, long rsB, long csB,
+                  float *C, long ldc, int accumulate);
+
+/// Packs an HWIO kernel slice (K = KH*KW*Cin rows, Cout columns with row stride ldw)
+/// into 16-wide column panels: out[panel][k][16], zero padded. Size: ceil(Cout/16)*K*16.
+void ocelli_pack_conv_weights(long K, long Cout, const float *W, long ldw, float *out);
+
+/// Direct NHWC convolution for output rows [ohBegin, ohEnd) of image `n`.
+/// Input pixel (n, y, x) starts at in + ((n*H + y)*W + x)*inPixelStride; channels [0, Cin).
+/// Output pixel (n, y, x) starts at out + ((n*OH + y)*OW + x)*outPixelStride; channels [0, Cout).
+/// `wpacked` comes from ocelli_pack_conv_weights with K = KH*KW*Cin. `bias` may be NULL.
+/// `zeros` must point to at least Cin zero floats (used for padded cells).
+void ocelli_conv2d_direct(const float *in, long n, long H, long W, long Cin, long inPixelStride,
+                          const float *wpacked, long Cout, long KH, long KW,
+                          long strideH, long strideW, long dilationH, long dilationW,
+                          long padTop, long padLeft,
+                          float *out, long OH, long OW, long outPixelStride,
+                          long ohBegin, long ohEnd, const float *bias, const float *zeros);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

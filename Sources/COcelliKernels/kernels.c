@@ -1,0 +1,315 @@
+// Innermost SIMD kernels of Ocelli: a packed 6x16 SGEMM micro-kernel and a direct NHWC
+// convolution tile kernel that shares its register layout. The AVX2+FMA versions are compiled
+// with a target attribute and chosen at run time, so the package needs no unsafe flags and an
+// older CPU runs the portable C versions instead.
+#include "COcelliKernels.h"
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define OCELLI_X86 1
+#else
+#define OCELLI_X86 0
+#endif
+
+enum { MR = 6, NR = 16, MC = 144, KC = 256, NC = 4080 };
+
+static int forcePortable = 0;
+static int isaCache = -1;
+
+void ocelli_force_portable(int on) { forcePortable = on; }
+
+int ocelli_kernel_isa(void) {
+    if (forcePortable) return 0;
+    if (isaCache < 0) {
+#if OCELLI_X86
+        __builtin_cpu_init();
+        isaCache = (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 1 : 0;
+#else
+        isaCache = 0;
+#endif
+    }
+    return isaCache;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Micro-kernels. c (+)= a[kc][MR] * b[kc][NR]; mode 0 overwrites c, mode 1 adds to it.
+
+static void micro_portable(long kc, const float *restrict a, const float *restrict b,
+                           float *restrict c, long ldc, int mode) {
+    float acc[MR][NR];
+    memset(acc, 0, sizeof acc);
+    for (long p = 0; p < kc; p++) {
+        for (int i = 0; i < MR; i++) {
+            float ai = a[p * MR + i];
+            for (int j = 0; j < NR; j++) acc[i][j] += ai * b[p * NR + j];
+        }
+    }
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++)
+            c[i * ldc + j] = mode ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
+#if OCELLI_X86
+__attribute__((target("avx2,fma")))
+static void micro_avx2(long kc, const float *restrict a, const float *restrict b,
+                       float *restrict c, long ldc, int mode) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+    __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    for (long p = 0; p < kc; p++) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        __m256 ai;
+        ai = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(ai, b0, c00); c01 = _mm256_fmadd_ps(ai, b1, c01);
+        ai = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(ai, b0, c10); c11 = _mm256_fmadd_ps(ai, b1, c11);
+        ai = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(ai, b0, c20); c21 = _mm256_fmadd_ps(ai, b1, c21);
+        ai = _mm256_broadcast_ss(a + 3); c30 = _mm256_fmadd_ps(ai, b0, c30); c31 = _mm256_fmadd_ps(ai, b1, c31);
+        ai = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(ai, b0, c40); c41 = _mm256_fmadd_ps(ai, b1, c41);
+        ai = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(ai, b0, c50); c51 = _mm256_fmadd_ps(ai, b1, c51);
+        a += MR; b += NR;
+    }
+#define OCELLI_STORE(row, lo, hi) do { \
+        float *cr = c + (row) * ldc; \
+        if (mode) { lo = _mm256_add_ps(lo, _mm256_loadu_ps(cr)); hi = _mm256_add_ps(hi, _mm256_loadu_ps(cr + 8)); } \
+        _mm256_storeu_ps(cr, lo); _mm256_storeu_ps(cr + 8, hi); } while (0)
+    OCELLI_STORE(0, c00, c01); OCELLI_STORE(1, c10, c11); OCELLI_STORE(2, c20, c21);
+    OCELLI_STORE(3, c30, c31); OCELLI_STORE(4, c40, c41); OCELLI_STORE(5, c50, c51);
+#undef OCELLI_STORE
+}
+#endif
+
+typedef void (*micro_fn)(long, const float *, const float *, float *, long, int);
+
+static micro_fn pick_micro(void) {
+#if OCELLI_X86
+    if (ocelli_kernel_isa() == 1) return micro_avx2;
+#endif
+    return micro_portable;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packing. Panels are zero padded so the micro-kernel never reads past a matrix edge.
+
+static void pack_a(long mc, long kc, const float *A, long rsA, long csA, float *out) {
+    for (long i0 = 0; i0 < mc; i0 += MR) {
+        long mr = mc - i0 < MR ? mc - i0 : MR;
+        const float *a = A + i0 * rsA;
+        if (mr == MR && csA == 1) {
+            for (long p = 0; p < kc; p++) {
+                out[0] = a[p]; out[1] = a[rsA + p]; out[2] = a[2 * rsA + p];
+                out[3] = a[3 * rsA + p]; out[4] = a[4 * rsA + p]; out[5] = a[5 * rsA + p];
+                out += MR;
+            }
+        } else {
+            for (long p = 0; p < kc; p++) {
+                for (long i = 0; i < MR; i++) out[i] = i < mr ? a[i * rsA + p * csA] : 0.0f;
+                out += MR;
+            }
+        }
+    }
+}
+
+static void pack_b(long kc, long nc, const float *B, long rsB, long csB, float *out) {
+    for (long j0 = 0; j0 < nc; j0 += NR) {
+        long nr = nc - j0 < NR ? nc - j0 : NR;
+        const float *b = B + j0 * csB;
+        if (nr == NR && csB == 1) {
+            for (long p = 0; p < kc; p++) { memcpy(out, b + p * rsB, NR * sizeof(float)); out += NR; }
+        } else {
+            for (long p = 0; p < kc; p++) {
+                for (long j = 0; j < NR; j++) out[j] = j < nr ? b[p * rsB + j * csB] : 0.0f;
+                out += NR;
+            }
+        }
+    }
+}
+
+// Per-thread packing buffers, grown on demand and reused by every call on that thread.
+static _Thread_local float *bufA = NULL, *bufB = NULL;
+static _Thread_local size_t capA = 0, capB = 0;
+
+static float *grow(float **buf, size_t *cap, size_t need) {
+    if (need > *cap) {
+        free(*buf);
+        size_t bytes = (need * sizeof(float) + 63) & ~(size_t)63;
+        *buf = (float *)aligned_alloc(64, bytes);
+        *cap = *buf ? need : 0;
+    }
+    return *buf;
+}
+
+void ocelli_sgemm(long M, long N, long K,
+                  const float *A, long rsA, long csA,
+                  const float *B, long rsB, long csB,
+                  float *C, long ldc, int accumulate) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        if (!accumulate) for (long i = 0; i < M; i++) memset(C + i * ldc, 0, (size_t)N * sizeof(float));
+        return;
+    }
+    micro_fn micro = pick_micro();
+    long ncMax = N < NC ? N : NC, kcMax = K < KC ? K : KC, mcMax = M < MC ? M : MC;
+    float *bp = grow(&bufB, &capB, (size_t)((ncMax + NR - 1) / NR * NR) * (size_t)kcMax);
+    float *ap = grow(&bufA, &capA, (size_t)((mcMax + MR - 1) / MR * MR) * (size_t)kcMax);
+    if (!bp || !ap) abort();
+    float tile[MR * NR] __attribute__((aligned(64)));
+
+    for (long jc = 0; jc < N; jc += NC) {
+        long nc = N - jc < NC ? N - jc : NC;
+        for (long pc = 0; pc < K; pc += KC) {
+            long kc = K - pc < KC ? K - pc : KC;
+            int mode = (pc > 0 || accumulate) ? 1 : 0;
+            pack_b(kc, nc, B + pc * rsB + jc * csB, rsB, csB, bp);
+            for (long ic = 0; ic < M; ic += MC) {
+                long mc = M - ic < MC ? M - ic : MC;
+                pack_a(mc, kc, A + ic * rsA + pc * csA, rsA, csA, ap);
+                for (long jr = 0; jr < nc; jr += NR) {
+                    long nr = nc - jr < NR ? nc - jr : NR;
+                    const float *bpanel = bp + jr * kc;
+                    for (long ir = 0; ir < mc; ir += MR) {
+                        long mr = mc - ir < MR ? mc - ir : MR;
+                        float *c = C + (ic + ir) * ldc + jc + jr;
+                        const float *apanel = ap + ir * kc;
+                        if (mr == MR && nr == NR) {
+                            micro(kc, apanel, bpanel, c, ldc, mode);
+                        } else {
+                            micro(kc, apanel, bpanel, tile, NR, 0);
+                            for (long i = 0; i < mr; i++)
+                                for (long j = 0; j < nr; j++)
+                                    c[i * ldc + j] = mode ? c[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Direct convolution.
+
+void ocelli_pack_conv_weights(long K, long Cout, const float *W, long ldw, float *out) {
+    pack_b(K, Cout, W, ldw, 1, out);
+}
+
+// One tile: 6 output pixels x 16 output channels. rows[i] points at pixel i's input channels
+// for the current kernel tap; w at the tap's [Cin][16] weight block.
+static void conv_tile_portable(long Cin, const float *const rows[MR], const float *restrict w,
+                               float acc[MR][NR]) {
+    for (long ic = 0; ic < Cin; ic++) {
+        const float *wr = w + ic * NR;
+        for (int i = 0; i < MR; i++) {
+            float a = rows[i][ic];
+            for (int j = 0; j < NR; j++) acc[i][j] += a * wr[j];
+        }
+    }
+}
+
+typedef struct {
+    const float *in; long H, W, Cin, inStride, KH, KW, sh, sw, dh, dw, pt, pl;
+    const float *zeros;
+} conv_geom;
+
+static void conv_rows(const conv_geom *g, long n, long oy, long ox0, long kh, long kw,
+                      const float *rows[MR], long npix) {
+    long iy = oy * g->sh + kh * g->dh - g->pt;
+    for (long i = 0; i < MR; i++) {
+        long ix = (ox0 + i) * g->sw + kw * g->dw - g->pl;
+        if (i < npix && iy >= 0 && iy < g->H && ix >= 0 && ix < g->W)
+            rows[i] = g->in + ((n * g->H + iy) * g->W + ix) * g->inStride;
+        else
+            rows[i] = g->zeros;
+    }
+}
+
+#if OCELLI_X86
+__attribute__((target("avx2,fma")))
+static void conv_panel_avx2(const conv_geom *g, long n, long oy, long ox0, long npix,
+                            const float *wpanel, float *outTile /* [MR][NR] */) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+    __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    const float *rows[MR];
+    long Cin = g->Cin;
+    for (long kh = 0; kh < g->KH; kh++) {
+        for (long kw = 0; kw < g->KW; kw++) {
+            conv_rows(g, n, oy, ox0, kh, kw, rows, npix);
+            const float *w = wpanel + (kh * g->KW + kw) * Cin * NR;
+            const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3], *r4 = rows[4], *r5 = rows[5];
+            for (long ic = 0; ic < Cin; ic++) {
+                __m256 b0 = _mm256_loadu_ps(w), b1 = _mm256_loadu_ps(w + 8);
+                __m256 ai;
+                ai = _mm256_broadcast_ss(r0 + ic); c00 = _mm256_fmadd_ps(ai, b0, c00); c01 = _mm256_fmadd_ps(ai, b1, c01);
+                ai = _mm256_broadcast_ss(r1 + ic); c10 = _mm256_fmadd_ps(ai, b0, c10); c11 = _mm256_fmadd_ps(ai, b1, c11);
+                ai = _mm256_broadcast_ss(r2 + ic); c20 = _mm256_fmadd_ps(ai, b0, c20); c21 = _mm256_fmadd_ps(ai, b1, c21);
+                ai = _mm256_broadcast_ss(r3 + ic); c30 = _mm256_fmadd_ps(ai, b0, c30); c31 = _mm256_fmadd_ps(ai, b1, c31);
+                ai = _mm256_broadcast_ss(r4 + ic); c40 = _mm256_fmadd_ps(ai, b0, c40); c41 = _mm256_fmadd_ps(ai, b1, c41);
+                ai = _mm256_broadcast_ss(r5 + ic); c50 = _mm256_fmadd_ps(ai, b0, c50); c51 = _mm256_fmadd_ps(ai, b1, c51);
+                w += NR;
+            }
+        }
+    }
+    _mm256_store_ps(outTile + 0 * NR, c00); _mm256_store_ps(outTile + 0 * NR + 8, c01);
+    _mm256_store_ps(outTile + 1 * NR, c10); _mm256_store_ps(outTile + 1 * NR + 8, c11);
+    _mm256_store_ps(outTile + 2 * NR, c20); _mm256_store_ps(outTile + 2 * NR + 8, c21);
+    _mm256_store_ps(outTile + 3 * NR, c30); _mm256_store_ps(outTile + 3 * NR + 8, c31);
+    _mm256_store_ps(outTile + 4 * NR, c40); _mm256_store_ps(outTile + 4 * NR + 8, c41);
+    _mm256_store_ps(outTile + 5 * NR, c50); _mm256_store_ps(outTile + 5 * NR + 8, c51);
+}
+#endif
+
+static void conv_panel_portable(const conv_geom *g, long n, long oy, long ox0, long npix,
+                                const float *wpanel, float *outTile) {
+    float acc[MR][NR];
+    memset(acc, 0, sizeof acc);
+    const float *rows[MR];
+    for (long kh = 0; kh < g->KH; kh++)
+        for (long kw = 0; kw < g->KW; kw++) {
+            conv_rows(g, n, oy, ox0, kh, kw, rows, npix);
+            conv_tile_portable(g->Cin, rows, wpanel + (kh * g->KW + kw) * g->Cin * NR, acc);
+        }
+    memcpy(outTile, acc, sizeof acc);
+}
+
+void ocelli_conv2d_direct(const float *in, long n, long H, long W, long Cin, long inPixelStride,
+                          const float *wpacked, long Cout, long KH, long KW,
+                          long strideH, long strideW, long dilationH, long dilationW,
+                          long padTop, long padLeft,
+                          float *out, long OH, long OW, long outPixelStride,
+                          long ohBegin, long ohEnd, const float *bias, const float *zeros) {
+    conv_geom g = { in, H, W, Cin, inPixelStride, KH, KW, strideH, strideW, dilationH, dilationW,
+                    padTop, padLeft, zeros };
+    int avx = 0;
+#if OCELLI_X86
+    avx = ocelli_kernel_isa() == 1;
+#endif
+    long K = KH * KW * Cin;
+    float tile[MR * NR] __attribute__((aligned(64)));
+    for (long oy = ohBegin; oy < ohEnd; oy++) {
+        for (long ox0 = 0; ox0 < OW; ox0 += MR) {
+            long npix = OW - ox0 < MR ? OW - ox0 : MR;
+            for (long oc0 = 0; oc0 < Cout; oc0 += NR) {
+                long nr = Cout - oc0 < NR ? Cout - oc0 : NR;
+                const float *wpanel = wpacked + (oc0 / NR) * K * NR;
+#if OCELLI_X86
+                if (avx) conv_panel_avx2(&g, n, oy, ox0, npix, wpanel, tile);
+                else
+#endif
+                    conv_panel_portable(&g, n, oy, ox0, npix, wpanel, tile);
+                (void)avx;
+                for (long i = 0; i < npix; i++) {
+                    float *o = out + ((n * OH + oy) * OW + ox0 + i) * outPixelStride + oc0;
+                    if (bias) for (long j = 0; j < nr; j++) o[j] = tile[i * NR + j] + bias[oc0 + j];
+                    else memcpy(o, tile + i * NR, (size_t)nr * sizeof(float));
+                }
+            }
+        }
+    }
+}

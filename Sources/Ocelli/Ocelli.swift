@@ -1,0 +1,2 @@
+// The umbrella module: `import Ocelli` brings in every Ocelli module.
+@_exported import OcelliTensor

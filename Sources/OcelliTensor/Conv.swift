@@ -1,0 +1,446 @@
+import COcelliKernels
+
+/// How a convolution or pooling window is padded.
+public enum Padding: Equatable, Sendable {
+    /// No padding: windows lie wholly inside the input.
+    case valid
+    /// TensorFlow's "same": output size ceil(input / stride), the odd cell of padding at the end.
+    case same
+    /// Explicit cells of padding on each side.
+    case explicit(top: Int, bottom: Int, left: Int, right: Int)
+
+    /// Padding on (top, bottom, left, right) for a window of `kernel` cells (dilated extent).
+    func amounts(height: Int, width: Int, kernel: (Int, Int), stride: (Int, Int)) -> (Int, Int, Int, Int) {
+        switch self {
+        case .valid: return (0, 0, 0, 0)
+        case let .explicit(t, b, l, r): return (t, b, l, r)
+        case .same:
+            func split(_ size: Int, _ k: Int, _ s: Int) -> (Int, Int) {
+                let out = (size + s - 1) / s
+                let total = Swift.max((out - 1) * s + k - size, 0)
+                return (total / 2, total - total / 2)
+            }
+            let (t, b) = split(height, kernel.0, stride.0), (l, r) = split(width, kernel.1, stride.1)
+            return (t, b, l, r)
+        }
+    }
+}
+
+/// Which kernel a convolution runs; `.automatic` picks by shape.
+public enum ConvolutionAlgorithm: String, Sendable, CaseIterable {
+    case automatic, direct, im2col, naive
+}
+
+/// The geometry of one 2-D convolution (NHWC input, HWIO kernel).
+struct ConvGeometry {
+    var n, h, w, c: Int
+    var kh, kw, o: Int
+    var sh, sw, dh, dw: Int
+    var pt, pb, pl, pr: Int
+    var groups: Int
+    var oh: Int { (h + pt + pb - (kh - 1) * dh - 1) / sh + 1 }
+    var ow: Int { (w + pl + pr - (kw - 1) * dw - 1) / sw + 1 }
+    var cg: Int { c / groups }
+    var og: Int { o / groups }
+    var kdim: Int { kh * kw * cg }
+    var isDepthwise: Bool { groups == c && groups > 1 }
+    var isPointwise: Bool {
+        kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt == 0 && pb == 0 && pl == 0 && pr == 0 && groups == 1
+    }
+}
+
+extension Tensor {
+    /// 2-D convolution (cross-correlation, as every framework) of an NHWC input with an HWIO kernel.
+    ///
+    /// - input: [N, H, W, C]; filter: [KH, KW, C / groups, O]; bias: [O] or nil.
+    /// - groups: C and O must both divide by it; `groups == C` is a depthwise convolution.
+    /// - returns: [N, OH, OW, O] with OH = (H + padTop + padBottom − dilation·(KH−1) − 1) / stride + 1.
+    public static func conv2d(_ input: Tensor, filter: Tensor, bias: Tensor? = nil,
+                              strides: (Int, Int) = (1, 1), padding: Padding = .valid,
+                              dilations: (Int, Int) = (1, 1), groups: Int = 1,
+                              algorithm: ConvolutionAlgorithm = .automatic) -> Tensor {
+        require(input.rank == 4, "conv2d", "input must be NHWC (rank 4), got shape \(input.shape)")
+        require(filter.rank == 4, "conv2d", "filter must be HWIO (rank 4), got shape \(filter.shape)")
+        require(groups >= 1 && input.shape[3] % groups == 0 && filter.shape[3] % groups == 0, "conv2d",
+                "groups \(groups) must divide input channels \(input.shape[3]) and filters \(filter.shape[3])")
+        require(filter.shape[2] * groups == input.shape[3], "conv2d",
+                "filter \(filter.shape) expects \(filter.shape[2] * groups) input channels (groups \(groups)), input \(input.shape) has \(input.shape[3])")
+        require(strides.0 >= 1 && strides.1 >= 1 && dilations.0 >= 1 && dilations.1 >= 1, "conv2d",
+                "strides \(strides) and dilations \(dilations) must be ≥ 1")
+        if let b = bias { require(b.shape == [filter.shape[3]], "conv2d", "bias shape \(b.shape) must be [\(filter.shape[3])]") }
+        let (kh, kw) = (filter.shape[0], filter.shape[1])
+        let pads = padding.amounts(height: input.shape[1], width: input.shape[2],
+                                   kernel: ((kh - 1) * dilations.0 + 1, (kw - 1) * dilations.1 + 1), stride: strides)
+        let g = ConvGeometry(n: input.shape[0], h: input.shape[1], w: input.shape[2], c: input.shape[3],
+                             kh: kh, kw: kw, o: filter.shape[3], sh: strides.0, sw: strides.1,
+                             dh: dilations.0, dw: dilations.1, pt: pads.0, pb: pads.1, pl: pads.2, pr: pads.3,
+                             groups: groups)
+        require(g.oh > 0 && g.ow > 0, "conv2d",
+                "input \(input.shape) is smaller than the dilated kernel \(filter.shape) with padding \(padding)")
+        let y = convForward(input.scalars, filter.scalars, bias?.scalars, g, algorithm)
+        let x = input.detached(), f = filter.detached()
+        let needX = input.node != nil, needF = filter.node != nil, needB = bias?.node != nil
+        var inputs = [input, filter]
+        if let b = bias { inputs.append(b) }
+        return record(Tensor(shape: [g.n, g.oh, g.ow, g.o], scalars: y), inputs) { dy in
+            let (dx, df) = convBackward(x.scalars, f.scalars, dy.scalars, g, needInput: needX, needFilter: needF)
+            var r: [Tensor?] = [dx.map { Tensor(shape: x.shape, scalars: $0) }, df.map { Tensor(shape: f.shape, scalars: $0) }]
+            if bias != nil { r.append(needB ? dy.reshaped([-1, g.o]).sum(axes: [0]) : nil) }
+            return r
+        }
+    }
+
+    // MARK: Forward
+
+    static func convForward(_ x: [Float], _ w: [Float], _ bias: [Float]?, _ g: ConvGeometry,
+                            _ algorithm: ConvolutionAlgorithm) -> [Float] {
+        var algo = algorithm
+        if algo == .automatic {
+            algo = g.isDepthwise ? .naive : (g.cg <= 32 ? .direct : .im2col)
+        }
+        if g.isPointwise && algorithm == .automatic {
+            return pointwise(x, w, bias, g)
+        }
+        switch algo {
+        case .naive: return g.isDepthwise ? depthwiseForward(x, w, bias, g) : naiveForward(x, w, bias, g)
+        case .direct: return directForward(x, w, bias, g)
+        default: return im2colForward(x, w, bias, g)
+        }
+    }
+
+    private static func pointwise(_ x: [Float], _ w: [Float], _ bias: [Float]?, _ g: ConvGeometry) -> [Float] {
+        let p = g.n * g.h * g.w
+        var out = [Float](repeating: 0, count: p * g.o)
+        if let bias { for r in 0..<p { for j in 0..<g.o { out[r * g.o + j] = bias[j] } } }
+        x.withUnsafeBufferPointer { xp in
+            w.withUnsafeBufferPointer { wp in
+                out.withUnsafeMutableBufferPointer { op in
+                    GEMM.sgemm(m: p, n: g.o, k: g.c, a: xp.baseAddress!, rsA: g.c, csA: 1,
+                               b: wp.baseAddress!, rsB: g.o, csB: 1, c: op.baseAddress!, ldc: g.o,
+                               accumulate: bias != nil)
+                }
+            }
+        }
+        return out
+    }
+
+    /// The direct NHWC kernel (C, 6 pixels × 16 channels per tile), split by output rows.
+    static func directForward(_ x: [Float], _ w: [Float], _ bias: [Float]?, _ g: ConvGeometry) -> [Float] {
+        let (oh, ow) = (g.oh, g.ow)
+        var out = [Float](repeating: 0, count: g.n * oh * ow * g.o)
+        let panels = (g.og + 15) / 16
+        var packed = [Float](repeating: 0, count: g.groups * panels * g.kdim * 16)
+        let zeros = [Float](repeating: 0, count: g.cg + 16)
+        w.withUnsafeBufferPointer { wp in
+            packed.withUnsafeMutableBufferPointer { pp in
+                for gi in 0..<g.groups {
+                    ocelli_pack_conv_weights(g.kdim, g.og, wp.baseAddress! + gi * g.og, g.o,
+                                             pp.baseAddress! + gi * panels * g.kdim * 16)
+                }
+            }
+        }
+        let rows = g.n * oh
+        let biasScalars = bias ?? []
+        x.withUnsafeBufferPointer { xp in
+            packed.withUnsafeBufferPointer { pp in
+                zeros.withUnsafeBufferPointer { zp in
+                    biasScalars.withUnsafeBufferPointer { bp in
+                        out.withUnsafeMutableBufferPointer { op in
+                            let ptrs = UnsafeSendable((xp.baseAddress!, pp.baseAddress!, zp.baseAddress!,
+                                                       op.baseAddress!, bias == nil ? nil : bp.baseAddress))
+                            Parallel.forRanges(rows, minimumChunk: Swift.max(1, 4096 / Swift.max(1, ow * g.o / 16))) { r in
+                                let (xb, pb, zb, ob, bb) = ptrs.value
+                                var row = r.lowerBound
+                                while row < r.upperBound {
+                                    let n = row / oh, y0 = row % oh
+                                    let y1 = Swift.min(oh, y0 + (r.upperBound - row))
+                                    for gi in 0..<g.groups {
+                                        ocelli_conv2d_direct(xb + gi * g.cg, n, g.h, g.w, g.cg, g.c,
+                                                             pb + gi * panels * g.kdim * 16, g.og, g.kh, g.kw,
+                                                             g.sh, g.sw, g.dh, g.dw, g.pt, g.pl,
+                                                             ob + gi * g.og, oh, ow, g.o, y0, y1,
+                                                             bb.map { $0 + gi * g.og }, zb)
+                                    }
+                                    row += y1 - y0
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Lays out the receptive fields of images [n0, n1) for group `gi` as rows of a matrix:
+    /// cols[(n, oy, ox), (ky, kx, c)] (zero where the window leaves the input).
+    static func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ n0: Int, _ n1: Int, _ gi: Int,
+                       _ cols: UnsafeMutablePointer<Float>) {
+        let (oh, ow, kdim, cg) = (g.oh, g.ow, g.kdim, g.cg)
+        let rows = (n1 - n0) * oh
+        let p = UnsafeSendable((x, cols))
+        Parallel.forRanges(rows, minimumChunk: 8) { r in
+            let (x, cols) = p.value
+            for row in r {
+                let n = n0 + row / oh, oy = row % oh
+                for ox in 0..<ow {
+                    var dst = cols + ((row * ow) + ox) * kdim
+                    for ky in 0..<g.kh {
+                        let iy = oy * g.sh + ky * g.dh - g.pt
+                        for kx in 0..<g.kw {
+                            let ix = ox * g.sw + kx * g.dw - g.pl
+                            if iy >= 0 && iy < g.h && ix >= 0 && ix < g.w {
+                                let src = x + ((n * g.h + iy) * g.w + ix) * g.c + gi * cg
+                                dst.update(from: src, count: cg)
+                            } else {
+                                dst.update(repeating: 0, count: cg)
+                            }
+                            dst += cg
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Images per im2col chunk: enough rows for large GEMMs, bounded memory (~64 MB of columns).
+    static func imagesPerChunk(_ g: ConvGeometry) -> Int {
+        let perImage: Int = Swift.max(1, g.oh * g.ow * g.kdim)
+        return Swift.max(1, Swift.min(g.n, (16 << 20) / perImage))
+    }
+
+    static func im2colForward(_ x: [Float], _ w: [Float], _ bias: [Float]?, _ g: ConvGeometry) -> [Float] {
+        let (oh, ow, kdim) = (g.oh, g.ow, g.kdim)
+        var out = [Float](repeating: 0, count: g.n * oh * ow * g.o)
+        let chunk = imagesPerChunk(g)
+        var cols = [Float](repeating: 0, count: chunk * oh * ow * kdim)
+        x.withUnsafeBufferPointer { xp in
+            w.withUnsafeBufferPointer { wp in
+                out.withUnsafeMutableBufferPointer { op in
+                    cols.withUnsafeMutableBufferPointer { cp in
+                        var n0 = 0
+                        while n0 < g.n {
+                            let n1 = Swift.min(g.n, n0 + chunk)
+                            let p = (n1 - n0) * oh * ow
+                            for gi in 0..<g.groups {
+                                im2col(xp.baseAddress!, g, n0, n1, gi, cp.baseAddress!)
+                                GEMM.sgemm(m: p, n: g.og, k: kdim, a: cp.baseAddress!, rsA: kdim, csA: 1,
+                                           b: wp.baseAddress! + gi * g.og, rsB: g.o, csB: 1,
+                                           c: op.baseAddress! + n0 * oh * ow * g.o + gi * g.og, ldc: g.o)
+                            }
+                            n0 = n1
+                        }
+                    }
+                }
+            }
+        }
+        if let bias { addBias(&out, bias) }
+        return out
+    }
+
+    static func addBias(_ out: inout [Float], _ bias: [Float]) {
+        let o = bias.count
+        out.withUnsafeMutableBufferPointer { op in
+            bias.withUnsafeBufferPointer { bp in
+                for r in 0..<(op.count / o) {
+                    let row = op.baseAddress! + r * o
+                    for j in 0..<o { row[j] += bp[j] }
+                }
+            }
+        }
+    }
+
+    /// Depthwise (groups == C): each input channel c feeds output channels c·m ..< (c+1)·m.
+    static func depthwiseForward(_ x: [Float], _ w: [Float], _ bias: [Float]?, _ g: ConvGeometry) -> [Float] {
+        let (oh, ow, o, mult) = (g.oh, g.ow, g.o, g.og)
+        var out = [Float](repeating: 0, count: g.n * oh * ow * o)
+        x.withUnsafeBufferPointer { xp in
+            w.withUnsafeBufferPointer { wp in
+                out.withUnsafeMutableBufferPointer { op in
+                    let p = UnsafeSendable((xp.baseAddress!, wp.baseAddress!, op.baseAddress!))
+                    Parallel.forRanges(g.n * oh, minimumChunk: 4) { r in
+                        let (xb, wb, ob) = p.value
+                        for row in r {
+                            let n = row / oh, oy = row % oh
+                            for ox in 0..<ow {
+                                let dst = ob + ((n * oh + oy) * ow + ox) * o
+                                if let bias { for j in 0..<o { dst[j] = bias[j] } }
+                                for ky in 0..<g.kh {
+                                    let iy = oy * g.sh + ky * g.dh - g.pt
+                                    if iy < 0 || iy >= g.h { continue }
+                                    for kx in 0..<g.kw {
+                                        let ix = ox * g.sw + kx * g.dw - g.pl
+                                        if ix < 0 || ix >= g.w { continue }
+                                        let src = xb + ((n * g.h + iy) * g.w + ix) * g.c
+                                        let wr = wb + (ky * g.kw + kx) * o
+                                        if mult == 1 {
+                                            for j in 0..<o { dst[j] += src[j] * wr[j] }
+                                        } else {
+                                            for j in 0..<o { dst[j] += src[j / mult] * wr[j] }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// The textbook loop, any geometry; the reference the fast kernels are tested against.
+    static func naiveForward(_ x: [Float], _ w: [Float], _ bias: [Float]?, _ g: ConvGeometry) -> [Float] {
+        let (oh, ow) = (g.oh, g.ow)
+        var out = [Float](repeating: 0, count: g.n * oh * ow * g.o)
+        for n in 0..<g.n { for oy in 0..<oh { for ox in 0..<ow { for oc in 0..<g.o {
+            let gi = oc / g.og
+            var acc: Float = bias?[oc] ?? 0
+            for ky in 0..<g.kh { for kx in 0..<g.kw {
+                let iy = oy * g.sh + ky * g.dh - g.pt, ix = ox * g.sw + kx * g.dw - g.pl
+                if iy < 0 || iy >= g.h || ix < 0 || ix >= g.w { continue }
+                for ci in 0..<g.cg {
+                    acc += x[((n * g.h + iy) * g.w + ix) * g.c + gi * g.cg + ci] * w[((ky * g.kw + kx) * g.cg + ci) * g.o + oc]
+                }
+            } }
+            out[((n * oh + oy) * ow + ox) * g.o + oc] = acc
+        } } } }
+        return out
+    }
+
+    // MARK: Backward
+
+    /// Gradients of a convolution with respect to its input and its filter.
+    ///
+    /// dFilter = colsᵀ · dY (im2col, chunked by images). dInput: for stride 1 it is itself a
+    /// convolution of dY with the flipped, transposed filter (so it runs on the fast forward
+    /// kernels); otherwise dCols = dY · Wᵀ is gathered back to pixels (col2im in gather form,
+    /// which parallelises over input rows without write conflicts).
+    static func convBackward(_ x: [Float], _ w: [Float], _ dy: [Float], _ g: ConvGeometry,
+                             needInput: Bool, needFilter: Bool) -> ([Float]?, [Float]?) {
+        if g.isDepthwise { return depthwiseBackward(x, w, dy, g, needInput: needInput, needFilter: needFilter) }
+        let (oh, ow, kdim) = (g.oh, g.ow, g.kdim)
+        var dw: [Float]? = needFilter ? [Float](repeating: 0, count: w.count) : nil
+        var dx: [Float]? = nil
+        let strided = g.sh != 1 || g.sw != 1
+        if needInput && !strided { dx = transposedConvStride1(dy, w, g) }
+        if needFilter || (needInput && strided) {
+            if needInput && strided { dx = [Float](repeating: 0, count: x.count) }
+            let chunk = imagesPerChunk(g)
+            var cols = [Float](repeating: 0, count: chunk * oh * ow * kdim)
+            x.withUnsafeBufferPointer { xp in
+                dy.withUnsafeBufferPointer { gp in
+                    w.withUnsafeBufferPointer { wp in
+                        cols.withUnsafeMutableBufferPointer { cp in
+                            var n0 = 0
+                            while n0 < g.n {
+                                let n1 = Swift.min(g.n, n0 + chunk)
+                                let p = (n1 - n0) * oh * ow
+                                let gRows = gp.baseAddress! + n0 * oh * ow * g.o
+                                for gi in 0..<g.groups {
+                                    if needFilter {
+                                        im2col(xp.baseAddress!, g, n0, n1, gi, cp.baseAddress!)
+                                        dw!.withUnsafeMutableBufferPointer { dwp in
+                                            GEMM.sgemm(m: kdim, n: g.og, k: p, a: cp.baseAddress!, rsA: 1, csA: kdim,
+                                                       b: gRows + gi * g.og, rsB: g.o, csB: 1,
+                                                       c: dwp.baseAddress! + gi * g.og, ldc: g.o, accumulate: true)
+                                        }
+                                    }
+                                    if needInput && strided {
+                                        // dCols = dY · Wᵀ, then gather into dX.
+                                        GEMM.sgemm(m: p, n: kdim, k: g.og, a: gRows + gi * g.og, rsA: g.o, csA: 1,
+                                                   b: wp.baseAddress! + gi * g.og, rsB: 1, csB: g.o,
+                                                   c: cp.baseAddress!, ldc: kdim)
+                                        dx!.withUnsafeMutableBufferPointer { dxp in
+                                            col2imGather(cp.baseAddress!, g, n0, n1, gi, dxp.baseAddress!)
+                                        }
+                                    }
+                                }
+                                n0 = n1
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (dx, dw)
+    }
+
+    /// dX for stride 1: a convolution of dY ([N, OH, OW, O]) with W'[ky, kx, o, c] =
+    /// W[KH−1−ky, KW−1−kx, c, o] and padding (K−1)·d − pad on each side.
+    static func transposedConvStride1(_ dy: [Float], _ w: [Float], _ g: ConvGeometry) -> [Float] {
+        // Transposed, flipped filter, per group: [KH, KW, O/groups, C] (HWIO with groups).
+        var wt = [Float](repeating: 0, count: w.count)
+        for ky in 0..<g.kh { for kx in 0..<g.kw { for gi in 0..<g.groups {
+            for ci in 0..<g.cg { for oc in 0..<g.og {
+                let src = (((g.kh - 1 - ky) * g.kw + (g.kw - 1 - kx)) * g.cg + ci) * g.o + gi * g.og + oc
+                let dst = ((ky * g.kw + kx) * g.og + oc) * g.c + gi * g.cg + ci
+                wt[dst] = w[src]
+            } }
+        } } }
+        let t = ConvGeometry(n: g.n, h: g.oh, w: g.ow, c: g.o, kh: g.kh, kw: g.kw, o: g.c, sh: 1, sw: 1,
+                             dh: g.dh, dw: g.dw,
+                             pt: (g.kh - 1) * g.dh - g.pt, pb: (g.kh - 1) * g.dh - g.pb,
+                             pl: (g.kw - 1) * g.dw - g.pl, pr: (g.kw - 1) * g.dw - g.pr, groups: g.groups)
+        precondition(t.oh == g.h && t.ow == g.w)
+        if t.pt < 0 || t.pb < 0 || t.pl < 0 || t.pr < 0 {
+            // Padding wider than the dilated kernel (unusual): the reference loop handles it.
+            return naiveForward(dy, wt, nil, t)
+        }
+        return convForward(dy, wt, nil, t, .automatic)
+    }
+
+    /// dX[n, iy, ix, c] = Σ dCols[(n, oy, ox), (ky, kx, c)] over the windows that cover (iy, ix).
+    static func col2imGather(_ cols: UnsafePointer<Float>, _ g: ConvGeometry, _ n0: Int, _ n1: Int, _ gi: Int,
+                             _ dx: UnsafeMutablePointer<Float>) {
+        let (oh, ow, kdim, cg) = (g.oh, g.ow, g.kdim, g.cg)
+        let p = UnsafeSendable((cols, dx))
+        Parallel.forRanges((n1 - n0) * g.h, minimumChunk: 4) { r in
+            let (cols, dx) = p.value
+            for row in r {
+                let nl = row / g.h, iy = row % g.h
+                for ix in 0..<g.w {
+                    let dst = dx + (((n0 + nl) * g.h + iy) * g.w + ix) * g.c + gi * cg
+                    for ky in 0..<g.kh {
+                        let ty = iy + g.pt - ky * g.dh
+                        if ty < 0 || ty % g.sh != 0 { continue }
+                        let oy = ty / g.sh
+                        if oy >= oh { continue }
+                        for kx in 0..<g.kw {
+                            let tx = ix + g.pl - kx * g.dw
+                            if tx < 0 || tx % g.sw != 0 { continue }
+                            let ox = tx / g.sw
+                            if ox >= ow { continue }
+                            let src = cols + ((nl * oh + oy) * ow + ox) * kdim + (ky * g.kw + kx) * cg
+                            for c in 0..<cg { dst[c] += src[c] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    static func depthwiseBackward(_ x: [Float], _ w: [Float], _ dy: [Float], _ g: ConvGeometry,
+                                  needInput: Bool, needFilter: Bool) -> ([Float]?, [Float]?) {
+        let (oh, ow, o, mult) = (g.oh, g.ow, g.o, g.og)
+        var dx = [Float](repeating: 0, count: needInput ? x.count : 0)
+        var dw = [Float](repeating: 0, count: needFilter ? w.count : 0)
+        for n in 0..<g.n { for oy in 0..<oh { for ox in 0..<ow {
+            let gy = ((n * oh + oy) * ow + ox) * o
+            for ky in 0..<g.kh {
+                let iy = oy * g.sh + ky * g.dh - g.pt
+                if iy < 0 || iy >= g.h { continue }
+                for kx in 0..<g.kw {
+                    let ix = ox * g.sw + kx * g.dw - g.pl
+                    if ix < 0 || ix >= g.w { continue }
+                    let xi = ((n * g.h + iy) * g.w + ix) * g.c, wi = (ky * g.kw + kx) * o
+                    for j in 0..<o {
+                        if needInput { dx[xi + j / mult] += dy[gy + j] * w[wi + j] }
+                        if needFilter { dw[wi + j] += dy[gy + j] * x[xi + j / mult] }
+                    }
+                }
+            }
+        } } }
+        return (needInput ? dx : nil, needFilter ? dw : nil)
+    }
+}

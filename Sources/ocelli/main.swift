@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import Ocelli
+
+struct OcelliCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ocelli",
+        abstract: "Deep learning for vision, in Swift.",
+        subcommands: [Bench.self])
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure Ocelli's kernels.",
+        subcommands: [Kernels.self])
+}
+
+struct Kernels: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "GEMM GFLOP/s and conv2d forward/backward milliseconds at the course's shapes.")
+
+    @Flag(help: "Print one JSON object instead of tables.")
+    var json = false
+
+    @Option(help: "Threads to use (default: OCELLI_NUM_THREADS or every core).")
+    var threads: Int?
+
+    @Option(help: "GEMM backend: blas (the platform BLAS when present) or builtin.")
+    var backend: String?
+
+    @Option(help: "Convolution algorithm: automatic, direct, im2col.")
+    var algorithm: String = "automatic"
+
+    @Option(help: "Seconds of repeats per measurement.")
+    var budget: Double = 0.4
+
+    func validate() throws {
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1, got \(t)") }
+        if let b = backend, GEMM.Backend(rawValue: b) == nil { throw ValidationError("--backend must be blas or builtin, got '\(b)'") }
+        if ConvolutionAlgorithm(rawValue: algorithm) == nil || algorithm == "naive" {
+            throw ValidationError("--algorithm must be automatic, direct or im2col, got '\(algorithm)'")
+        }
+        if budget <= 0 { throw ValidationError("--budget must be positive") }
+    }
+
+    func run() throws {
+        if let t = threads { Parallel.threadCount = t }
+        if let b = backend {
+            if b == "blas" && !BLAS.isAvailable {
+                FileHandle.standardError.write("warning: no BLAS found (install libopenblas0-pthread); using the built-in kernel\n".data(using: .utf8)!)
+            }
+            GEMM.backend = GEMM.Backend(rawValue: b)!
+        }
+        let report = KernelBenchmark.run(budget: budget, algorithm: ConvolutionAlgorithm(rawValue: algorithm)!)
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys]
+            print(String(data: try enc.encode(report), encoding: .utf8)!)
+            return
+        }
+        print("threads: \(report.threads)   gemm backend: \(report.blas)   built-in kernel: \(report.kernel_isa)")
+        print("")
+        print("GEMM                      GFLOP/s")
+        for g in report.gemm {
+            print(String(format: "  %5d x %5d x %5d   %8.1f", g.m, g.n, g.k, g.gflops))
+        }
+        print("")
+        print("conv2d                    forward ms   backward ms")
+        for c in report.conv {
+            print(String(format: "  %-22@ %10.2f   %11.2f", c.name as NSString, c.forward_ms, c.backward_ms))
+        }
+    }
+}
+
+OcelliCommand.main()
