@@ -238,7 +238,33 @@ static void conv_panel_avx2(const conv_geom *g, long n, long oy, long ox0, long 
     __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
     const float *rows[MR];
     long Cin = g->Cin;
+    // Fast path: all six windows lie inside the input horizontally and taps are adjacent
+    // (dilation 1), so for each kernel row a pixel's KW·Cin inputs are contiguous in NHWC.
+    long x0 = ox0 * g->sw - g->pl, xLast = (ox0 + MR - 1) * g->sw - g->pl + g->KW - 1;
+    int rowsContiguous = g->dw == 1 && x0 >= 0 && xLast < g->W && npix == MR;
     for (long kh = 0; kh < g->KH; kh++) {
+        long iy = oy * g->sh + kh * g->dh - g->pt;
+        if (iy < 0 || iy >= g->H) continue;  // the whole kernel row reads padding: adds zero
+        if (rowsContiguous) {
+            const float *r0 = g->in + ((n * g->H + iy) * g->W + x0) * g->inStride;
+            long ps = g->sw * g->inStride;  // distance between neighbouring output pixels
+            const float *w = wpanel + kh * g->KW * Cin * NR;
+            if (g->inStride == Cin) {
+                long len = g->KW * Cin;
+                for (long q = 0; q < len; q++) {
+                    __m256 b0 = _mm256_loadu_ps(w), b1 = _mm256_loadu_ps(w + 8);
+                    __m256 ai;
+                    ai = _mm256_broadcast_ss(r0 + q); c00 = _mm256_fmadd_ps(ai, b0, c00); c01 = _mm256_fmadd_ps(ai, b1, c01);
+                    ai = _mm256_broadcast_ss(r0 + ps + q); c10 = _mm256_fmadd_ps(ai, b0, c10); c11 = _mm256_fmadd_ps(ai, b1, c11);
+                    ai = _mm256_broadcast_ss(r0 + 2 * ps + q); c20 = _mm256_fmadd_ps(ai, b0, c20); c21 = _mm256_fmadd_ps(ai, b1, c21);
+                    ai = _mm256_broadcast_ss(r0 + 3 * ps + q); c30 = _mm256_fmadd_ps(ai, b0, c30); c31 = _mm256_fmadd_ps(ai, b1, c31);
+                    ai = _mm256_broadcast_ss(r0 + 4 * ps + q); c40 = _mm256_fmadd_ps(ai, b0, c40); c41 = _mm256_fmadd_ps(ai, b1, c41);
+                    ai = _mm256_broadcast_ss(r0 + 5 * ps + q); c50 = _mm256_fmadd_ps(ai, b0, c50); c51 = _mm256_fmadd_ps(ai, b1, c51);
+                    w += NR;
+                }
+                continue;
+            }
+        }
         for (long kw = 0; kw < g->KW; kw++) {
             conv_rows(g, n, oy, ox0, kh, kw, rows, npix);
             const float *w = wpanel + (kh * g->KW + kw) * Cin * NR;

@@ -83,4 +83,26 @@ public enum KernelBenchmark {
         return Report(gemm: gemm, conv: conv, threads: Parallel.threadCount,
                       blas: GEMM.backend == .blas ? (BLAS.name ?? "builtin") : "builtin", kernel_isa: GEMM.kernelISA)
     }
+
+    /// Per-algorithm and per-gradient timings (ms) for tuning: forward with each algorithm,
+    /// backward for the filter only (a first layer) and for the input only.
+    public static func detail(budget: Double = 0.3) -> [(name: String, timings: [(String, Double)])] {
+        convShapes.map { s in
+            let x = Tensor.uniform([s.batch, s.height, s.width, s.channels], minimum: -1, maximum: 1, seed: 3)
+            let w = Tensor.uniform([s.kernel, s.kernel, s.channels, s.filters], minimum: -0.1, maximum: 0.1, seed: 4)
+            var t: [(String, Double)] = []
+            for algo in [ConvolutionAlgorithm.direct, .im2col] {
+                t.append(("fwd \(algo.rawValue)", 1e3 * bestTime(budget: budget) {
+                    _ = withoutGradients { Tensor.conv2d(x, filter: w, padding: s.padding, algorithm: algo) }
+                }))
+            }
+            for (label, gx, gw) in [("bwd filter", false, true), ("bwd input", true, false)] {
+                let xi = gx ? x.requiringGrad() : x, wi = gw ? w.requiringGrad() : w
+                let y = Tensor.conv2d(xi, filter: wi, padding: s.padding)
+                let ones = Tensor.ones(y.shape)
+                t.append((label, 1e3 * bestTime(budget: budget) { xi.zeroGrad(); wi.zeroGrad(); y.backward(ones) }))
+            }
+            return (s.name, t)
+        }
+    }
 }

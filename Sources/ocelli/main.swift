@@ -31,6 +31,9 @@ struct Kernels: ParsableCommand {
     @Option(help: "Convolution algorithm: automatic, direct, im2col.")
     var algorithm: String = "automatic"
 
+    @Flag(help: "Also time each convolution algorithm and each gradient separately.")
+    var detail = false
+
     @Option(help: "Seconds of repeats per measurement.")
     var budget: Double = 0.4
 
@@ -67,7 +70,15 @@ struct Kernels: ParsableCommand {
         print("")
         print("conv2d                    forward ms   backward ms")
         for c in report.conv {
-            print(String(format: "  %-22@ %10.2f   %11.2f", c.name as NSString, c.forward_ms, c.backward_ms))
+            print("  " + c.name.padding(toLength: 22, withPad: " ", startingAt: 0)
+                  + String(format: " %10.2f   %11.2f", c.forward_ms, c.backward_ms))
+        }
+        if detail {
+            print("")
+            for (name, timings) in KernelBenchmark.detail(budget: budget) {
+                print("  " + name.padding(toLength: 22, withPad: " ", startingAt: 0)
+                      + timings.map { String(format: "%@ %.2f", $0.0, $0.1) }.joined(separator: "  "))
+            }
         }
     }
 }
