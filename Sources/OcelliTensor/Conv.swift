@@ -172,63 +172,68 @@ extension Tensor {
         return out
     }
 
-    /// Lays out the receptive fields of images [n0, n1) for group `gi` as rows of a matrix:
-    /// cols[(n, oy, ox), (ky, kx, c)] (zero where the window leaves the input).
-    static func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ n0: Int, _ n1: Int, _ gi: Int,
+    /// Lays out the receptive fields of output pixels `rows` (flat over N·OH·OW) for group `gi`
+    /// as rows of a matrix: cols[p, (ky, kx, c)], zero where the window leaves the input.
+    static func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, rows: Range<Int>, group gi: Int,
                        _ cols: UnsafeMutablePointer<Float>) {
         let (oh, ow, kdim, cg) = (g.oh, g.ow, g.kdim, g.cg)
-        let rows = (n1 - n0) * oh
-        let p = UnsafeSendable((x, cols))
-        Parallel.forRanges(rows, minimumChunk: 8) { r in
-            let (x, cols) = p.value
-            for row in r {
-                let n = n0 + row / oh, oy = row % oh
-                for ox in 0..<ow {
-                    var dst = cols + ((row * ow) + ox) * kdim
-                    for ky in 0..<g.kh {
-                        let iy = oy * g.sh + ky * g.dh - g.pt
-                        for kx in 0..<g.kw {
-                            let ix = ox * g.sw + kx * g.dw - g.pl
-                            if iy >= 0 && iy < g.h && ix >= 0 && ix < g.w {
-                                let src = x + ((n * g.h + iy) * g.w + ix) * g.c + gi * cg
-                                dst.update(from: src, count: cg)
-                            } else {
-                                dst.update(repeating: 0, count: cg)
-                            }
-                            dst += cg
+        let rowLength = g.kw * cg
+        for p in rows {
+            let n = p / (oh * ow), oy = (p / ow) % oh, ox = p % ow
+            var dst = cols + (p - rows.lowerBound) * kdim
+            let x0 = ox * g.sw - g.pl
+            let wholeRow = g.dw == 1 && cg == g.c && x0 >= 0 && x0 + g.kw <= g.w
+            for ky in 0..<g.kh {
+                let iy = oy * g.sh + ky * g.dh - g.pt
+                if iy < 0 || iy >= g.h {
+                    dst.update(repeating: 0, count: rowLength)
+                } else if wholeRow {
+                    dst.update(from: x + ((n * g.h + iy) * g.w + x0) * g.c, count: rowLength)
+                } else {
+                    for kx in 0..<g.kw {
+                        let ix = x0 + kx * g.dw
+                        if ix >= 0 && ix < g.w {
+                            (dst + kx * cg).update(from: x + ((n * g.h + iy) * g.w + ix) * g.c + gi * cg, count: cg)
+                        } else {
+                            (dst + kx * cg).update(repeating: 0, count: cg)
                         }
                     }
                 }
+                dst += rowLength
             }
         }
     }
 
-    /// Images per im2col chunk: enough rows for large GEMMs, bounded memory (~64 MB of columns).
-    static func imagesPerChunk(_ g: ConvGeometry) -> Int {
-        let perImage: Int = Swift.max(1, g.oh * g.ow * g.kdim)
-        return Swift.max(1, Swift.min(g.n, (16 << 20) / perImage))
+    /// Output pixels per im2col chunk: a multiple of 6 whose columns (~256 KB) stay in L2.
+    static func im2colChunkRows(_ g: ConvGeometry) -> Int {
+        let rows: Int = Swift.max(6, 65_536 / Swift.max(1, g.kdim)) / 6 * 6
+        return Swift.min(rows, g.n * g.oh * g.ow)
     }
 
+    /// im2col + GEMM, in chunks of output pixels spread over the threads; each chunk's columns
+    /// are built and consumed while they sit in cache, and every output row is computed by one
+    /// single-threaded GEMM over the full K (so the result does not depend on the thread count).
     static func im2colForward(_ x: [Float], _ w: [Float], _ bias: [Float]?, _ g: ConvGeometry) -> [Float] {
-        let (oh, ow, kdim) = (g.oh, g.ow, g.kdim)
-        var out = [Float](repeating: 0, count: g.n * oh * ow * g.o)
-        let chunk = imagesPerChunk(g)
-        var cols = [Float](repeating: 0, count: chunk * oh * ow * kdim)
+        let kdim = g.kdim
+        let total = g.n * g.oh * g.ow
+        var out = [Float](repeating: 0, count: total * g.o)
+        let chunk = im2colChunkRows(g)
+        let chunks = (total + chunk - 1) / chunk
         x.withUnsafeBufferPointer { xp in
             w.withUnsafeBufferPointer { wp in
                 out.withUnsafeMutableBufferPointer { op in
-                    cols.withUnsafeMutableBufferPointer { cp in
-                        var n0 = 0
-                        while n0 < g.n {
-                            let n1 = Swift.min(g.n, n0 + chunk)
-                            let p = (n1 - n0) * oh * ow
+                    let p = UnsafeSendable((xp.baseAddress!, wp.baseAddress!, op.baseAddress!))
+                    Parallel.forRanges(chunks) { range in
+                        let (xb, wb, ob) = p.value
+                        let cols = UnsafeMutablePointer<Float>.allocate(capacity: chunk * kdim)
+                        defer { cols.deallocate() }
+                        for c in range {
+                            let rows = (c * chunk)..<Swift.min(total, (c + 1) * chunk)
                             for gi in 0..<g.groups {
-                                im2col(xp.baseAddress!, g, n0, n1, gi, cp.baseAddress!)
-                                GEMM.sgemm(m: p, n: g.og, k: kdim, a: cp.baseAddress!, rsA: kdim, csA: 1,
-                                           b: wp.baseAddress! + gi * g.og, rsB: g.o, csB: 1,
-                                           c: op.baseAddress! + n0 * oh * ow * g.o + gi * g.og, ldc: g.o)
+                                im2col(xb, g, rows: rows, group: gi, cols)
+                                ocelli_sgemm(rows.count, g.og, kdim, cols, kdim, 1, wb + gi * g.og, g.o, 1,
+                                             ob + rows.lowerBound * g.o + gi * g.og, g.o, 0)
                             }
-                            n0 = n1
                         }
                     }
                 }
@@ -236,6 +241,53 @@ extension Tensor {
         }
         if let bias { addBias(&out, bias) }
         return out
+    }
+
+    /// Images per chunk for the strided input gradient (bounded memory, ~64 MB of columns).
+    static func imagesPerChunk(_ g: ConvGeometry) -> Int {
+        let perImage: Int = Swift.max(1, g.oh * g.ow * g.kdim)
+        return Swift.max(1, Swift.min(g.n, (16 << 20) / perImage))
+    }
+
+    /// dFilter = Σ colsᵀ · dY over chunks of output pixels. The chunks are grouped into a number
+    /// of partial sums fixed by the shape (not the thread count), added in order at the end, so
+    /// the result is bitwise reproducible whatever the threads.
+    static func filterGradient(_ x: [Float], _ dy: [Float], _ g: ConvGeometry) -> [Float] {
+        let kdim = g.kdim, wcount = kdim * g.o
+        let total = g.n * g.oh * g.ow
+        let chunk = im2colChunkRows(g)
+        let chunks = (total + chunk - 1) / chunk
+        let partials = Swift.max(1, Swift.min(8, chunks, (16 << 20) / Swift.max(1, wcount)))
+        var acc = [Float](repeating: 0, count: partials * wcount)
+        x.withUnsafeBufferPointer { xp in
+            dy.withUnsafeBufferPointer { gp in
+                acc.withUnsafeMutableBufferPointer { ap in
+                    let p = UnsafeSendable((xp.baseAddress!, gp.baseAddress!, ap.baseAddress!))
+                    Parallel.forRanges(partials) { range in
+                        let (xb, gb, ab) = p.value
+                        let cols = UnsafeMutablePointer<Float>.allocate(capacity: chunk * kdim)
+                        defer { cols.deallocate() }
+                        for s in range {
+                            let dw = ab + s * wcount
+                            for c in (s * chunks / partials)..<((s + 1) * chunks / partials) {
+                                let rows = (c * chunk)..<Swift.min(total, (c + 1) * chunk)
+                                for gi in 0..<g.groups {
+                                    im2col(xb, g, rows: rows, group: gi, cols)
+                                    // dW[(ky,kx,c), o] += colsᵀ · dY[rows, o]
+                                    ocelli_sgemm(kdim, g.og, rows.count, cols, 1, kdim,
+                                                 gb + rows.lowerBound * g.o + gi * g.og, g.o, 1,
+                                                 dw + gi * g.og, g.o, 1)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if partials == 1 { return acc }
+        var dw = Array(acc[0..<wcount])
+        for s in 1..<partials { for i in 0..<wcount { dw[i] += acc[s * wcount + i] } }
+        return dw
     }
 
     static func addBias(_ out: inout [Float], _ bias: [Float]) {
@@ -319,45 +371,30 @@ extension Tensor {
     static func convBackward(_ x: [Float], _ w: [Float], _ dy: [Float], _ g: ConvGeometry,
                              needInput: Bool, needFilter: Bool) -> ([Float]?, [Float]?) {
         if g.isDepthwise { return depthwiseBackward(x, w, dy, g, needInput: needInput, needFilter: needFilter) }
+        let dw = needFilter ? filterGradient(x, dy, g) : nil
+        guard needInput else { return (nil, dw) }
+        if g.sh == 1 && g.sw == 1 { return (transposedConvStride1(dy, w, g), dw) }
+        // Strided: dCols = dY · Wᵀ per group of images, gathered back to pixels.
         let (oh, ow, kdim) = (g.oh, g.ow, g.kdim)
-        var dw: [Float]? = needFilter ? [Float](repeating: 0, count: w.count) : nil
-        var dx: [Float]? = nil
-        let strided = g.sh != 1 || g.sw != 1
-        if needInput && !strided { dx = transposedConvStride1(dy, w, g) }
-        if needFilter || (needInput && strided) {
-            if needInput && strided { dx = [Float](repeating: 0, count: x.count) }
-            let chunk = imagesPerChunk(g)
-            var cols = [Float](repeating: 0, count: chunk * oh * ow * kdim)
-            x.withUnsafeBufferPointer { xp in
-                dy.withUnsafeBufferPointer { gp in
-                    w.withUnsafeBufferPointer { wp in
-                        cols.withUnsafeMutableBufferPointer { cp in
-                            var n0 = 0
-                            while n0 < g.n {
-                                let n1 = Swift.min(g.n, n0 + chunk)
-                                let p = (n1 - n0) * oh * ow
-                                let gRows = gp.baseAddress! + n0 * oh * ow * g.o
-                                for gi in 0..<g.groups {
-                                    if needFilter {
-                                        im2col(xp.baseAddress!, g, n0, n1, gi, cp.baseAddress!)
-                                        dw!.withUnsafeMutableBufferPointer { dwp in
-                                            GEMM.sgemm(m: kdim, n: g.og, k: p, a: cp.baseAddress!, rsA: 1, csA: kdim,
-                                                       b: gRows + gi * g.og, rsB: g.o, csB: 1,
-                                                       c: dwp.baseAddress! + gi * g.og, ldc: g.o, accumulate: true)
-                                        }
-                                    }
-                                    if needInput && strided {
-                                        // dCols = dY · Wᵀ, then gather into dX.
-                                        GEMM.sgemm(m: p, n: kdim, k: g.og, a: gRows + gi * g.og, rsA: g.o, csA: 1,
-                                                   b: wp.baseAddress! + gi * g.og, rsB: 1, csB: g.o,
-                                                   c: cp.baseAddress!, ldc: kdim)
-                                        dx!.withUnsafeMutableBufferPointer { dxp in
-                                            col2imGather(cp.baseAddress!, g, n0, n1, gi, dxp.baseAddress!)
-                                        }
-                                    }
-                                }
-                                n0 = n1
+        var dx = [Float](repeating: 0, count: x.count)
+        let chunk = imagesPerChunk(g)
+        var cols = [Float](repeating: 0, count: chunk * oh * ow * kdim)
+        dy.withUnsafeBufferPointer { gp in
+            w.withUnsafeBufferPointer { wp in
+                cols.withUnsafeMutableBufferPointer { cp in
+                    dx.withUnsafeMutableBufferPointer { dxp in
+                        var n0 = 0
+                        while n0 < g.n {
+                            let n1 = Swift.min(g.n, n0 + chunk)
+                            let rows = (n1 - n0) * oh * ow
+                            for gi in 0..<g.groups {
+                                GEMM.sgemm(m: rows, n: kdim, k: g.og,
+                                           a: gp.baseAddress! + n0 * oh * ow * g.o + gi * g.og, rsA: g.o, csA: 1,
+                                           b: wp.baseAddress! + gi * g.og, rsB: 1, csB: g.o,
+                                           c: cp.baseAddress!, ldc: kdim)
+                                col2imGather(cp.baseAddress!, g, n0, n1, gi, dxp.baseAddress!)
                             }
+                            n0 = n1
                         }
                     }
                 }
