@@ -229,7 +229,8 @@ static void conv_rows(const conv_geom *g, long n, long oy, long ox0, long kh, lo
 #if OCELLI_X86
 __attribute__((target("avx2,fma")))
 static void conv_panel_avx2(const conv_geom *g, long n, long oy, long ox0, long npix,
-                            const float *wpanel, float *outTile /* [MR][NR] */) {
+                            const float *wpanel, float *outTile /* [MR][NR] */,
+                            float *out, long outPixelStride, const float *bias, long nr) {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -282,12 +283,27 @@ static void conv_panel_avx2(const conv_geom *g, long n, long oy, long ox0, long 
             }
         }
     }
+    if (npix == MR && nr == NR) {
+        // Full tile: add the bias and store straight from the registers.
+        __m256 bl = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+        __m256 bh = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
+#define OCELLI_PUT(i, lo, hi) do { float *o = out + (i) * outPixelStride; \
+        _mm256_storeu_ps(o, _mm256_add_ps(lo, bl)); _mm256_storeu_ps(o + 8, _mm256_add_ps(hi, bh)); } while (0)
+        OCELLI_PUT(0, c00, c01); OCELLI_PUT(1, c10, c11); OCELLI_PUT(2, c20, c21);
+        OCELLI_PUT(3, c30, c31); OCELLI_PUT(4, c40, c41); OCELLI_PUT(5, c50, c51);
+#undef OCELLI_PUT
+        return;
+    }
     _mm256_store_ps(outTile + 0 * NR, c00); _mm256_store_ps(outTile + 0 * NR + 8, c01);
     _mm256_store_ps(outTile + 1 * NR, c10); _mm256_store_ps(outTile + 1 * NR + 8, c11);
     _mm256_store_ps(outTile + 2 * NR, c20); _mm256_store_ps(outTile + 2 * NR + 8, c21);
     _mm256_store_ps(outTile + 3 * NR, c30); _mm256_store_ps(outTile + 3 * NR + 8, c31);
     _mm256_store_ps(outTile + 4 * NR, c40); _mm256_store_ps(outTile + 4 * NR + 8, c41);
     _mm256_store_ps(outTile + 5 * NR, c50); _mm256_store_ps(outTile + 5 * NR + 8, c51);
+    for (long i = 0; i < npix; i++) {
+        float *o = out + i * outPixelStride;
+        for (long j = 0; j < nr; j++) o[j] = outTile[i * NR + j] + (bias ? bias[j] : 0.0f);
+    }
 }
 #endif
 
@@ -318,23 +334,23 @@ void ocelli_conv2d_direct(const float *in, long n, long H, long W, long Cin, lon
 #endif
     long K = KH * KW * Cin;
     float tile[MR * NR] __attribute__((aligned(64)));
+    // Panel-major within an output row: one 16-channel weight panel stays in L1 while the
+    // row's input band (KH input rows) streams from L2.
     for (long oy = ohBegin; oy < ohEnd; oy++) {
-        for (long ox0 = 0; ox0 < OW; ox0 += MR) {
-            long npix = OW - ox0 < MR ? OW - ox0 : MR;
-            for (long oc0 = 0; oc0 < Cout; oc0 += NR) {
-                long nr = Cout - oc0 < NR ? Cout - oc0 : NR;
+        for (long oc0 = 0; oc0 < Cout; oc0 += NR) {
+            long nr = Cout - oc0 < NR ? Cout - oc0 : NR;
+            for (long ox0 = 0; ox0 < OW; ox0 += MR) {
+                long npix = OW - ox0 < MR ? OW - ox0 : MR;
                 const float *wpanel = wpacked + (oc0 / NR) * K * NR;
+                float *o = out + ((n * OH + oy) * OW + ox0) * outPixelStride + oc0;
+                const float *b = bias ? bias + oc0 : NULL;
 #if OCELLI_X86
-                if (avx) conv_panel_avx2(&g, n, oy, ox0, npix, wpanel, tile);
-                else
+                if (avx) { conv_panel_avx2(&g, n, oy, ox0, npix, wpanel, tile, o, outPixelStride, b, nr); continue; }
 #endif
-                    conv_panel_portable(&g, n, oy, ox0, npix, wpanel, tile);
                 (void)avx;
-                for (long i = 0; i < npix; i++) {
-                    float *o = out + ((n * OH + oy) * OW + ox0 + i) * outPixelStride + oc0;
-                    if (bias) for (long j = 0; j < nr; j++) o[j] = tile[i * NR + j] + bias[oc0 + j];
-                    else memcpy(o, tile + i * NR, (size_t)nr * sizeof(float));
-                }
+                conv_panel_portable(&g, n, oy, ox0, npix, wpanel, tile);
+                for (long i = 0; i < npix; i++)
+                    for (long j = 0; j < nr; j++) o[i * outPixelStride + j] = tile[i * NR + j] + (b ? b[j] : 0.0f);
             }
         }
     }

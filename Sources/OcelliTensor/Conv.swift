@@ -127,7 +127,7 @@ extension Tensor {
     /// The direct NHWC kernel (C, 6 pixels × 16 channels per tile), split by output rows.
     static func directForward(_ x: [Float], _ w: [Float], _ bias: [Float]?, _ g: ConvGeometry) -> [Float] {
         let (oh, ow) = (g.oh, g.ow)
-        var out = [Float](repeating: 0, count: g.n * oh * ow * g.o)
+        var out = uninitializedScalars(g.n * oh * ow * g.o)  // every element is written
         let panels = (g.og + 15) / 16
         var packed = [Float](repeating: 0, count: g.groups * panels * g.kdim * 16)
         let zeros = [Float](repeating: 0, count: g.cg + 16)
@@ -216,7 +216,7 @@ extension Tensor {
     static func im2colForward(_ x: [Float], _ w: [Float], _ bias: [Float]?, _ g: ConvGeometry) -> [Float] {
         let kdim = g.kdim
         let total = g.n * g.oh * g.ow
-        var out = [Float](repeating: 0, count: total * g.o)
+        var out = uninitializedScalars(total * g.o)  // every row and group is written by a GEMM
         let chunk = im2colChunkRows(g)
         let chunks = (total + chunk - 1) / chunk
         x.withUnsafeBufferPointer { xp in
@@ -373,8 +373,9 @@ extension Tensor {
         if g.isDepthwise { return depthwiseBackward(x, w, dy, g, needInput: needInput, needFilter: needFilter) }
         let dw = needFilter ? filterGradient(x, dy, g) : nil
         guard needInput else { return (nil, dw) }
+        // Stride 1: the input gradient is a convolution itself (fast kernels). Strided:
+        // dCols = dY · Wᵀ per group of images, gathered back to pixels.
         if g.sh == 1 && g.sw == 1 { return (transposedConvStride1(dy, w, g), dw) }
-        // Strided: dCols = dY · Wᵀ per group of images, gathered back to pixels.
         let (oh, ow, kdim) = (g.oh, g.ow, g.kdim)
         var dx = [Float](repeating: 0, count: x.count)
         let chunk = imagesPerChunk(g)

@@ -31,7 +31,7 @@ extension Tensor {
         let g = PoolGeometry(input, poolSize, strides ?? poolSize, padding, op: "maxPool2d")
         let (oh, ow, c) = (g.oh, g.ow, g.c)
         let outCount = g.n * oh * ow * c
-        var out = [Float](repeating: 0, count: outCount)
+        var out = uninitializedScalars(outCount)  // every element is written
         var argmax = [Int32](repeating: -1, count: outCount)
         input.scalars.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
