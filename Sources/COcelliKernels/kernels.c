@@ -355,3 +355,119 @@ void ocelli_conv2d_direct(const float *in, long n, long H, long W, long Cin, lon
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Dot-product convolution for few output channels (<= 4): one vector accumulator per output
+// channel over the whole window, the input loaded once for all of them, one horizontal sum at
+// the end.
+
+typedef struct {
+    const float *in; long H, W, Cin, inStride, KH, KW, sh, sw, dh, dw, pt, pl;
+    const float *wt; long Cout;
+} dot_geom;
+
+// Calls body(x, wOffset, len) for each contiguous run of the window of output pixel (oy, ox).
+#define OCELLI_FOR_WINDOW_RUNS(g, n, oy, ox, BODY) do { \
+    long x0_ = (ox) * (g)->sw - (g)->pl; \
+    int contiguous_ = (g)->dw == 1 && (g)->inStride == (g)->Cin && x0_ >= 0 && x0_ + (g)->KW <= (g)->W; \
+    for (long kh_ = 0; kh_ < (g)->KH; kh_++) { \
+        long iy_ = (oy) * (g)->sh + kh_ * (g)->dh - (g)->pt; \
+        if (iy_ < 0 || iy_ >= (g)->H) continue; \
+        const float *xr_ = (g)->in + ((n) * (g)->H + iy_) * (g)->W * (g)->inStride; \
+        if (contiguous_) { \
+            const float *x = xr_ + x0_ * (g)->Cin; long woff = kh_ * (g)->KW * (g)->Cin; long len = (g)->KW * (g)->Cin; \
+            BODY; \
+        } else { \
+            for (long kw_ = 0; kw_ < (g)->KW; kw_++) { \
+                long ix_ = x0_ + kw_ * (g)->dw; \
+                if (ix_ < 0 || ix_ >= (g)->W) continue; \
+                const float *x = xr_ + ix_ * (g)->inStride; long woff = (kh_ * (g)->KW + kw_) * (g)->Cin; long len = (g)->Cin; \
+                BODY; \
+            } \
+        } \
+    } } while (0)
+
+static void dot_pixel_portable(const dot_geom *g, long n, long oy, long ox, float *acc) {
+    long wstride = g->KH * g->KW * g->Cin;
+    for (long oc = 0; oc < g->Cout; oc++) acc[oc] = 0;
+    OCELLI_FOR_WINDOW_RUNS(g, n, oy, ox, {
+        for (long oc = 0; oc < g->Cout; oc++) {
+            const float *w = g->wt + oc * wstride + woff;
+            float s = 0;
+            for (long i = 0; i < len; i++) s += x[i] * w[i];
+            acc[oc] += s;
+        }
+    });
+}
+
+#if OCELLI_X86
+__attribute__((target("avx2,fma")))
+static float hsum_avx(__m256 v) {
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
+    return _mm_cvtss_f32(lo);
+}
+
+__attribute__((target("avx2,fma")))
+static void dot_pixel_avx2(const dot_geom *g, long n, long oy, long ox, float *acc) {
+    long wstride = g->KH * g->KW * g->Cin;
+    long cout = g->Cout;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    float t0 = 0, t1 = 0, t2 = 0, t3 = 0;  // scalar tails
+    const float *w0 = g->wt, *w1 = w0 + wstride, *w2 = w1 + wstride, *w3 = w2 + wstride;
+    OCELLI_FOR_WINDOW_RUNS(g, n, oy, ox, {
+        long i = 0;
+        for (; i + 8 <= len; i += 8) {
+            __m256 xv = _mm256_loadu_ps(x + i);
+            a0 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w0 + woff + i), a0);
+            if (cout > 1) a1 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w1 + woff + i), a1);
+            if (cout > 2) a2 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w2 + woff + i), a2);
+            if (cout > 3) a3 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w3 + woff + i), a3);
+        }
+        for (; i < len; i++) {
+            float xv = x[i];
+            t0 += xv * w0[woff + i];
+            if (cout > 1) t1 += xv * w1[woff + i];
+            if (cout > 2) t2 += xv * w2[woff + i];
+            if (cout > 3) t3 += xv * w3[woff + i];
+        }
+    });
+    acc[0] = hsum_avx(a0) + t0;
+    if (cout > 1) acc[1] = hsum_avx(a1) + t1;
+    if (cout > 2) acc[2] = hsum_avx(a2) + t2;
+    if (cout > 3) acc[3] = hsum_avx(a3) + t3;
+}
+#endif
+
+void ocelli_conv2d_dot(const float *in, long n, long H, long W, long Cin, long inPixelStride,
+                       const float *wt, long Cout, long KH, long KW,
+                       long strideH, long strideW, long dilationH, long dilationW,
+                       long padTop, long padLeft,
+                       float *out, long OH, long OW, long outPixelStride,
+                       long ohBegin, long ohEnd, const float *bias) {
+    dot_geom g = { in, H, W, Cin, inPixelStride, KH, KW, strideH, strideW, dilationH, dilationW,
+                   padTop, padLeft, wt, Cout };
+    int avx = 0;
+#if OCELLI_X86
+    avx = ocelli_kernel_isa() == 1 && Cout <= 4;
+#endif
+    float acc[4];
+    for (long oy = ohBegin; oy < ohEnd; oy++) {
+        for (long ox = 0; ox < OW; ox++) {
+            float *o = out + ((n * OH + oy) * OW + ox) * outPixelStride;
+            for (long oc0 = 0; oc0 < Cout; oc0 += 4) {
+                dot_geom gg = g;
+                gg.wt = wt + oc0 * KH * KW * Cin;
+                gg.Cout = Cout - oc0 < 4 ? Cout - oc0 : 4;
+#if OCELLI_X86
+                if (avx) dot_pixel_avx2(&gg, n, oy, ox, acc); else
+#endif
+                dot_pixel_portable(&gg, n, oy, ox, acc);
+                for (long j = 0; j < gg.Cout; j++) o[oc0 + j] = acc[j] + (bias ? bias[oc0 + j] : 0.0f);
+            }
+            (void)avx;
+        }
+    }
+}

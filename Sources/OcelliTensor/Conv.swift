@@ -28,7 +28,10 @@ public enum Padding: Equatable, Sendable {
 
 /// Which kernel a convolution runs; `.automatic` picks by shape.
 public enum ConvolutionAlgorithm: String, Sendable, CaseIterable {
-    case automatic, direct, im2col, naive
+    /// automatic: by shape. direct: the 6-pixel × 16-channel SIMD kernel. im2col: columns +
+    /// GEMM. dot: per-output dot products along input channels (for ≤ 4 output channels, e.g.
+    /// the input gradient of a first layer). naive: the reference loop.
+    case automatic, direct, im2col, dot, naive
 }
 
 /// The geometry of one 2-D convolution (NHWC input, HWIO kernel).
@@ -98,7 +101,9 @@ extension Tensor {
         if algo == .automatic {
             // Measured here: the direct kernel wins up to 64 input channels per group (3x3, 104² and
             // 26² images); im2col + GEMM wins on deep layers (13x13x512→1024).
-            algo = g.isDepthwise ? .naive : (g.cg <= 64 ? .direct : .im2col)
+            // Four or fewer output channels would leave the direct kernel's 16-wide panels mostly
+            // empty: dot products along the input channels do better.
+            algo = g.isDepthwise ? .naive : (g.og <= 4 && g.cg >= 8 ? .dot : (g.cg <= 64 ? .direct : .im2col))
         }
         if g.isPointwise && algorithm == .automatic {
             return pointwise(x, w, bias, g)
@@ -106,6 +111,7 @@ extension Tensor {
         switch algo {
         case .naive: return g.isDepthwise ? depthwiseForward(x, w, bias, g) : naiveForward(x, w, bias, g)
         case .direct: return directForward(x, w, bias, g)
+        case .dot: return dotForward(x, w, bias, g)
         default: return im2colForward(x, w, bias, g)
         }
     }
@@ -164,6 +170,42 @@ extension Tensor {
                                                              bb.map { $0 + gi * g.og }, zb)
                                     }
                                     row += y1 - y0
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Dot-product kernel (C): the filter is rearranged to [group][O/groups][KH][KW][C/groups].
+    static func dotForward(_ x: [Float], _ w: [Float], _ bias: [Float]?, _ g: ConvGeometry) -> [Float] {
+        let (oh, ow) = (g.oh, g.ow)
+        var out = uninitializedScalars(g.n * oh * ow * g.o)  // every element is written
+        var wt = [Float](repeating: 0, count: w.count)
+        for t in 0..<(g.kh * g.kw) { for ci in 0..<g.cg { for oc in 0..<g.o {
+            let gi = oc / g.og, ol = oc % g.og
+            wt[((gi * g.og + ol) * g.kh * g.kw + t) * g.cg + ci] = w[(t * g.cg + ci) * g.o + oc]
+        } } }
+        let biasScalars = bias ?? []
+        x.withUnsafeBufferPointer { xp in
+            wt.withUnsafeBufferPointer { wp in
+                biasScalars.withUnsafeBufferPointer { bp in
+                    out.withUnsafeMutableBufferPointer { op in
+                        let p = UnsafeSendable((xp.baseAddress!, wp.baseAddress!, op.baseAddress!,
+                                                bias == nil ? nil : bp.baseAddress))
+                        Parallel.forRanges(g.n * oh, minimumChunk: 2) { r in
+                            let (xb, wb, ob, bb) = p.value
+                            for row in r {
+                                let n = row / oh, oy = row % oh
+                                for gi in 0..<g.groups {
+                                    ocelli_conv2d_dot(xb + gi * g.cg, n, g.h, g.w, g.cg, g.c,
+                                                      wb + gi * g.og * g.kdim, g.og, g.kh, g.kw,
+                                                      g.sh, g.sw, g.dh, g.dw, g.pt, g.pl,
+                                                      ob + gi * g.og, oh, ow, g.o, oy, oy + 1,
+                                                      bb.map { $0 + gi * g.og })
                                 }
                             }
                         }

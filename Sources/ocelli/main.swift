@@ -28,7 +28,7 @@ struct Kernels: ParsableCommand {
     @Option(help: "GEMM backend: blas (the platform BLAS when present) or builtin.")
     var backend: String?
 
-    @Option(help: "Convolution algorithm: automatic, direct, im2col.")
+    @Option(help: "Convolution algorithm: automatic, direct, im2col, dot.")
     var algorithm: String = "automatic"
 
     @Flag(help: "Also time each convolution algorithm and each gradient separately.")
@@ -41,7 +41,7 @@ struct Kernels: ParsableCommand {
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1, got \(t)") }
         if let b = backend, GEMM.Backend(rawValue: b) == nil { throw ValidationError("--backend must be blas or builtin, got '\(b)'") }
         if ConvolutionAlgorithm(rawValue: algorithm) == nil || algorithm == "naive" {
-            throw ValidationError("--algorithm must be automatic, direct or im2col, got '\(algorithm)'")
+            throw ValidationError("--algorithm must be automatic, direct, im2col or dot, got '\(algorithm)'")
         }
         if budget <= 0 { throw ValidationError("--budget must be positive") }
     }

@@ -66,6 +66,9 @@ import OcelliTestSupport
         ConvCase(x: [2, 5, 5, 7], w: [1, 1, 7, 3]),
         ConvCase(x: [1, 65, 3, 2], w: [7, 1, 2, 1], padding: .same),
         ConvCase(x: [1, 12, 12, 40], w: [3, 3, 40, 70], stride: (2, 2), padding: .same),
+        ConvCase(x: [2, 9, 11, 17], w: [3, 3, 17, 3], padding: .same),
+        ConvCase(x: [1, 8, 7, 32], w: [3, 2, 16, 2], stride: (2, 1), dilation: (1, 2), groups: 2, padding: .same),
+        ConvCase(x: [1, 30, 30, 3], w: [3, 3, 3, 16], padding: .same),
     ]
 
     func referenceParams(_ c: ConvCase) -> Reference.Conv {
@@ -89,7 +92,7 @@ import OcelliTestSupport
                 let p = referenceParams(c)
                 let ref = Reference.conv2d(x, w, bias: bias, p)
                 let tol = 2e-5 * Float(c.w[0] * c.w[1] * c.w[2]).squareRoot() * 4
-                for algo in [ConvolutionAlgorithm.automatic, .direct, .im2col, .naive] {
+                for algo in [ConvolutionAlgorithm.automatic, .direct, .im2col, .dot, .naive] {
                     let y = Tensor.conv2d(x, filter: w, bias: bias, strides: c.stride, padding: c.padding,
                                           dilations: c.dilation, groups: c.groups, algorithm: algo)
                     let err = y.maxAbsDifference(ref)

@@ -39,6 +39,16 @@ void ocelli_conv2d_direct(const float *in, long n, long H, long W, long Cin, lon
                           float *out, long OH, long OW, long outPixelStride,
                           long ohBegin, long ohEnd, const float *bias, const float *zeros);
 
+/// Direct convolution for few output channels (Cout <= 4): each output value is a dot product
+/// over the window's KH*KW*Cin inputs, vectorised along the input channels. `wt` holds the
+/// filter as [Cout][KH][KW][Cin] (for this group). Arguments otherwise as ocelli_conv2d_direct.
+void ocelli_conv2d_dot(const float *in, long n, long H, long W, long Cin, long inPixelStride,
+                       const float *wt, long Cout, long KH, long KW,
+                       long strideH, long strideW, long dilationH, long dilationW,
+                       long padTop, long padLeft,
+                       float *out, long OH, long OW, long outPixelStride,
+                       long ohBegin, long ohEnd, const float *bias);
+
 #ifdef __cplusplus
 }
 #endif
