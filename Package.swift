@@ -8,6 +8,8 @@ let package = Package(
         // Public API
         .library(name: "Ocelli", targets: ["Ocelli"]),
         .library(name: "OcelliTensor", targets: ["OcelliTensor"]),
+        .library(name: "OcelliNN", targets: ["OcelliNN"]),
+        .library(name: "OcelliVision", targets: ["OcelliVision"]),
         .executable(name: "ocelli", targets: ["ocelli"]),
     ],
     dependencies: [
@@ -15,8 +17,10 @@ let package = Package(
     ],
     targets: [
         // Public API
-        .target(name: "Ocelli", dependencies: ["OcelliTensor"]),
+        .target(name: "Ocelli", dependencies: ["OcelliTensor", "OcelliNN", "OcelliVision"]),
+        .target(name: "OcelliNN", dependencies: ["OcelliTensor"]),
         .target(name: "OcelliTensor", dependencies: ["COcelliKernels"]),
+        .target(name: "OcelliVision", dependencies: ["OcelliTensor", "COcelliJPEG", "CPNG", "CZlib"]),
         .executableTarget(
             name: "ocelli",
             dependencies: [
@@ -29,9 +33,29 @@ let package = Package(
         // unsafe flags are needed and older CPUs take the portable path.
         .target(name: "COcelliKernels", cSettings: [.headerSearchPath("."), .define("NDEBUG")]),
 
+        // libjpeg's error handler must not return, so decoding and encoding run in C behind
+        // setjmp; every libjpeg error or corrupt-data warning comes back as a status and a message.
+        .target(name: "COcelliJPEG", dependencies: ["CJPEG"]),
+
+        // System libraries (module maps with a shim header, found through pkg-config).
+        .systemLibrary(
+            name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
+            providers: [.apt(["libjpeg62-turbo-dev"]), .brew(["jpeg-turbo"])]),
+        .systemLibrary(
+            name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .systemLibrary(
+            name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng16",
+            providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
+
         // Tests
         .target(name: "OcelliTestSupport", dependencies: ["OcelliTensor"], path: "Tests/OcelliTestSupport"),
         .testTarget(name: "OcelliTensorTests", dependencies: ["OcelliTensor", "OcelliTestSupport"]),
+        .testTarget(name: "OcelliNNTests", dependencies: ["OcelliNN", "OcelliVision", "OcelliTestSupport"]),
+        // Fixtures are read by path (relative to #filePath), made by Scripts/make_vision_fixtures.py.
+        .testTarget(
+            name: "OcelliVisionTests", dependencies: ["OcelliVision", "OcelliTestSupport"],
+            exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )

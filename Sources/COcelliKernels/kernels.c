@@ -13,6 +13,20 @@
 #define OCELLI_X86 0
 #endif
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+int ocelli_tune_malloc(void) {
+#if defined(__GLIBC__)
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 enum { MR = 6, NR = 16, MC = 144, KC = 256, NC = 4080 };
 
 static int forcePortable = 0;

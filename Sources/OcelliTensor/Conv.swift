@@ -10,7 +10,7 @@ public enum Padding: Equatable, Sendable {
     case explicit(top: Int, bottom: Int, left: Int, right: Int)
 
     /// Padding on (top, bottom, left, right) for a window of `kernel` cells (dilated extent).
-    func amounts(height: Int, width: Int, kernel: (Int, Int), stride: (Int, Int)) -> (Int, Int, Int, Int) {
+    public func amounts(height: Int, width: Int, kernel: (Int, Int), stride: (Int, Int)) -> (Int, Int, Int, Int) {
         switch self {
         case .valid: return (0, 0, 0, 0)
         case let .explicit(t, b, l, r): return (t, b, l, r)

@@ -37,7 +37,10 @@ public enum GEMM {
                              b: UnsafePointer<Float>, rsB: Int, csB: Int,
                              c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false) {
         if m == 0 || n == 0 { return }
-        if backend == .blas, k > 0, m * n * k >= 4096,
+        // BLAS only for large products: below ~512³ the built-in kernel is as fast, and
+        // OpenBLAS's threads keep spinning (sched_yield) after each call, stealing the cores
+        // from the next op during training.
+        if backend == .blas, k > 0, m * n * k >= 1 << 27,
            BLAS.sgemm(m, n, k, a, rsA, csA, b, rsB, csB, c, ldc, accumulate: accumulate) { return }
         builtin(m: m, n: n, k: k, a: a, rsA: rsA, csA: csA, b: b, rsB: rsB, csB: csB, c: c, ldc: ldc, accumulate: accumulate)
     }

@@ -41,8 +41,7 @@ public enum Parallel {
         if chunks <= 0 { return }
         if chunks == 1 { body(0); return }
         withoutActuallyEscaping(body) { body in
-            let box = UnsafeSendable(body)
-            DispatchQueue.concurrentPerform(iterations: chunks) { box.value($0) }
+            ThreadPool.shared.run(chunks, body)
         }
     }
 
@@ -69,4 +68,90 @@ public enum Parallel {
 struct UnsafeSendable<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
+}
+
+/// A small pool of persistent worker threads that sleep on a condition variable between jobs.
+///
+/// libdispatch's `concurrentPerform` workers spin in `sched_yield` after each job; on a
+/// 2-core machine that spinning took a quarter of the CPU from the kernels. Here idle workers
+/// block, the calling thread takes chunks too, and a call made from inside a job (or while
+/// another thread's job runs) simply runs serially on its caller.
+final class ThreadPool: @unchecked Sendable {
+    static let shared = ThreadPool()
+
+    private let condition = NSCondition()
+    private var job: ((Int) -> Void)?
+    private var chunks = 0, next = 0, remaining = 0
+    private var generation = 0
+    private var workerCount = 0
+
+    private func ensureWorkers(_ n: Int) {
+        // Called with the lock held.
+        while workerCount < n {
+            workerCount += 1
+            let t = Thread { [unowned self] in self.workerLoop() }
+            t.stackSize = 1 << 20
+            t.start()
+        }
+    }
+
+    func run(_ chunks: Int, _ body: @escaping (Int) -> Void) {
+        condition.lock()
+        if job != nil {  // nested or concurrent use: run here, serially
+            condition.unlock()
+            for i in 0..<chunks { body(i) }
+            return
+        }
+        ensureWorkers(Swift.min(Parallel.threadCount, chunks) - 1)
+        job = body
+        self.chunks = chunks; next = 0; remaining = chunks
+        generation &+= 1
+        condition.broadcast()
+        condition.unlock()
+        work()
+        condition.lock()
+        while remaining > 0 { condition.wait() }
+        job = nil
+        condition.unlock()
+    }
+
+    private func grab() -> (Int, (Int) -> Void)? {
+        condition.lock(); defer { condition.unlock() }
+        guard let f = job, next < chunks else { return nil }
+        let i = next
+        next += 1
+        return (i, f)
+    }
+
+    /// Takes chunks until none is left. The closure reference is dropped before each chunk is
+    /// reported finished, so the job never outlives `run` (withoutActuallyEscaping checks it).
+    private func work() {
+        while runOneChunk() { finish() }
+    }
+
+    /// Runs one chunk; returning releases this frame's reference to the job closure.
+    @inline(never)
+    private func runOneChunk() -> Bool {
+        guard let (i, f) = grab() else { return false }
+        f(i)
+        return true
+    }
+
+    private func finish() {
+        condition.lock()
+        remaining -= 1
+        if remaining == 0 { condition.broadcast() }
+        condition.unlock()
+    }
+
+    private func workerLoop() {
+        var seen = 0
+        while true {
+            condition.lock()
+            while generation == seen || job == nil { condition.wait() }
+            seen = generation
+            condition.unlock()
+            work()
+        }
+    }
 }

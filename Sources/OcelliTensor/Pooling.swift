@@ -32,30 +32,24 @@ extension Tensor {
         let (oh, ow, c) = (g.oh, g.ow, g.c)
         let outCount = g.n * oh * ow * c
         var out = uninitializedScalars(outCount)  // every element is written
-        var argmax = [Int32](repeating: -1, count: outCount)
         input.scalars.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
-                argmax.withUnsafeMutableBufferPointer { ap in
-                    let p = UnsafeSendable((xp.baseAddress!, op.baseAddress!, ap.baseAddress!))
-                    Parallel.forRanges(g.n * oh, minimumChunk: 4) { r in
-                        let (x, o, a) = p.value
-                        for row in r {
-                            let n = row / oh, oy = row % oh
-                            for ox in 0..<ow {
-                                let dst = o + ((n * oh + oy) * ow + ox) * c, di = a + ((n * oh + oy) * ow + ox) * c
-                                for j in 0..<c { dst[j] = -.infinity; di[j] = -1 }
-                                for ky in 0..<g.kh {
-                                    let iy = oy * g.sh + ky - g.pt
-                                    if iy < 0 || iy >= g.h { continue }
-                                    for kx in 0..<g.kw {
-                                        let ix = ox * g.sw + kx - g.pl
-                                        if ix < 0 || ix >= g.w { continue }
-                                        let base = ((n * g.h + iy) * g.w + ix) * c
-                                        let src = x + base
-                                        for j in 0..<c where src[j] > dst[j] || di[j] < 0 {
-                                            dst[j] = src[j]; di[j] = Int32(base + j)
-                                        }
-                                    }
+                let p = UnsafeSendable((xp.baseAddress!, op.baseAddress!))
+                Parallel.forRanges(g.n * oh, minimumChunk: 4) { r in
+                    let (x, o) = p.value
+                    for row in r {
+                        let n = row / oh, oy = row % oh
+                        for ox in 0..<ow {
+                            let dst = o + ((n * oh + oy) * ow + ox) * c
+                            for j in 0..<c { dst[j] = -.infinity }
+                            for ky in 0..<g.kh {
+                                let iy = oy * g.sh + ky - g.pt
+                                if iy < 0 || iy >= g.h { continue }
+                                for kx in 0..<g.kw {
+                                    let ix = ox * g.sw + kx - g.pl
+                                    if ix < 0 || ix >= g.w { continue }
+                                    let src = x + ((n * g.h + iy) * g.w + ix) * c
+                                    for j in 0..<c { dst[j] = Swift.max(dst[j], src[j]) }
                                 }
                             }
                         }
@@ -63,11 +57,39 @@ extension Tensor {
                 }
             }
         }
-        let inShape = input.shape
-        return record(Tensor(shape: [g.n, oh, ow, c], scalars: out), [input]) { dy in
-            var dx = [Float](repeating: 0, count: Shape.count(inShape))
-            for (i, a) in argmax.enumerated() where a >= 0 { dx[Int(a)] += dy.scalars[i] }
-            return [Tensor(shape: inShape, scalars: dx)]
+        let x = input.detached()
+        let y = Tensor(shape: [g.n, oh, ow, c], scalars: out)
+        return record(y, [input]) { dy in
+            // The gradient goes to the first cell of each window (row-major) holding the maximum,
+            // found again here instead of storing indices during the forward pass.
+            var dx = [Float](repeating: 0, count: x.count)
+            x.scalars.withUnsafeBufferPointer { xs in
+                y.scalars.withUnsafeBufferPointer { ys in
+                    dy.scalars.withUnsafeBufferPointer { gs in
+                        dx.withUnsafeMutableBufferPointer { ds in
+                            var found = [Bool](repeating: false, count: c)
+                            for n in 0..<g.n { for oy in 0..<oh { for ox in 0..<ow {
+                                let o = ((n * oh + oy) * ow + ox) * c
+                                for j in 0..<c { found[j] = false }
+                                for ky in 0..<g.kh {
+                                    let iy = oy * g.sh + ky - g.pt
+                                    if iy < 0 || iy >= g.h { continue }
+                                    for kx in 0..<g.kw {
+                                        let ix = ox * g.sw + kx - g.pl
+                                        if ix < 0 || ix >= g.w { continue }
+                                        let b = ((n * g.h + iy) * g.w + ix) * c
+                                        for j in 0..<c where !found[j] && xs[b + j] == ys[o + j] {
+                                            found[j] = true
+                                            ds[b + j] += gs[o + j]
+                                        }
+                                    }
+                                }
+                            } } }
+                        }
+                    }
+                }
+            }
+            return [Tensor(shape: x.shape, scalars: dx)]
         }
     }
 

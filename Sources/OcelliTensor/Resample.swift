@@ -7,8 +7,30 @@ extension Tensor {
         require(rate >= 0 && rate < 1, "dropout", "rate \(rate) must lie in [0, 1)")
         if rate == 0 { return x }
         let scale = 1 / (1 - rate)
-        let mask = Tensor(shape: x.shape, scalars: (0..<x.count).map { _ in generator.nextUnitFloat() >= rate ? scale : 0 })
-        return x * mask
+        // Keep an element when a 32-bit uniform integer is at least rate·2³²: two decisions per
+        // 64-bit draw, no float conversion, and the mask is applied in the same pass.
+        let threshold = UInt32(Swift.min(Double(rate) * 4_294_967_296.0, 4_294_967_295.0))
+        let n = x.count
+        var mask = [Float](repeating: 0, count: n)
+        let y = Tensor.make(x.shape) { d in
+            x.scalars.withUnsafeBufferPointer { s in
+                mask.withUnsafeMutableBufferPointer { m in
+                    var i = 0
+                    while i < n {
+                        let r = generator.next()
+                        let k0: Float = UInt32(truncatingIfNeeded: r) >= threshold ? scale : 0
+                        m[i] = k0; d[i] = s[i] * k0
+                        if i + 1 < n {
+                            let k1: Float = UInt32(truncatingIfNeeded: r >> 32) >= threshold ? scale : 0
+                            m[i + 1] = k1; d[i + 1] = s[i + 1] * k1
+                        }
+                        i += 2
+                    }
+                }
+            }
+        }
+        let maskTensor = Tensor(shape: x.shape, scalars: mask)
+        return record(y, [x]) { g in [Tensor.zipScalars(g, maskTensor, *)] }
     }
 
     /// A data movement out[i] = in[source[i]] where `source` is a bijection (its backward is the

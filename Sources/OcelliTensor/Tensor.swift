@@ -1,3 +1,4 @@
+import Foundation
 /// An n-dimensional array of `Float` with value semantics (copy-on-write storage), row-major
 /// and contiguous. Images are NHWC, convolution kernels HWIO.
 ///
@@ -52,6 +53,7 @@ public struct Tensor {
     /// Uninitialised-free fast constructor: fills a new buffer through `body`.
     @inline(__always)
     static func make(_ shape: [Int], _ body: (UnsafeMutableBufferPointer<Float>) -> Void) -> Tensor {
+        _ = MemoryTuning.applied
         let n = Shape.count(shape)
         let s = [Float](unsafeUninitializedCapacity: n) { buf, initialized in
             body(buf)
@@ -143,9 +145,26 @@ extension Tensor {
     }
 }
 
+import COcelliKernels
+
+/// Keeps freed tensor buffers in the process heap instead of returning them to the kernel.
+///
+/// glibc serves large blocks with mmap and unmaps them on free, so every op's output
+/// (megabytes) came back as fresh pages the kernel had to zero: a training step spent more time
+/// in page faults than in arithmetic (sys time 6 s of 8 s on the MNIST model). Raising the mmap
+/// and trim thresholds makes freed buffers reusable, as a framework's caching allocator does.
+/// `OCELLI_MALLOC_TUNING=0` leaves malloc alone.
+enum MemoryTuning {
+    static let applied: Bool = {
+        if ProcessInfo.processInfo.environment["OCELLI_MALLOC_TUNING"] == "0" { return false }
+        return ocelli_tune_malloc() == 1
+    }()
+}
+
 /// A buffer of `count` floats whose contents are unspecified, for kernels that write every
 /// element (saves zero-filling megabytes of output per call).
 @inline(__always)
 func uninitializedScalars(_ count: Int) -> [Float] {
-    [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+    _ = MemoryTuning.applied
+    return [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
 }

@@ -7,6 +7,10 @@
 extern "C" {
 #endif
 
+/// Raises glibc's mmap and trim thresholds so freed tensor buffers are reused instead of being
+/// unmapped and faulted in again (no-op elsewhere). Returns 1 when applied.
+int ocelli_tune_malloc(void);
+
 /// Which micro-kernel family this CPU runs: 1 for AVX2+FMA, 0 for the portable C fallback.
 int ocelli_kernel_isa(void);
 

@@ -1,0 +1,119 @@
+import OcelliTensor
+
+/// A trainable (or frozen) tensor of a layer, updated in place by optimizers.
+public final class Parameter {
+    /// Keras-style name, e.g. "kernel", "bias", "gamma".
+    public let name: String
+    /// The current value; a leaf of the autodiff tape so `backward()` fills its gradient.
+    public var value: Tensor
+    /// Regularization penalty added to the loss (nil for none).
+    public var regularizer: Regularizer?
+    /// Moving statistics (batch-norm means) are parameters that no optimizer touches.
+    public let isTrainableVariable: Bool
+
+    public init(_ name: String, _ value: Tensor, regularizer: Regularizer? = nil, trainableVariable: Bool = true) {
+        self.name = name
+        self.value = trainableVariable ? value.requiringGrad() : value.detached()
+        self.regularizer = regularizer
+        self.isTrainableVariable = trainableVariable
+    }
+
+    public var shape: [Int] { value.shape }
+    public var count: Int { value.count }
+    public var grad: Tensor? { value.grad }
+
+    /// Replaces the value (same shape), keeping it a gradient leaf.
+    public func assign(_ t: Tensor) {
+        precondition(t.shape == value.shape, "Parameter \(name): shape \(t.shape) does not match \(value.shape)")
+        value.assign(t)
+    }
+}
+
+/// The context a layer runs in: training (dropout active, batch statistics) or inference.
+public struct ForwardContext {
+    public var training: Bool
+    public var generator: SeededGenerator
+    public init(training: Bool, seed: UInt64 = 0) {
+        self.training = training
+        self.generator = SeededGenerator(seed: seed)
+    }
+}
+
+/// A layer: configuration at `init`, weights created by `build(inputShapes:)` with known input
+/// shapes (Sequential and the functional API call it when the layer is added, so a model's
+/// weights exist as soon as the model does), then `forward` on batches.
+///
+/// Shapes exclude the batch axis; images are [H, W, C].
+open class Layer {
+    public var name: String
+    /// False freezes the layer: its parameters get no updates.
+    public var trainable = true
+    public private(set) var inputShapes: [[Int]] = []
+    public private(set) var outputShape: [Int] = []
+    public private(set) var isBuilt = false
+    /// The layer's parameters in a fixed order (weights files map onto it).
+    public var parameters: [Parameter] = []
+
+    public init(name: String? = nil) {
+        self.name = name ?? ""
+    }
+
+    /// The Keras class name shown by `summary()` and stored in architecture JSON.
+    open var typeName: String { String(describing: type(of: self)) }
+
+    /// Number of inputs the layer takes (1 for most; Add/Concatenate take several).
+    open var inputArity: ClosedRange<Int> { 1...1 }
+
+    /// Creates the parameters for these input shapes and returns the output shape.
+    open func build(inputShapes: [[Int]], generator: inout SeededGenerator) throws -> [Int] {
+        try computeOutputShape(inputShapes)
+    }
+
+    /// The output shape for these input shapes (throws a LayerError for incompatible shapes).
+    open func computeOutputShape(_ inputShapes: [[Int]]) throws -> [Int] { inputShapes[0] }
+
+    /// The layer's computation on batches (leading axis = batch).
+    open func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
+        fatalError("\(typeName) must override forward(_:context:)")
+    }
+
+    /// The configuration stored in architecture JSON (Keras-style keys).
+    open var config: [String: JSONValue] { [:] }
+
+    /// Receptive-field arithmetic: (kernel, stride) of this layer along height and width,
+    /// (1, 1) for layers that do not move pixels.
+    open var spatialFootprint: (kernel: (Int, Int), stride: (Int, Int), dilation: (Int, Int))? { nil }
+
+    final func ensureBuilt(_ shapes: [[Int]], generator: inout SeededGenerator) throws {
+        guard inputArity.contains(shapes.count) else {
+            throw LayerError("\(name) (\(typeName)) takes \(inputArity) inputs, got \(shapes.count)")
+        }
+        if isBuilt {
+            guard shapes == inputShapes else {
+                throw LayerError("\(name) (\(typeName)) was built for input shapes \(inputShapes), called with \(shapes)")
+            }
+            return
+        }
+        outputShape = try build(inputShapes: shapes, generator: &generator)
+        inputShapes = shapes
+        isBuilt = true
+    }
+
+    /// Applies the layer to one batch outside a model (training = false by default).
+    public func callAsFunction(_ x: Tensor, training: Bool = false) -> Tensor {
+        var ctx = ForwardContext(training: training)
+        precondition(isBuilt, "\(name) (\(typeName)) is not built: add it to a model or call build(inputShapes:) first")
+        return forward([x], context: &ctx)
+    }
+
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
+    public var trainableParameterCount: Int {
+        trainable ? parameters.filter(\.isTrainableVariable).reduce(0) { $0 + $1.count } : 0
+    }
+}
+
+/// A model-construction error: what was received, what was expected.
+public struct LayerError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ message: String) { description = message }
+}

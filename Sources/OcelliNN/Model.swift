@@ -1,0 +1,206 @@
+import Foundation
+import OcelliTensor
+
+/// The global seed for weight initialization (Keras' `keras.utils.set_random_seed`). Each layer
+/// built afterwards draws its own generator from it, in construction order.
+public enum RandomSeed {
+    private final class State: @unchecked Sendable { let lock = NSLock(); var g = SeededGenerator(seed: 1337) }
+    private static let state = State()
+    public static func set(_ seed: UInt64) { state.lock.lock(); state.g = SeededGenerator(seed: seed); state.lock.unlock() }
+    static func next() -> UInt64 { state.lock.lock(); defer { state.lock.unlock() }; return state.g.next() }
+}
+
+/// A placeholder for a batch of tensors in the functional API: `Input(shape:)`, then layers
+/// called on it. Its shape excludes the batch axis.
+public final class SymbolicTensor {
+    public let shape: [Int]
+    let layer: Layer?
+    let inputs: [SymbolicTensor]
+    public var name: String
+
+    init(shape: [Int], layer: Layer?, inputs: [SymbolicTensor], name: String) {
+        self.shape = shape; self.layer = layer; self.inputs = inputs; self.name = name
+    }
+}
+
+/// A model input of the given per-sample shape.
+public func Input(shape: [Int], name: String = "input") -> SymbolicTensor {
+    SymbolicTensor(shape: shape, layer: nil, inputs: [], name: name)
+}
+
+extension Layer {
+    /// Builds the layer for the symbolic inputs' shapes (throwing on incompatible shapes).
+    public func apply(_ inputs: [SymbolicTensor]) throws -> SymbolicTensor {
+        var g = SeededGenerator(seed: RandomSeed.next())
+        try ensureBuilt(inputs.map(\.shape), generator: &g)
+        return SymbolicTensor(shape: outputShape, layer: self, inputs: inputs, name: name)
+    }
+
+    /// Calls the layer on a symbolic tensor (functional API). Incompatible shapes stop with a
+    /// message naming the layer and the shapes; use `apply` to get a thrown error instead.
+    public func callAsFunction(_ x: SymbolicTensor) -> SymbolicTensor { callAsFunction([x]) }
+    public func callAsFunction(_ xs: [SymbolicTensor]) -> SymbolicTensor {
+        do { return try apply(xs) } catch { preconditionFailure("\(error)") }
+    }
+}
+
+/// A graph of layers from inputs to outputs (Keras' functional `Model`); `Sequential` is the
+/// special case of a chain. Layers appear in `layers` in a deterministic topological order.
+open class Model {
+    public var name: String
+    public private(set) var inputs: [SymbolicTensor]
+    public private(set) var outputs: [SymbolicTensor]
+    /// Every node but the inputs, in the order they run.
+    private(set) var nodes: [SymbolicTensor] = []
+    public private(set) var layers: [Layer] = []
+
+    // Training configuration (set by compile).
+    public internal(set) var optimizer: Optimizer?
+    public internal(set) var loss: Loss?
+    public internal(set) var metrics: [Metric] = []
+    public var stopTraining = false
+    var trainSteps = 0
+
+    public init(inputs: [SymbolicTensor], outputs: [SymbolicTensor], name: String = "functional") {
+        self.name = name
+        self.inputs = inputs
+        self.outputs = outputs
+        rebuildGraph()
+    }
+
+    public convenience init(inputs: SymbolicTensor, outputs: SymbolicTensor, name: String = "functional") {
+        self.init(inputs: [inputs], outputs: [outputs], name: name)
+    }
+
+    func rebuildGraph() {
+        // Iterative post-order DFS from the outputs: deterministic and stack-safe.
+        var order: [SymbolicTensor] = []
+        var seen = Set<ObjectIdentifier>()
+        var stack: [(SymbolicTensor, Bool)] = outputs.reversed().map { ($0, false) }
+        while let (t, expanded) = stack.popLast() {
+            if expanded { order.append(t); continue }
+            if !seen.insert(ObjectIdentifier(t)).inserted { continue }
+            stack.append((t, true))
+            for i in t.inputs.reversed() where !seen.contains(ObjectIdentifier(i)) { stack.append((i, false)) }
+        }
+        for t in order where t.layer == nil {
+            precondition(inputs.contains { $0 === t }, "Model: output depends on an Input that is not among the model's inputs")
+        }
+        nodes = order.filter { $0.layer != nil }
+        var ls: [Layer] = []
+        for n in nodes where !ls.contains(where: { $0 === n.layer! }) { ls.append(n.layer!) }
+        layers = ls
+        // Keras-style unique names: "conv2d", "conv2d_1", …
+        var counts: [String: Int] = [:]
+        var used = Set(layers.map(\.name).filter { !$0.isEmpty })
+        for l in layers where l.name.isEmpty {
+            let base = Model.snakeCase(l.typeName)
+            var k = counts[base, default: 0]
+            var candidate = k == 0 ? base : "\(base)_\(k)"
+            while used.contains(candidate) { k += 1; candidate = "\(base)_\(k)" }
+            counts[base] = k + 1
+            used.insert(candidate)
+            l.name = candidate
+        }
+        for n in nodes { n.name = n.layer!.name }
+    }
+
+    /// Keras' to_snake_case: "MaxPooling2D" → "max_pooling2d", "LeakyReLU" → "leaky_re_lu".
+    static func snakeCase(_ s: String) -> String {
+        func sub(_ pattern: String, _ text: String) -> String {
+            let re = try! NSRegularExpression(pattern: pattern)
+            return re.stringByReplacingMatches(in: text, range: NSRange(text.startIndex..., in: text), withTemplate: "$1_$2")
+        }
+        return sub("([a-z])([A-Z])", sub("(.)([A-Z][a-z]+)", s)).lowercased()
+    }
+
+    /// Every parameter of every layer, in layer order then the layer's own order.
+    public var parameters: [Parameter] { layers.flatMap(\.parameters) }
+    /// The parameters an optimizer updates (trainable layers, excluding moving statistics).
+    public var trainableParameters: [Parameter] { layers.filter(\.trainable).flatMap { $0.parameters.filter(\.isTrainableVariable) } }
+
+    /// Runs the graph on batches (one tensor per model input).
+    public func forward(_ xs: [Tensor], context: inout ForwardContext) -> [Tensor] {
+        precondition(xs.count == inputs.count, "\(name): expects \(inputs.count) inputs, got \(xs.count)")
+        var values: [ObjectIdentifier: Tensor] = [:]
+        for (t, x) in zip(inputs, xs) {
+            precondition(Array(x.shape.dropFirst()) == t.shape,
+                         "\(name): input '\(t.name)' expects batches of shape [N] + \(t.shape), got \(x.shape)")
+            values[ObjectIdentifier(t)] = x
+        }
+        for n in nodes {
+            let args = n.inputs.map { values[ObjectIdentifier($0)]! }
+            values[ObjectIdentifier(n)] = n.layer!.forward(args, context: &context)
+        }
+        return outputs.map { values[ObjectIdentifier($0)]! }
+    }
+
+    /// One batch through a single-input, single-output model (inference by default).
+    public func callAsFunction(_ x: Tensor, training: Bool = false) -> Tensor {
+        var ctx = ForwardContext(training: training)
+        return forward([x], context: &ctx)[0]
+    }
+
+    /// The values of every parameter, in `parameters` order (Keras' get_weights).
+    public func getWeights() -> [Tensor] { parameters.map { $0.value.detached() } }
+
+    /// Replaces every parameter's value (Keras' set_weights); shapes must match.
+    public func setWeights(_ weights: [Tensor]) throws {
+        let ps = parameters
+        guard weights.count == ps.count else {
+            throw LayerError("\(name): setWeights got \(weights.count) tensors, the model has \(ps.count) parameters")
+        }
+        for (i, (p, w)) in zip(ps, weights).enumerated() where p.shape != w.shape {
+            throw LayerError("\(name): weight \(i) (\(p.name)) has shape \(p.shape), got \(w.shape)")
+        }
+        for (p, w) in zip(ps, weights) { p.assign(w) }
+    }
+}
+
+@resultBuilder
+public enum LayerBuilder {
+    public static func buildExpression(_ l: Layer) -> [Layer] { [l] }
+    public static func buildBlock(_ parts: [Layer]...) -> [Layer] { parts.flatMap { $0 } }
+    public static func buildOptional(_ p: [Layer]?) -> [Layer] { p ?? [] }
+    public static func buildEither(first p: [Layer]) -> [Layer] { p }
+    public static func buildEither(second p: [Layer]) -> [Layer] { p }
+    public static func buildArray(_ p: [[Layer]]) -> [Layer] { p.flatMap { $0 } }
+}
+
+/// A plain stack of single-input layers.
+public final class Sequential: Model {
+    public let inputShape: [Int]
+
+    /// `Sequential(inputShape: [28, 28, 1]) { Conv2D(...); Flatten(); Dense(10) }`: each layer is
+    /// built as it is added, with the previous layer's output shape.
+    public init(inputShape: [Int], name: String = "sequential", @LayerBuilder _ layers: () -> [Layer] = { [] }) {
+        self.inputShape = inputShape
+        let input = Input(shape: inputShape)
+        super.init(inputs: [input], outputs: [input], name: name)
+        for l in layers() { add(l) }
+    }
+
+    /// Appends a layer (stops with a message if it does not fit the current output shape).
+    public func add(_ layer: Layer) {
+        do { try addChecked(layer) } catch { preconditionFailure("\(error)") }
+    }
+
+    /// Appends a layer, throwing if it does not fit the current output shape.
+    public func addChecked(_ layer: Layer) throws {
+        let out = try layer.apply([outputs[0]])
+        setOutputs([out])
+    }
+}
+
+extension Model {
+    func setOutputs(_ o: [SymbolicTensor]) {
+        outputs = o
+        rebuildGraph()
+    }
+
+    func replaceGraph(inputs i: [SymbolicTensor], outputs o: [SymbolicTensor]) {
+        inputs = i
+        outputs = o
+        rebuildGraph()
+    }
+}

@@ -1,0 +1,24 @@
+extension Image {
+    /// The image as a PNG file: 8-bit gray, RGB or RGBA as `channels` says. Lossless: decoding
+    /// the result gives these pixels back exactly.
+    public func pngData() throws -> [UInt8] {
+        try PNGCodec.encode(self, name: "<png data>")
+    }
+
+    /// The image as a baseline JPEG file at `quality` 1...100 (75 is libjpeg's and Pillow's
+    /// default), 4:2:0 chroma subsampling for colour. A fourth (alpha) channel is dropped.
+    public func jpegData(quality: Int = 90) throws -> [UInt8] {
+        try JPEGCodec.encode(self, quality: quality, name: "<jpeg data>")
+    }
+
+    /// Writes the image as a PNG file at `path`, atomically (a temporary file in the same
+    /// directory renamed over `path`).
+    public func write(png path: String) throws {
+        try FileIO.writeAtomically(PNGCodec.encode(self, name: path), to: path)
+    }
+
+    /// Writes the image as a JPEG file at `path`, atomically, at `quality` 1...100.
+    public func write(jpeg path: String, quality: Int = 90) throws {
+        try FileIO.writeAtomically(JPEGCodec.encode(self, quality: quality, name: path), to: path)
+    }
+}

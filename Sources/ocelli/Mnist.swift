@@ -1,0 +1,118 @@
+import ArgumentParser
+import Foundation
+import Ocelli
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `ocelli mnist`: the course's first DNN (or a small convnet) trained on MNIST, Keras-style.
+struct Mnist: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train the course's first DNN on MNIST with Keras-style output, then evaluate it on the test set.")
+
+    enum ModelKind: String, ExpressibleByArgument, CaseIterable {
+        case seed, convnet
+    }
+
+    @Option(help: "seed: the course's model (Conv2D 32 3x3 → Dropout → Conv2D 10 1x1 → Dropout → Conv2D 10 26x26 → softmax); convnet: Conv 32 → MaxPool → Conv 64 → MaxPool → Dropout → Dense 10.")
+    var model: ModelKind = .seed
+
+    @Option(help: "Epochs (default: 10 for seed, 5 for convnet).")
+    var epochs: Int?
+
+    @Option(name: .customLong("batch-size"), help: "Batch size (default: 32 for seed, 128 for convnet).")
+    var batchSize: Int?
+
+    @Option(help: "Random seed for initialization, shuffling and dropout.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Save the trained model (architecture + weights) into this directory.")
+    var save: String?
+
+    @Option(help: "Folder with the four MNIST .gz files (default: the copy in this repository's Data/mnist).")
+    var data: String?
+
+    @Option(help: "Use only the first N training images (quick runs).")
+    var limit: Int?
+
+    @Option(help: "Threads (default: OCELLI_NUM_THREADS or every core).")
+    var threads: Int?
+
+    @Flag(help: "End with one JSON line: model, epochs, test_accuracy, test_loss, epoch_seconds, peak_rss_mb.")
+    var json = false
+
+    @Option(help: "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch (default: 1 on a terminal, else 2).")
+    var verbose: Int?
+
+    func validate() throws {
+        if let e = epochs, e < 1 { throw ValidationError("--epochs must be at least 1") }
+        if let b = batchSize, b < 1 { throw ValidationError("--batch-size must be at least 1") }
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if let v = verbose, !(0...2).contains(v) { throw ValidationError("--verbose must be 0, 1 or 2") }
+        if let l = limit, l < 1 { throw ValidationError("--limit must be at least 1") }
+    }
+
+    static func build(_ kind: ModelKind) -> Sequential {
+        switch kind {
+        case .seed:
+            return Sequential(inputShape: [28, 28, 1], name: "sequential") {
+                Conv2D(filters: 32, kernelSize: 3, activation: .relu)
+                Dropout(0.5)
+                Conv2D(filters: 10, kernelSize: 1, activation: .relu)
+                Dropout(0.5)
+                Conv2D(filters: 10, kernelSize: 26)
+                Flatten()
+                ActivationLayer(.softmax)
+            }
+        case .convnet:
+            return Sequential(inputShape: [28, 28, 1], name: "sequential") {
+                Conv2D(filters: 32, kernelSize: 3, activation: .relu)
+                MaxPooling2D(2)
+                Conv2D(filters: 64, kernelSize: 3, activation: .relu)
+                MaxPooling2D(2)
+                Flatten()
+                Dropout(0.5)
+                Dense(units: 10, activation: .softmax)
+            }
+        }
+    }
+
+    func run() throws {
+        if let t = threads { Parallel.threadCount = t }
+        let epochs = self.epochs ?? (model == .seed ? 10 : 5)
+        let batchSize = self.batchSize ?? (model == .seed ? 32 : 128)
+        let mnist = try MNIST(directory: data ?? MNIST.defaultDirectory)
+        var xTrain = mnist.trainImages, yTrain = toCategorical(mnist.trainLabels, numClasses: 10)
+        if let l = limit, l < xTrain.shape[0] {
+            xTrain = xTrain.sliced(axis: 0, 0..<l); yTrain = yTrain.sliced(axis: 0, 0..<l)
+        }
+        let yTest = toCategorical(mnist.testLabels, numClasses: 10)
+
+        RandomSeed.set(seed)
+        let net = Mnist.build(model)
+        net.printSummary()
+        net.compile(optimizer: .adam(), loss: .categoricalCrossentropy(), metrics: [.accuracy])
+        let verbosity = verbose.flatMap { Verbosity(rawValue: $0) } ?? .auto
+        let history = net.fit(x: xTrain, y: yTrain, batchSize: batchSize, epochs: epochs, verbose: verbosity)
+        let result = net.evaluate(x: mnist.testImages, y: yTest, batchSize: 256)
+        print(String(format: "Test loss: %.4f", result["loss"] ?? .nan))
+        print(String(format: "Test accuracy: %.4f", result["accuracy"] ?? .nan))
+        if let save {
+            try net.save(to: save)
+            print("Saved the model to \(save)")
+        }
+        if json {
+            var usage = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &usage)
+            let object: [String: Any] = [
+                "model": model.rawValue, "epochs": epochs, "batch_size": batchSize, "seed": seed,
+                "test_accuracy": Double(result["accuracy"] ?? .nan), "test_loss": Double(result["loss"] ?? .nan),
+                "epoch_seconds": history.epochSeconds, "peak_rss_mb": Double(usage.ru_maxrss) / 1024,
+                "threads": Parallel.threadCount,
+                "history": history.history.mapValues { $0.map(Double.init) },
+            ]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print(String(data: data, encoding: .utf8)!)
+        }
+    }
+}
