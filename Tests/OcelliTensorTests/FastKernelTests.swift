@@ -57,6 +57,7 @@ import OcelliTestSupport
 
     static let convCases: [ConvCase] = [
         ConvCase(x: [1, 1, 1, 1], w: [1, 1, 1, 1]),
+        ConvCase(x: [3, 6, 5, 4], w: [6, 5, 4, 3]),
         ConvCase(x: [2, 7, 9, 3], w: [3, 3, 3, 17], padding: .same),
         ConvCase(x: [1, 17, 13, 16], w: [3, 3, 16, 33], stride: (2, 2), padding: .same),
         ConvCase(x: [3, 8, 7, 5], w: [5, 3, 5, 7], stride: (1, 2), dilation: (2, 1), padding: .explicit(top: 2, bottom: 1, left: 0, right: 3)),

@@ -23,6 +23,8 @@ let kernelCases: [GradCase] = [
         Tensor.conv2d($0[0], filter: $0[1], strides: (2, 2), padding: .same, groups: 2) },
     GradCase("conv2d 1x1", { [u([2, 3, 3, 5], 17), u([1, 1, 5, 3], 18), u([3], 19)] }) {
         Tensor.conv2d($0[0], filter: $0[1], bias: $0[2]) },
+    GradCase("conv2d full window (a GEMM)", { [u([2, 4, 3, 2], 24), u([4, 3, 2, 3], 25), u([3], 26)] }) {
+        Tensor.conv2d($0[0], filter: $0[1], bias: $0[2]) },
     GradCase("conv2d im2col", { [u([1, 5, 5, 3], 20), u([3, 3, 3, 2], 21)] }) {
         Tensor.conv2d($0[0], filter: $0[1], padding: .same, algorithm: .im2col) },
     GradCase("conv2d padding wider than kernel", { [u([1, 3, 3, 1], 22), u([2, 2, 1, 2], 23)] }) {
