@@ -77,6 +77,11 @@ open class Layer {
         fatalError("\(typeName) must override forward(_:context:)")
     }
 
+    /// The output and, when the layer ends in a softmax, the logits before it (nil otherwise).
+    open func forwardWithLogits(_ inputs: [Tensor], context: inout ForwardContext) -> (Tensor, Tensor?) {
+        (forward(inputs, context: &context), nil)
+    }
+
     /// The configuration stored in architecture JSON (Keras-style keys).
     open var config: [String: JSONValue] { [:] }
 

@@ -54,13 +54,20 @@ public final class Dense: Layer {
         return out
     }
 
-    public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
-        let x = inputs[0]
+    func preActivation(_ x: Tensor) -> Tensor {
         let flat = x.rank == 2 ? x : x.reshaped([-1, x.shape.last!])
         var y = matmul(flat, kernel.value)
         if let b = bias { y = y + b.value }
-        if x.rank != 2 { y = y.reshaped(Array(x.shape.dropLast()) + [units]) }
-        return activation(y)
+        return x.rank == 2 ? y : y.reshaped(Array(x.shape.dropLast()) + [units])
+    }
+
+    public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
+        activation(preActivation(inputs[0]))
+    }
+
+    public override func forwardWithLogits(_ inputs: [Tensor], context: inout ForwardContext) -> (Tensor, Tensor?) {
+        let z = preActivation(inputs[0])
+        return (activation(z), activation == .softmax ? z : nil)
     }
 
     public override var config: [String: JSONValue] {
@@ -131,9 +138,18 @@ public final class Conv2D: Layer {
         return out
     }
 
+    func preActivation(_ x: Tensor) -> Tensor {
+        Tensor.conv2d(x, filter: kernel.value, bias: bias?.value, strides: strides,
+                      padding: padding, dilations: dilationRate, groups: groups)
+    }
+
     public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
-        activation(Tensor.conv2d(inputs[0], filter: kernel.value, bias: bias?.value, strides: strides,
-                                 padding: padding, dilations: dilationRate, groups: groups))
+        activation(preActivation(inputs[0]))
+    }
+
+    public override func forwardWithLogits(_ inputs: [Tensor], context: inout ForwardContext) -> (Tensor, Tensor?) {
+        let z = preActivation(inputs[0])
+        return (activation(z), activation == .softmax ? z : nil)
     }
 
     public override var spatialFootprint: (kernel: (Int, Int), stride: (Int, Int), dilation: (Int, Int))? {
@@ -304,6 +320,9 @@ public final class ActivationLayer: Layer {
     public init(_ activation: Activation, name: String? = nil) { self.activation = activation; super.init(name: name) }
     public override var typeName: String { "Activation" }
     public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor { activation(inputs[0]) }
+    public override func forwardWithLogits(_ inputs: [Tensor], context: inout ForwardContext) -> (Tensor, Tensor?) {
+        (activation(inputs[0]), activation == .softmax ? inputs[0] : nil)
+    }
     public override var config: [String: JSONValue] { ["activation": .string(activation.kerasName)] }
 }
 

@@ -61,6 +61,21 @@ public enum Loss: Equatable, Sendable {
         }
     }
 
+    /// Per-sample losses, from `logits` (the input of the softmax that made `yPred`) when the loss
+    /// is a cross-entropy on probabilities: the same value without clipping, and gradients that
+    /// do not vanish for confidently wrong predictions (Keras' TensorFlow backend does the same).
+    public func perSample(_ yTrue: Tensor, _ yPred: Tensor, logits: Tensor?) -> Tensor {
+        guard let logits else { return perSample(yTrue, yPred) }
+        switch self {
+        case let .categoricalCrossentropy(false, ls):
+            return Loss.categoricalCrossentropy(fromLogits: true, labelSmoothing: ls).perSample(yTrue, logits)
+        case .sparseCategoricalCrossentropy(false):
+            return Loss.sparseCategoricalCrossentropy(fromLogits: true).perSample(yTrue, logits)
+        default:
+            return perSample(yTrue, yPred)
+        }
+    }
+
     /// Keras' hinge losses take labels in {0, 1} or {−1, 1}; 0/1 labels are mapped to ±1.
     private func signedLabels(_ y: Tensor) -> Tensor {
         y.scalars.allSatisfy { $0 == 0 || $0 == 1 } ? y * 2 - 1 : y

@@ -121,8 +121,16 @@ open class Model {
 
     /// Runs the graph on batches (one tensor per model input).
     public func forward(_ xs: [Tensor], context: inout ForwardContext) -> [Tensor] {
+        run(xs, context: &context, logits: false).outputs
+    }
+
+    /// The outputs, and for each output made by a softmax the logits before it (so that a
+    /// cross-entropy on probabilities can be computed from logits, as Keras' TensorFlow backend
+    /// does: exact gradients even for saturated predictions).
+    func run(_ xs: [Tensor], context: inout ForwardContext, logits wantLogits: Bool) -> (outputs: [Tensor], logits: [Tensor?]) {
         precondition(xs.count == inputs.count, "\(name): expects \(inputs.count) inputs, got \(xs.count)")
         var values: [ObjectIdentifier: Tensor] = [:]
+        var logits: [ObjectIdentifier: Tensor] = [:]
         for (t, x) in zip(inputs, xs) {
             precondition(Array(x.shape.dropFirst()) == t.shape,
                          "\(name): input '\(t.name)' expects batches of shape [N] + \(t.shape), got \(x.shape)")
@@ -130,9 +138,15 @@ open class Model {
         }
         for n in nodes {
             let args = n.inputs.map { values[ObjectIdentifier($0)]! }
-            values[ObjectIdentifier(n)] = n.layer!.forward(args, context: &context)
+            if wantLogits && outputs.contains(where: { $0 === n }) {
+                let (y, z) = n.layer!.forwardWithLogits(args, context: &context)
+                values[ObjectIdentifier(n)] = y
+                if let z { logits[ObjectIdentifier(n)] = z }
+            } else {
+                values[ObjectIdentifier(n)] = n.layer!.forward(args, context: &context)
+            }
         }
-        return outputs.map { values[ObjectIdentifier($0)]! }
+        return (outputs.map { values[ObjectIdentifier($0)]! }, outputs.map { logits[ObjectIdentifier($0)] })
     }
 
     /// One batch through a single-input, single-output model (inference by default).

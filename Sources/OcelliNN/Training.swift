@@ -36,8 +36,8 @@ extension Model {
     }
 
     /// The training loss of one batch plus every parameter's regularization penalty.
-    func totalLoss(_ yTrue: Tensor, _ yPred: Tensor) -> (loss: Tensor, penalty: Tensor?) {
-        let l = loss!(yTrue, yPred)
+    func totalLoss(_ yTrue: Tensor, _ yPred: Tensor, logits: Tensor? = nil) -> (loss: Tensor, penalty: Tensor?) {
+        let l = loss!.perSample(yTrue, yPred, logits: logits).mean()
         var penalty: Tensor? = nil
         for layer in layers where layer.trainable {
             for p in layer.parameters {
@@ -52,8 +52,9 @@ extension Model {
     public func trainStep(_ x: Tensor, _ y: Tensor, seed: UInt64 = 0) -> (loss: Float, predictions: Tensor) {
         guard let optimizer else { preconditionFailure("\(name): call compile(optimizer:loss:metrics:) before training") }
         var ctx = ForwardContext(training: true, seed: seed)
-        let pred = forward([x], context: &ctx)[0]
-        let (l, _) = totalLoss(y, pred)
+        let (outs, logits) = run([x], context: &ctx, logits: true)
+        let pred = outs[0]
+        let (l, _) = totalLoss(y, pred, logits: logits[0])
         l.backward()
         optimizer.apply(trainableParameters)
         trainSteps += 1
@@ -137,8 +138,9 @@ extension Model {
                 let idx = all[(step * batchSize)..<Swift.min(n, (step + 1) * batchSize)]
                 let xb = Model.batch(x, idx), yb = Model.batch(y, idx)
                 var ctx = ForwardContext(training: false)
-                let pred = forward([xb], context: &ctx)[0]
-                lossSum += Double(totalLoss(yb, pred).loss.scalar) * Double(idx.count)
+                let (outs, logits) = run([xb], context: &ctx, logits: true)
+                let pred = outs[0]
+                lossSum += Double(totalLoss(yb, pred, logits: logits[0]).loss.scalar) * Double(idx.count)
                 for (k, m) in metrics.enumerated() { metricSums[k] += m.values(yb, pred).reduce(0.0) { $0 + Double($1) } }
                 var logs: [String: Float] = ["loss": Float(lossSum / Double(idx.endIndex))]
                 for (k, m) in metrics.enumerated() { logs[m.name] = Float(metricSums[k] / Double(idx.endIndex)) }

@@ -12,7 +12,7 @@ struct OcelliCommand: ParsableCommand {
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure Ocelli's kernels.",
-        subcommands: [Kernels.self])
+        subcommands: [Kernels.self, Vision.self])
 }
 
 struct Kernels: ParsableCommand {
@@ -79,6 +79,30 @@ struct Kernels: ParsableCommand {
                 print("  " + name.padding(toLength: 22, withPad: " ", startingAt: 0)
                       + timings.map { String(format: "%@ %.2f", $0.0, $0.1) }.joined(separator: "  "))
             }
+        }
+    }
+}
+
+struct Vision: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Decode an image and letterbox it to a square network input, as `ocelli detect` will.")
+
+    @Argument(help: "Image file (default: ../shared/data/images/dog.jpg).")
+    var image: String = "../shared/data/images/dog.jpg"
+
+    @Option(help: "Network input size.")
+    var size: Int = 416
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func run() throws {
+        guard size > 0 else { throw ValidationError("--size must be positive") }
+        let (decode, letterbox) = try VisionBenchmark.decodeAndLetterbox(path: image, size: size, repetitions: 20)
+        if json {
+            print("{\"image\":\"\(image)\",\"size\":\(size),\"decode_ms\":\(decode),\"letterbox_ms\":\(letterbox)}")
+        } else {
+            print(String(format: "%@: decode %.2f ms, letterbox to %dx%d %.2f ms (best of 20)", image, decode, size, size, letterbox))
         }
     }
 }

@@ -64,6 +64,19 @@ func temporaryDirectory() -> String {
         #expect(m.layers[1].parameters[0].value.scalars != tinyModel().layers[1].parameters[0].value.scalars)
     }
 
+    @Test func crossEntropyOnASoftmaxOutputUsesTheLogits() {
+        // A confidently wrong prediction: p(true) = e^-40. Clipped probabilities would report
+        // −log(1e-7) ≈ 16.1 and give no gradient; the logits give the exact 40.
+        RandomSeed.set(1)
+        let m = Sequential(inputShape: [1]) { Dense(units: 2, activation: .softmax, kernelInitializer: .zeros) }
+        let d = m.layers[0] as! Dense
+        d.bias!.assign(Tensor([40, 0]))
+        m.compile(optimizer: .sgd(learningRate: 0.1), loss: .sparseCategoricalCrossentropy())
+        #expect(Swift.abs(m.evaluate(x: Tensor([[1]]), y: Tensor([1]))["loss"]! - 40) < 1e-3)
+        m.fit(x: Tensor([[1]]), y: Tensor([1]), epochs: 1, verbose: .silent)
+        #expect(d.bias!.value.scalars[1] > 0.09)  // the gradient reached the bias
+    }
+
     @Test func regularizationAddsToTheLoss() {
         RandomSeed.set(1)
         let m = Sequential(inputShape: [2]) { Dense(units: 1, kernelInitializer: .ones, kernelRegularizer: .l2(0.5)) }
@@ -213,5 +226,35 @@ func temporaryDirectory() -> String {
         try Data([1, 2, 3, 4, 5]).write(to: URL(fileURLWithPath: dir + "/junk"))
         #expect(throws: MNISTError.self) { try IDX.read(path: dir + "/junk") }
         #expect(throws: MNISTError.self) { try MNIST(directory: dir) }
+    }
+}
+
+/// The README's Keras example, on a slice of MNIST (the calls and types must stay as documented).
+@Suite struct ReadmeKerasExampleTests {
+    @Test func readmeExampleRuns() throws {
+        let mnist = try MNIST()
+        let model = Sequential(inputShape: [28, 28, 1]) {
+            Conv2D(filters: 32, kernelSize: 3, activation: .relu)
+            MaxPooling2D(2)
+            Conv2D(filters: 64, kernelSize: 3, activation: .relu)
+            MaxPooling2D(2)
+            Flatten()
+            Dropout(0.5)
+            Dense(units: 10, activation: .softmax)
+        }
+        #expect(model.summary().contains("34,826"))
+        let dir = temporaryDirectory()
+        model.compile(optimizer: .adam(), loss: .categoricalCrossentropy(), metrics: [.accuracy])
+        let x = mnist.trainImages.sliced(axis: 0, 0..<512), y = toCategorical(mnist.trainLabels.sliced(axis: 0, 0..<512), numClasses: 10)
+        let history = model.fit(x: x, y: y, batchSize: 128, epochs: 2, validationSplit: 0.1,
+                                callbacks: [EarlyStopping(patience: 2), ModelCheckpoint(path: dir + "/best.safetensors", saveBestOnly: true)],
+                                verbose: .silent)
+        #expect(history.history["val_loss"]?.count == 2)
+        let tx = mnist.testImages.sliced(axis: 0, 0..<256), ty = toCategorical(mnist.testLabels.sliced(axis: 0, 0..<256), numClasses: 10)
+        let result = model.evaluate(x: tx, y: ty)
+        try model.save(to: dir + "/convnet")
+        let again = try Model.load(from: dir + "/convnet")
+        again.compile(optimizer: .adam(), loss: .categoricalCrossentropy(), metrics: [.accuracy])
+        #expect(again.evaluate(x: tx, y: ty) == result)
     }
 }
