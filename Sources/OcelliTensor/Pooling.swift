@@ -67,24 +67,27 @@ extension Tensor {
                 y.scalars.withUnsafeBufferPointer { ys in
                     dy.scalars.withUnsafeBufferPointer { gs in
                         dx.withUnsafeMutableBufferPointer { ds in
-                            var found = [Bool](repeating: false, count: c)
-                            for n in 0..<g.n { for oy in 0..<oh { for ox in 0..<ow {
-                                let o = ((n * oh + oy) * ow + ox) * c
-                                for j in 0..<c { found[j] = false }
-                                for ky in 0..<g.kh {
-                                    let iy = oy * g.sh + ky - g.pt
-                                    if iy < 0 || iy >= g.h { continue }
-                                    for kx in 0..<g.kw {
-                                        let ix = ox * g.sw + kx - g.pl
-                                        if ix < 0 || ix >= g.w { continue }
-                                        let b = ((n * g.h + iy) * g.w + ix) * c
-                                        for j in 0..<c where !found[j] && xs[b + j] == ys[o + j] {
-                                            found[j] = true
-                                            ds[b + j] += gs[o + j]
+                            let p = UnsafeSendable((xs.baseAddress!, ys.baseAddress!, gs.baseAddress!, ds.baseAddress!))
+                            // Images are independent (their windows never overlap): split over them.
+                            Parallel.forRanges(g.n) { images in
+                                let (xs, ys, gs, ds) = p.value
+                                for n in images { for oy in 0..<oh { for ox in 0..<ow {
+                                    let o = ((n * oh + oy) * ow + ox) * c
+                                    for j in 0..<c {
+                                        let target = ys[o + j]
+                                        search: for ky in 0..<g.kh {
+                                            let iy = oy * g.sh + ky - g.pt
+                                            if iy < 0 || iy >= g.h { continue }
+                                            for kx in 0..<g.kw {
+                                                let ix = ox * g.sw + kx - g.pl
+                                                if ix < 0 || ix >= g.w { continue }
+                                                let b = ((n * g.h + iy) * g.w + ix) * c + j
+                                                if xs[b] == target { ds[b] += gs[o + j]; break search }
+                                            }
                                         }
                                     }
-                                }
-                            } } }
+                                } } }
+                            }
                         }
                     }
                 }
