@@ -29,6 +29,9 @@ struct Mnist: ParsableCommand {
     @Option(help: "Save the trained model (architecture + weights) into this directory.")
     var save: String?
 
+    @Option(help: "Write the training history (loss and accuracy per epoch) as an SVG chart.")
+    var plot: String?
+
     @Option(help: "Folder with the four MNIST .gz files (default: the copy in this repository's Data/mnist).")
     var data: String?
 
@@ -97,6 +100,10 @@ struct Mnist: ParsableCommand {
         let result = net.evaluate(x: mnist.testImages, y: yTest, batchSize: 256)
         print(String(format: "Test loss: %.4f", result["loss"] ?? .nan))
         print(String(format: "Test accuracy: %.4f", result["accuracy"] ?? .nan))
+        if let plot {
+            try history.writeSVG(to: plot)
+            print("Wrote the training history to \(plot)")
+        }
         if let save {
             try net.save(to: save)
             print("Saved the model to \(save)")

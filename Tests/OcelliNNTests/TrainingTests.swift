@@ -42,6 +42,9 @@ func temporaryDirectory() -> String {
         let r = m.evaluate(x: x, y: y)
         #expect(r["accuracy"]! > 0.95)
         #expect(m.predict(x: x, batchSize: 50).shape == [256, 2])
+        let svg = h.svg()
+        #expect(svg.hasPrefix("<svg") && svg.contains(">loss</text>") && svg.contains(">accuracy</text>"))
+        #expect(svg.components(separatedBy: "<polyline").count == 5)  // loss, val_loss, accuracy, val_accuracy
     }
 
     @Test func sameSeedSameWeights() {
