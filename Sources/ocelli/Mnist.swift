@@ -56,28 +56,7 @@ struct Mnist: ParsableCommand {
     }
 
     static func build(_ kind: ModelKind) -> Sequential {
-        switch kind {
-        case .seed:
-            return Sequential(inputShape: [28, 28, 1], name: "sequential") {
-                Conv2D(filters: 32, kernelSize: 3, activation: .relu)
-                Dropout(0.5)
-                Conv2D(filters: 10, kernelSize: 1, activation: .relu)
-                Dropout(0.5)
-                Conv2D(filters: 10, kernelSize: 26)
-                Flatten()
-                ActivationLayer(.softmax)
-            }
-        case .convnet:
-            return Sequential(inputShape: [28, 28, 1], name: "sequential") {
-                Conv2D(filters: 32, kernelSize: 3, activation: .relu)
-                MaxPooling2D(2)
-                Conv2D(filters: 64, kernelSize: 3, activation: .relu)
-                MaxPooling2D(2)
-                Flatten()
-                Dropout(0.5)
-                Dense(units: 10, activation: .softmax)
-            }
-        }
+        kind == .seed ? CourseModels.mnistSeed() : CourseModels.mnistConvnet()
     }
 
     func run() throws {

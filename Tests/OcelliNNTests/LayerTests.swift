@@ -98,17 +98,7 @@ import OcelliTestSupport
 }
 
 @Suite struct SummaryTests {
-    static func convnet() -> Sequential {
-        Sequential(inputShape: [28, 28, 1]) {
-            Conv2D(filters: 32, kernelSize: 3, activation: .relu)
-            MaxPooling2D(2)
-            Conv2D(filters: 64, kernelSize: 3, activation: .relu)
-            MaxPooling2D(2)
-            Flatten()
-            Dropout(0.5)
-            Dense(units: 10, activation: .softmax)
-        }
-    }
+    static func convnet() -> Sequential { CourseModels.mnistConvnet() }
 
     @Test func convnetHasKerasParameterCountAndTable() {
         let s = Self.convnet().summary()
@@ -117,6 +107,12 @@ import OcelliTestSupport
         #expect(s.contains(" Non-trainable params: 0 (0.00 B)"))
         #expect(s.contains("│ conv2d_1 (Conv2D)               │ (None, 11, 11, 64)     │        18,496 │ 8x8 /2          │"))
         #expect(s.hasPrefix("Model: \"sequential\"\n┏"))
+    }
+
+    @Test func seedModelHasTheCourseShapes() {
+        let m = CourseModels.mnistSeed()
+        #expect(m.layers.map(\.outputShape) == [[26, 26, 32], [26, 26, 32], [26, 26, 10], [26, 26, 10], [1, 1, 10], [10], [10]])
+        #expect(m.summary().contains("Total params: 68,260"))
     }
 
     @Test func receptiveFieldsFollowTheCourseArithmetic() {

@@ -236,15 +236,7 @@ func temporaryDirectory() -> String {
 @Suite struct ReadmeKerasExampleTests {
     @Test func readmeExampleRuns() throws {
         let mnist = try MNIST()
-        let model = Sequential(inputShape: [28, 28, 1]) {
-            Conv2D(filters: 32, kernelSize: 3, activation: .relu)
-            MaxPooling2D(2)
-            Conv2D(filters: 64, kernelSize: 3, activation: .relu)
-            MaxPooling2D(2)
-            Flatten()
-            Dropout(0.5)
-            Dense(units: 10, activation: .softmax)
-        }
+        let model = CourseModels.mnistConvnet()  // the README spells out the same layers
         #expect(model.summary().contains("34,826"))
         let dir = temporaryDirectory()
         model.compile(optimizer: .adam(), loss: .categoricalCrossentropy(), metrics: [.accuracy])
