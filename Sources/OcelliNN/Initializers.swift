@@ -19,8 +19,6 @@ public enum Initializer: Equatable, Sendable {
     /// A (semi-)orthogonal matrix from the QR decomposition of a normal one, times `gain`.
     case orthogonal(gain: Float = 1)
 
-    public static let glorotUniformDefault = Initializer.glorotUniform
-
     /// Keras' fans: a Dense kernel [in, out] has fanIn = in, fanOut = out; a conv kernel
     /// [KH, KW, in, out] has fanIn = KH·KW·in and fanOut = KH·KW·out.
     public static func fans(_ shape: [Int]) -> (fanIn: Double, fanOut: Double) {
@@ -71,7 +69,6 @@ public enum Initializer: Equatable, Sendable {
         let a = Tensor.normal([m, n], using: &g).scalars.map(Double.init)
         // Modified Gram–Schmidt on the columns of a (m x n, m ≥ n).
         var q = a
-        var rdiag = [Double](repeating: 1, count: n)
         for j in 0..<n {
             for k in 0..<j {
                 var dot = 0.0
@@ -81,10 +78,9 @@ public enum Initializer: Equatable, Sendable {
             var norm = 0.0
             for i in 0..<m { norm += q[i * n + j] * q[i * n + j] }
             norm = norm.squareRoot()
-            rdiag[j] = norm
             for i in 0..<m { q[i * n + j] /= Swift.max(norm, 1e-30) }
         }
-        _ = rdiag  // MGS gives R with a positive diagonal already: no sign fix needed.
+        // Gram–Schmidt gives R a positive diagonal, which is the sign fix Keras applies to Q.
         var out = [Float](repeating: 0, count: rows * cols)
         for i in 0..<rows { for j in 0..<cols {
             out[i * cols + j] = gain * Float(rows >= cols ? q[i * n + j] : q[j * n + i])

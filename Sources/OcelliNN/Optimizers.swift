@@ -174,11 +174,12 @@ public final class Optimizer {
             if norm > Double(c) { let s = Float(Double(c) / norm); for i in grads.indices { grads[i].1 = grads[i].1.map { $0 * s } } }
         }
         for (p, g) in grads {
-            var w = p.value.scalars
-            if let wd = weightDecay, wd > 0 { for i in w.indices { w[i] -= w[i] * wd * lr } }
-            update(&w, g, key: ObjectIdentifier(p), lr: lr, t: t)
-            p.value.updateScalars { $0 = w }
             p.value.zeroGrad()
+            // In place: the parameter's buffer is not shared, so no copy is made.
+            p.value.updateScalars { w in
+                if let wd = weightDecay, wd > 0 { for i in w.indices { w[i] -= w[i] * wd * lr } }
+                update(&w, g, key: ObjectIdentifier(p), lr: lr, t: t)
+            }
         }
         iterations += 1
     }

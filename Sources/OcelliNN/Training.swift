@@ -51,14 +51,19 @@ extension Model {
     @discardableResult
     public func trainStep(_ x: Tensor, _ y: Tensor, seed: UInt64 = 0) -> (loss: Float, predictions: Tensor) {
         guard let optimizer else { preconditionFailure("\(name): call compile(optimizer:loss:metrics:) before training") }
-        var ctx = ForwardContext(training: true, seed: seed)
-        let (outs, logits) = run([x], context: &ctx, logits: true)
-        let pred = outs[0]
-        let (l, _) = totalLoss(y, pred, logits: logits[0])
-        l.backward()
+        // Forward and backward in their own scope: the recorded graph (which shares the
+        // weights' buffers) is gone before the optimizer updates the weights in place.
+        func gradients() -> (Float, Tensor) {
+            var ctx = ForwardContext(training: true, seed: seed)
+            let (outs, logits) = run([x], context: &ctx, logits: true)
+            let (l, _) = totalLoss(y, outs[0], logits: logits[0])
+            l.backward()
+            return (l.scalar, outs[0].detached())
+        }
+        let (lossValue, pred) = gradients()
         optimizer.apply(trainableParameters)
         trainSteps += 1
-        return (l.scalar, pred.detached())
+        return (lossValue, pred)
     }
 
     /// Keras' fit: shuffled mini-batches for `epochs`, optional validation, callbacks, the
