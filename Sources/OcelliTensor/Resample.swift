@@ -6,31 +6,41 @@ extension Tensor {
     public static func dropout(_ x: Tensor, rate: Float, using generator: inout SeededGenerator) -> Tensor {
         require(rate >= 0 && rate < 1, "dropout", "rate \(rate) must lie in [0, 1)")
         if rate == 0 { return x }
-        let scale = 1 / (1 - rate)
-        // Keep an element when a 32-bit uniform integer is at least rate·2³²: two decisions per
-        // 64-bit draw, no float conversion, and the mask is applied in the same pass.
+        let start = generator
+        let y = dropoutMask(x, rate: rate, generator: &generator)
+        // The backward pass draws the same mask again from the saved generator state instead
+        // of keeping a mask as large as the activations.
+        return record(y, [x]) { g in
+            var replay = start
+            return [dropoutMask(g, rate: rate, generator: &replay)]
+        }
+    }
+
+    /// x times the dropout mask: kept elements (a 32-bit uniform integer ≥ rate·2³², two
+    /// decisions per 64-bit draw) scaled by 1/(1 − rate), the others zero.
+    static func dropoutMask(_ x: Tensor, rate: Float, generator: inout SeededGenerator) -> Tensor {
+        let scaleBits = (1 / (1 - rate)).bitPattern
         let threshold = UInt32(Swift.min(Double(rate) * 4_294_967_296.0, 4_294_967_295.0))
         let n = x.count
-        var mask = [Float](repeating: 0, count: n)
-        let y = Tensor.make(x.shape) { d in
+        var rng = generator  // a local copy keeps the state in registers
+        defer { generator = rng }
+        return Tensor.make(x.shape) { d in
             x.scalars.withUnsafeBufferPointer { s in
-                mask.withUnsafeMutableBufferPointer { m in
-                    var i = 0
-                    while i < n {
-                        let r = generator.next()
-                        let k0: Float = UInt32(truncatingIfNeeded: r) >= threshold ? scale : 0
-                        m[i] = k0; d[i] = s[i] * k0
-                        if i + 1 < n {
-                            let k1: Float = UInt32(truncatingIfNeeded: r >> 32) >= threshold ? scale : 0
-                            m[i + 1] = k1; d[i + 1] = s[i + 1] * k1
-                        }
-                        i += 2
+                var i = 0
+                while i < n {
+                    let r = rng.next()
+                    // Branch-free select (each decision is a coin flip a branch would mispredict):
+                    // the scale's bits masked to all ones or zero.
+                    let keep0: UInt32 = UInt32(truncatingIfNeeded: r) >= threshold ? .max : 0
+                    d[i] = s[i] * Float(bitPattern: scaleBits & keep0)
+                    if i + 1 < n {
+                        let keep1: UInt32 = UInt32(truncatingIfNeeded: r >> 32) >= threshold ? .max : 0
+                        d[i + 1] = s[i + 1] * Float(bitPattern: scaleBits & keep1)
                     }
+                    i += 2
                 }
             }
         }
-        let maskTensor = Tensor(shape: x.shape, scalars: mask)
-        return record(y, [x]) { g in [Tensor.zipScalars(g, maskTensor, *)] }
     }
 
     /// A data movement out[i] = in[source[i]] where `source` is a bijection (its backward is the
