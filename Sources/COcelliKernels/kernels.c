@@ -96,6 +96,33 @@ static void micro_avx2(long kc, const float *restrict a, const float *restrict b
 }
 #endif
 
+// Copies (mode 0) or adds (mode 1) the top-left mr x nr corner of a 6x16 tile into C.
+static void edge_portable(const float *tile, float *c, long ldc, long mr, long nr, int mode) {
+    for (long i = 0; i < mr; i++)
+        for (long j = 0; j < nr; j++)
+            c[i * ldc + j] = mode ? c[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
+}
+
+#if OCELLI_X86
+__attribute__((target("avx2,fma")))
+static void edge_avx2(const float *tile, float *c, long ldc, long mr, long nr, int mode) {
+    // Lane masks for columns [0, nr): the low and high halves of the 16-wide row.
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i lo = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)nr), lane);
+    __m256i hi = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)nr - 8), lane);
+    for (long i = 0; i < mr; i++) {
+        float *cr = c + i * ldc;
+        __m256 a = _mm256_load_ps(tile + i * NR), b = _mm256_load_ps(tile + i * NR + 8);
+        if (mode) {
+            a = _mm256_add_ps(a, _mm256_maskload_ps(cr, lo));
+            if (nr > 8) b = _mm256_add_ps(b, _mm256_maskload_ps(cr + 8, hi));
+        }
+        _mm256_maskstore_ps(cr, lo, a);
+        if (nr > 8) _mm256_maskstore_ps(cr + 8, hi, b);
+    }
+}
+#endif
+
 typedef void (*micro_fn)(long, const float *, const float *, float *, long, int);
 
 static micro_fn pick_micro(void) {
@@ -166,6 +193,10 @@ void ocelli_sgemm(long M, long N, long K,
         return;
     }
     micro_fn micro = pick_micro();
+    void (*edge)(const float *, float *, long, long, long, int) = edge_portable;
+#if OCELLI_X86
+    if (ocelli_kernel_isa() == 1) edge = edge_avx2;
+#endif
     long ncMax = N < NC ? N : NC, kcMax = K < KC ? K : KC, mcMax = M < MC ? M : MC;
     float *bp = grow(&bufB, &capB, (size_t)((ncMax + NR - 1) / NR * NR) * (size_t)kcMax);
     float *ap = grow(&bufA, &capA, (size_t)((mcMax + MR - 1) / MR * MR) * (size_t)kcMax);
@@ -192,9 +223,7 @@ void ocelli_sgemm(long M, long N, long K,
                             micro(kc, apanel, bpanel, c, ldc, mode);
                         } else {
                             micro(kc, apanel, bpanel, tile, NR, 0);
-                            for (long i = 0; i < mr; i++)
-                                for (long j = 0; j < nr; j++)
-                                    c[i * ldc + j] = mode ? c[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
+                            edge(tile, c, ldc, mr, nr, mode);
                         }
                     }
                 }
