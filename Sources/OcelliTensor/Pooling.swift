@@ -71,22 +71,29 @@ extension Tensor {
                             // Images are independent (their windows never overlap): split over them.
                             Parallel.forRanges(g.n) { images in
                                 let (xs, ys, gs, ds) = p.value
-                                for n in images { for oy in 0..<oh { for ox in 0..<ow {
-                                    let o = ((n * oh + oy) * ow + ox) * c
-                                    for j in 0..<c {
-                                        let target = ys[o + j]
-                                        search: for ky in 0..<g.kh {
+                                // Per channel, 1 until the window's first maximum has taken the
+                                // gradient: branch-free, so the channel loop vectorizes.
+                                var open = [Float](repeating: 1, count: c)
+                                open.withUnsafeMutableBufferPointer { op in
+                                    for n in images { for oy in 0..<oh { for ox in 0..<ow {
+                                        let o = ((n * oh + oy) * ow + ox) * c
+                                        for j in 0..<c { op[j] = 1 }
+                                        for ky in 0..<g.kh {
                                             let iy = oy * g.sh + ky - g.pt
                                             if iy < 0 || iy >= g.h { continue }
                                             for kx in 0..<g.kw {
                                                 let ix = ox * g.sw + kx - g.pl
                                                 if ix < 0 || ix >= g.w { continue }
-                                                let b = ((n * g.h + iy) * g.w + ix) * c + j
-                                                if xs[b] == target { ds[b] += gs[o + j]; break search }
+                                                let b = ((n * g.h + iy) * g.w + ix) * c
+                                                for j in 0..<c {
+                                                    let hit: Float = xs[b + j] == ys[o + j] ? op[j] : 0
+                                                    ds[b + j] += hit * gs[o + j]
+                                                    op[j] -= hit
+                                                }
                                             }
                                         }
-                                    }
-                                } } }
+                                    } } }
+                                }
                             }
                         }
                     }
