@@ -21,6 +21,14 @@ struct PoolGeometry {
         (pt, pb, pl, pr) = padding.amounts(height: h, width: w, kernel: size, stride: strides)
         require(oh > 0 && ow > 0, op, "input \(x.shape) is smaller than the pool window \(size)")
     }
+
+    /// The input rows and columns of output cell (oy, ox)'s window that lie inside the input
+    /// (padded cells are left out: they never win a max and avg pooling counts them apart).
+    @inline(__always)
+    func window(_ oy: Int, _ ox: Int) -> (rows: Range<Int>, columns: Range<Int>) {
+        let y0 = oy * sh - pt, x0 = ox * sw - pl
+        return (Swift.max(0, y0)..<Swift.min(h, y0 + kh), Swift.max(0, x0)..<Swift.min(w, x0 + kw))
+    }
 }
 
 extension Tensor {
@@ -42,16 +50,11 @@ extension Tensor {
                         for ox in 0..<ow {
                             let dst = o + ((n * oh + oy) * ow + ox) * c
                             for j in 0..<c { dst[j] = -.infinity }
-                            for ky in 0..<g.kh {
-                                let iy = oy * g.sh + ky - g.pt
-                                if iy < 0 || iy >= g.h { continue }
-                                for kx in 0..<g.kw {
-                                    let ix = ox * g.sw + kx - g.pl
-                                    if ix < 0 || ix >= g.w { continue }
-                                    let src = x + ((n * g.h + iy) * g.w + ix) * c
-                                    for j in 0..<c { dst[j] = Swift.max(dst[j], src[j]) }
-                                }
-                            }
+                            let (ys, xs) = g.window(oy, ox)
+                            for iy in ys { for ix in xs {
+                                let src = x + ((n * g.h + iy) * g.w + ix) * c
+                                for j in 0..<c { dst[j] = Swift.max(dst[j], src[j]) }
+                            } }
                         }
                     }
                 }
@@ -78,20 +81,15 @@ extension Tensor {
                                     for n in images { for oy in 0..<oh { for ox in 0..<ow {
                                         let o = ((n * oh + oy) * ow + ox) * c
                                         for j in 0..<c { op[j] = 1 }
-                                        for ky in 0..<g.kh {
-                                            let iy = oy * g.sh + ky - g.pt
-                                            if iy < 0 || iy >= g.h { continue }
-                                            for kx in 0..<g.kw {
-                                                let ix = ox * g.sw + kx - g.pl
-                                                if ix < 0 || ix >= g.w { continue }
-                                                let b = ((n * g.h + iy) * g.w + ix) * c
-                                                for j in 0..<c {
-                                                    let hit: Float = xs[b + j] == ys[o + j] ? op[j] : 0
-                                                    ds[b + j] += hit * gs[o + j]
-                                                    op[j] -= hit
-                                                }
+                                        let (rows, columns) = g.window(oy, ox)
+                                        for iy in rows { for ix in columns {
+                                            let b = ((n * g.h + iy) * g.w + ix) * c
+                                            for j in 0..<c {
+                                                let hit: Float = xs[b + j] == ys[o + j] ? op[j] : 0
+                                                ds[b + j] += hit * gs[o + j]
+                                                op[j] -= hit
                                             }
-                                        }
+                                        } }
                                     } } }
                                 }
                             }
@@ -122,10 +120,6 @@ extension Tensor {
                 divisor[oy * ow + ox] = Float(Swift.max(1, ys * xs))
             }
         } }
-        func window(_ oy: Int, _ ox: Int) -> (Range<Int>, Range<Int>) {
-            let y0 = oy * g.sh - g.pt, x0 = ox * g.sw - g.pl
-            return (Swift.max(0, y0)..<Swift.min(g.h, y0 + g.kh), Swift.max(0, x0)..<Swift.min(g.w, x0 + g.kw))
-        }
         var out = [Float](repeating: 0, count: g.n * oh * ow * c)
         input.scalars.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
@@ -136,7 +130,7 @@ extension Tensor {
                         let n = row / oh, oy = row % oh
                         for ox in 0..<ow {
                             let dst = o + ((n * oh + oy) * ow + ox) * c
-                            let (ys, xs) = window(oy, ox)
+                            let (ys, xs) = g.window(oy, ox)
                             for iy in ys { for ix in xs {
                                 let src = x + ((n * g.h + iy) * g.w + ix) * c
                                 for j in 0..<c { dst[j] += src[j] }
@@ -152,7 +146,7 @@ extension Tensor {
         return record(Tensor(shape: [g.n, oh, ow, c], scalars: out), [input]) { dy in
             var dx = [Float](repeating: 0, count: Shape.count(inShape))
             for n in 0..<g.n { for oy in 0..<oh { for ox in 0..<ow {
-                let (ys, xs) = window(oy, ox)
+                let (ys, xs) = g.window(oy, ox)
                 let inv = 1 / divisor[oy * ow + ox]
                 let gi = ((n * oh + oy) * ow + ox) * c
                 for iy in ys { for ix in xs {
