@@ -12,7 +12,7 @@ struct OcelliCommand: ParsableCommand {
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure Ocelli's kernels.",
-        subcommands: [Kernels.self, Vision.self])
+        subcommands: [Kernels.self, Vision.self, BenchDetect.self])
 }
 
 struct Kernels: ParsableCommand {
