@@ -146,62 +146,67 @@ extension Augment {
             let c = image.channels
             let count = image.width * image.height
             out.pixels.withUnsafeMutableBufferPointer { buffer in
-                let p = buffer.baseAddress!
-                if c == 1 {
-                    for i in 0..<count {
-                        let v = Float(p[i]) / 255 * exposure
-                        p[i] = UInt8((v > 1 ? 1 : (v > 0 ? v : 0)) * 255 + 0.5)
-                    }
-                    return
-                }
-                for i in 0..<count {
-                    let q = p + i &* c
-                    let r = Float(q[0]) / 255, g = Float(q[1]) / 255, b = Float(q[2]) / 255
-                    // rgb_to_hsv
-                    let maximum = r > g ? (r > b ? r : b) : (g > b ? g : b)
-                    let minimum = r < g ? (r < b ? r : b) : (g < b ? g : b)
-                    let delta = maximum - minimum
-                    var h: Float = 0, s: Float = 0
-                    if maximum != 0 && delta != 0 {
-                        s = delta / maximum
-                        if r == maximum {
-                            h = (g - b) / delta
-                        } else if g == maximum {
-                            h = 2 + (b - r) / delta
-                        } else {
-                            h = 4 + (r - g) / delta
-                        }
-                        if h < 0 { h += 6 }
-                        h /= 6
-                    }
-                    // distort
-                    s *= saturation
-                    let v = maximum * exposure
-                    h += hue
-                    if h > 1 { h -= 1 }
-                    if h < 0 { h += 1 }
-                    // hsv_to_rgb
-                    var red = v, green = v, blue = v
-                    if s != 0 {
-                        let h6 = 6 * h
-                        let index = Int(h6)  // h6 >= 0: truncation is floor
-                        let f = h6 - Float(index)
-                        let pp = v * (1 - s), qq = v * (1 - s * f), tt = v * (1 - s * (1 - f))
-                        switch index {
-                        case 0: (red, green, blue) = (v, tt, pp)
-                        case 1: (red, green, blue) = (qq, v, pp)
-                        case 2: (red, green, blue) = (pp, v, tt)
-                        case 3: (red, green, blue) = (pp, qq, v)
-                        case 4: (red, green, blue) = (tt, pp, v)
-                        default: (red, green, blue) = (v, pp, qq)
-                        }
-                    }
-                    q[0] = UInt8((red > 1 ? 1 : (red > 0 ? red : 0)) * 255 + 0.5)
-                    q[1] = UInt8((green > 1 ? 1 : (green > 0 ? green : 0)) * 255 + 0.5)
-                    q[2] = UInt8((blue > 1 ? 1 : (blue > 0 ? blue : 0)) * 255 + 0.5)
+                guard let p = buffer.baseAddress else { return }
+                switch c {
+                case 1:
+                    for i in 0..<count { p[i] = byte(Float(p[i]) * (1 / 255) * exposure) }
+                // A literal stride lets the compiler vectorise the interleaved loads and stores.
+                case 3: distortColour(p, count: count, stride: 3, hue: hue, saturation: saturation, exposure: exposure)
+                default: distortColour(p, count: count, stride: 4, hue: hue, saturation: saturation, exposure: exposure)
                 }
             }
             return out
+        }
+
+        /// A value in [0, 1] (clamped) as the nearest byte (ties to even), without a checked
+        /// conversion: 2²³ + x·255 holds round(x·255) in its low mantissa bits.
+        @inline(__always)
+        static func byte(_ x: Float) -> UInt8 {
+            let clamped = x > 0 ? (x < 1 ? x : 1) : 0
+            return UInt8(truncatingIfNeeded: (clamped * 255 + 8_388_608).bitPattern)
+        }
+
+        /// `distort_image` on interleaved RGB(A) bytes, `stride` bytes per pixel (alpha kept).
+        ///
+        /// Branch-free (selects only) so that the loop vectorises; Darknet's formulas, with the
+        /// hue kept in sixths (0...6) and its sector switch in `hsv_to_rgb` written as
+        /// channel = V − V·S·clamp(min(k, 4 − k), 0, 1), k = (n + 6H) mod 6 with n = 5, 3, 1 for R, G, B.
+        @inline(__always)
+        private static func distortColour(_ p: UnsafeMutablePointer<UInt8>, count: Int, stride: Int,
+                                          hue: Float, saturation: Float, exposure: Float) {
+            let hueShift = 6 * hue
+            for i in 0..<count {
+                let q = p + i &* stride
+                let r = Float(q[0]) * (1 / 255), g = Float(q[1]) * (1 / 255), b = Float(q[2]) * (1 / 255)
+                // rgb_to_hsv
+                let maximum = r > g ? (r > b ? r : b) : (g > b ? g : b)
+                let minimum = r < g ? (r < b ? r : b) : (g < b ? g : b)
+                let delta = maximum - minimum
+                let chromatic = delta > 0
+                let safeDelta: Float = chromatic ? delta : 1, safeMaximum: Float = chromatic ? maximum : 1
+                let numerator = r == maximum ? g - b : (g == maximum ? 2 * delta + (b - r) : 4 * delta + (r - g))
+                var h6: Float = chromatic ? numerator / safeDelta : 0
+                h6 = h6 < 0 ? h6 + 6 : h6
+                let s: Float = (chromatic ? delta / safeMaximum : 0) * saturation
+                let v = maximum * exposure
+                // The hue shift, wrapped once as Darknet does.
+                h6 += hueShift
+                h6 = h6 > 6 ? h6 - 6 : h6
+                h6 = h6 < 0 ? h6 + 6 : h6
+                // hsv_to_rgb
+                let vs = v * s
+                var kr = 5 + h6, kg = 3 + h6, kb = 1 + h6
+                kr = kr >= 6 ? kr - 6 : kr
+                kg = kg >= 6 ? kg - 6 : kg
+                kb = kb >= 6 ? kb - 6 : kb
+                var fr = kr < 4 - kr ? kr : 4 - kr, fg = kg < 4 - kg ? kg : 4 - kg, fb = kb < 4 - kb ? kb : 4 - kb
+                fr = fr > 0 ? (fr < 1 ? fr : 1) : 0
+                fg = fg > 0 ? (fg < 1 ? fg : 1) : 0
+                fb = fb > 0 ? (fb < 1 ? fb : 1) : 0
+                q[0] = byte(v - vs * fr)
+                q[1] = byte(v - vs * fg)
+                q[2] = byte(v - vs * fb)
+            }
         }
     }
 }

@@ -56,6 +56,10 @@ public struct AffineTransform: Equatable, Sendable {
 }
 
 /// Inverse-mapped bilinear resampling of 8-bit images.
+///
+/// The source is first copied into a frame with a 2-pixel border (the fill value, or the edge
+/// pixels repeated); sample points are clamped into that frame, so every bilinear tap reads
+/// memory and the inner loops have no branches.
 enum Warp {
     /// What the sampler reads outside the source image.
     enum Border {
@@ -65,86 +69,144 @@ enum Warp {
         case replicate
     }
 
+    static let margin = 2
+
+    /// A value in [0, 255] (clamped) as the nearest byte (ties to even), without a checked
+    /// conversion: 2²³ + v holds round(v) in its low mantissa bits.
+    @inline(__always)
+    static func byte(_ v: Float) -> UInt8 {
+        let clamped = v > 0 ? (v < 255 ? v : 255) : 0
+        return UInt8(truncatingIfNeeded: (clamped + 8_388_608).bitPattern)
+    }
+
+    /// `image` inside a `margin`-pixel border: (width + 4) x (height + 4) pixels, HWC.
+    static func framed(_ image: Image, border: Border) -> [UInt8] {
+        let c = image.channels, w = image.width, h = image.height, m = margin
+        let fw = w + 2 * m, fh = h + 2 * m
+        let rowBytes = fw * c
+        var fill: [UInt8] = [0, 0, 0, 0]
+        if case .constant(let v) = border { fill = [v, v, v, c == 4 ? 255 : v] }
+        return [UInt8](unsafeUninitializedCapacity: fw * fh * c) { dst, initialized in
+            image.pixels.withUnsafeBufferPointer { srcBuffer in
+                let src = srcBuffer.baseAddress!, out = dst.baseAddress!
+                for y in 0..<h {
+                    let row = out + (y + m) * rowBytes
+                    (row + m * c).update(from: src + y * w * c, count: w * c)
+                    for x in 0..<m {
+                        for k in 0..<c {
+                            switch border {
+                            case .constant: row[x * c + k] = fill[k]; row[(m + w + x) * c + k] = fill[k]
+                            case .replicate: row[x * c + k] = src[y * w * c + k]; row[(m + w + x) * c + k] = src[(y * w + w - 1) * c + k]
+                            }
+                        }
+                    }
+                }
+                for y in 0..<m {
+                    let top = out + y * rowBytes, bottom = out + (m + h + y) * rowBytes
+                    switch border {
+                    case .constant:
+                        for x in 0..<fw { for k in 0..<c { top[x * c + k] = fill[k]; bottom[x * c + k] = fill[k] } }
+                    case .replicate:
+                        top.update(from: out + m * rowBytes, count: rowBytes)
+                        bottom.update(from: out + (m + h - 1) * rowBytes, count: rowBytes)
+                    }
+                }
+            }
+            initialized = fw * fh * c
+        }
+    }
+
     /// The `width` x `height` image whose pixel (X, Y) is `image` sampled bilinearly at the point
     /// `toSource` maps the pixel centre (X + 0.5, Y + 0.5) to (so the forward map of pixels is
     /// `toSource.inverse`, in the same continuous coordinates as boxes).
     static func affine(_ image: Image, toSource m: AffineTransform, width: Int, height: Int, border: Border) -> Image {
-        let c = image.channels, w = image.width, h = image.height
+        let c = image.channels
+        precondition(image.width > 0 && image.height > 0, "Warp.affine: the source image is empty")
+        let frame = framed(image, border: border)
         let n = width * height * c
-        var fillBytes: (UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0)
-        var replicate = false
-        switch border {
-        case .constant(let v): fillBytes = (v, v, v, c == 4 ? 255 : v)
-        case .replicate: replicate = true
-        }
-        let fill = [Float(fillBytes.0), Float(fillBytes.1), Float(fillBytes.2), Float(fillBytes.3)]
         let out = [UInt8](unsafeUninitializedCapacity: n) { dst, initialized in
-            defer { initialized = n }
-            guard n > 0 else { return }
-            guard w > 0 && h > 0 else {
-                for i in 0..<(width * height) { for k in 0..<c { dst[i * c + k] = UInt8(fill[k]) } }
-                return
-            }
-            fill.withUnsafeBufferPointer { fillValues in
-            image.pixels.withUnsafeBufferPointer { srcBuffer in
-                let src = srcBuffer.baseAddress!, out = dst.baseAddress!
-                // Coordinates are limited to a band around the image so that Int conversion is safe.
-                let lowX = -2.0, highX = Double(w) + 1, lowY = -2.0, highY = Double(h) + 1
-                let rowStride = w &* c
-                for y in 0..<height {
-                    let py = Double(y) + 0.5
-                    // Source index coordinates (pixel centres at integers) of output pixel (0, y).
-                    let rowX = m.b * py + m.c - 0.5, rowY = m.e * py + m.f - 0.5
-                    var o = y &* width &* c
-                    for x in 0..<width {
-                        let px = Double(x) + 0.5
-                        var sx = m.a * px + rowX, sy = m.d * px + rowY
-                        sx = sx < lowX ? lowX : (sx > highX ? highX : sx)
-                        sy = sy < lowY ? lowY : (sy > highY ? highY : sy)
-                        if !(sx == sx) || !(sy == sy) { sx = lowX; sy = lowY }  // NaN: outside
-                        let fx = sx.rounded(.down), fy = sy.rounded(.down)
-                        let ix = Int(fx), iy = Int(fy)
-                        let wx = Float(sx - fx), wy = Float(sy - fy)
-                        let w00 = (1 - wx) * (1 - wy), w01 = wx * (1 - wy), w10 = (1 - wx) * wy, w11 = wx * wy
-                        if ix >= 0 && iy >= 0 && ix < w &- 1 && iy < h &- 1 {
-                            let p = src + (iy &* w &+ ix) &* c
-                            for k in 0..<c {
-                                let v0 = Float(p[k]) * w00 + Float(p[k &+ c]) * w01
-                                let v1 = Float(p[k &+ rowStride]) * w10 + Float(p[k &+ rowStride &+ c]) * w11
-                                out[o &+ k] = UInt8(v0 + v1 + 0.5)
-                            }
-                        } else if replicate {
-                            let x0 = ix < 0 ? 0 : (ix >= w ? w &- 1 : ix)
-                            let x1 = ix &+ 1 < 0 ? 0 : (ix &+ 1 >= w ? w &- 1 : ix &+ 1)
-                            let y0 = iy < 0 ? 0 : (iy >= h ? h &- 1 : iy)
-                            let y1 = iy &+ 1 < 0 ? 0 : (iy &+ 1 >= h ? h &- 1 : iy &+ 1)
-                            let p00 = src + (y0 &* w &+ x0) &* c, p01 = src + (y0 &* w &+ x1) &* c
-                            let p10 = src + (y1 &* w &+ x0) &* c, p11 = src + (y1 &* w &+ x1) &* c
-                            for k in 0..<c {
-                                let v0 = Float(p00[k]) * w00 + Float(p01[k]) * w01
-                                let v1 = Float(p10[k]) * w10 + Float(p11[k]) * w11
-                                out[o &+ k] = UInt8(v0 + v1 + 0.5)
-                            }
-                        } else {
-                            // Constant border: taps outside the image read the fill value.
-                            let in0x = ix >= 0 && ix < w, in1x = ix &+ 1 >= 0 && ix &+ 1 < w
-                            let in0y = iy >= 0 && iy < h, in1y = iy &+ 1 >= 0 && iy &+ 1 < h
-                            for k in 0..<c {
-                                let fk = fillValues[k]
-                                let t00 = in0y && in0x ? Float(src[(iy &* w &+ ix) &* c &+ k]) : fk
-                                let t01 = in0y && in1x ? Float(src[(iy &* w &+ ix &+ 1) &* c &+ k]) : fk
-                                let t10 = in1y && in0x ? Float(src[((iy &+ 1) &* w &+ ix) &* c &+ k]) : fk
-                                let t11 = in1y && in1x ? Float(src[((iy &+ 1) &* w &+ ix &+ 1) &* c &+ k]) : fk
-                                let v = t00 * w00 + t01 * w01 + t10 * w10 + t11 * w11
-                                out[o &+ k] = UInt8(v + 0.5)
-                            }
-                        }
-                        o &+= c
+            frame.withUnsafeBufferPointer { f in
+                let src = f.baseAddress!, o = dst.baseAddress!
+                if m.b == 0 && m.d == 0 {
+                    axisAligned(src, image.width, image.height, c, o, width, height, m)
+                } else {
+                    switch c {
+                    case 1: general(src, image.width, image.height, 1, o, width, height, m)
+                    case 3: general(src, image.width, image.height, 3, o, width, height, m)
+                    default: general(src, image.width, image.height, 4, o, width, height, m)
                     }
                 }
             }
-            }
+            initialized = n
         }
         return Image(width: width, height: height, channels: c, pixels: out)
+    }
+
+    /// Source index coordinate (pixel centres at integers) clamped into the frame, as the frame
+    /// index of the left/top tap and the weight of the right/bottom one.
+    @inline(__always)
+    static func tap(_ coordinate: Double, limit: Int) -> (index: Int, weight: Float) {
+        // Frame coordinate: source + margin, kept within [0, limit + 2·margin − 2] so both taps exist.
+        var p = coordinate + Double(margin)
+        let high = Double(limit + 2 * margin - 2)
+        p = p > 0 ? (p < high ? p : high) : 0
+        let i = Int(p)  // p ≥ 0: truncation is floor
+        return (i, Float(p - Double(i)))
+    }
+
+    /// A map with no rotation or shear: taps per column and per row, computed once.
+    static func axisAligned(_ src: UnsafePointer<UInt8>, _ w: Int, _ h: Int, _ c: Int,
+                            _ dst: UnsafeMutablePointer<UInt8>, _ width: Int, _ height: Int, _ m: AffineTransform) {
+        let frameRow = (w + 2 * margin) * c
+        let rowLength = width * c
+        var offsets = [Int](repeating: 0, count: rowLength)
+        var right = [Float](repeating: 0, count: rowLength)
+        for x in 0..<width {
+            let t = tap(m.a * (Double(x) + 0.5) + m.c - 0.5, limit: w)
+            for k in 0..<c { offsets[x * c + k] = t.index * c + k; right[x * c + k] = t.weight }
+        }
+        offsets.withUnsafeBufferPointer { off in
+            right.withUnsafeBufferPointer { wx in
+                for y in 0..<height {
+                    let t = tap(m.e * (Double(y) + 0.5) + m.f - 0.5, limit: h)
+                    let r0 = src + t.index * frameRow, r1 = r0 + frameRow
+                    let wy = t.weight, wy0 = 1 - wy
+                    let d = dst + y * rowLength
+                    for i in 0..<rowLength {
+                        let j = off[i], a = wx[i], a0 = 1 - a
+                        let top = Float(r0[j]) * a0 + Float(r0[j &+ c]) * a
+                        let bottom = Float(r1[j]) * a0 + Float(r1[j &+ c]) * a
+                        d[i] = byte(top * wy0 + bottom * wy)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Any affine map: the sample point per pixel, four taps.
+    @inline(__always)
+    static func general(_ src: UnsafePointer<UInt8>, _ w: Int, _ h: Int, _ c: Int,
+                        _ dst: UnsafeMutablePointer<UInt8>, _ width: Int, _ height: Int, _ m: AffineTransform) {
+        let frameRow = (w + 2 * margin) &* c
+        for y in 0..<height {
+            let py = Double(y) + 0.5
+            let rowX = m.b * py + m.c - 0.5, rowY = m.e * py + m.f - 0.5
+            var o = y &* width &* c
+            for x in 0..<width {
+                let px = Double(x) + 0.5
+                var sx = m.a * px + rowX, sy = m.d * px + rowY
+                if !(sx == sx) || !(sy == sy) { sx = -Double(margin); sy = -Double(margin) }  // NaN: outside
+                let tx = tap(sx, limit: w), ty = tap(sy, limit: h)
+                let wx = tx.weight, wy = ty.weight
+                let w00 = (1 - wx) * (1 - wy), w01 = wx * (1 - wy), w10 = (1 - wx) * wy, w11 = wx * wy
+                let p = src + (ty.index &* frameRow &+ tx.index &* c)
+                for k in 0..<c {
+                    let v0 = Float(p[k]) * w00 + Float(p[k &+ c]) * w01
+                    let v1 = Float(p[k &+ frameRow]) * w10 + Float(p[k &+ frameRow &+ c]) * w11
+                    dst[o &+ k] = byte(v0 + v1)
+                }
+                o &+= c
+            }
+        }
     }
 }
