@@ -99,7 +99,7 @@ extension Augment {
             if flip && rng.chance(0.5) {
                 sx = -sx; tx = Double(width) - tx
             }
-            let forward = AffineTransform(a: sx, b: 0, c: tx, d: 0, e: sy, f: ty)
+            let forward = AffineMap(a: sx, b: 0, c: tx, d: 0, e: sy, f: ty)
             let out = Warp.affine(image, toSource: forward.inverse, width: width, height: height, border: border)
             let minimumWidth = 0.001 * Double(width), minimumHeight = 0.001 * Double(height)
             let moved = BoxMapping.map(boxes, width: width, height: height, minVisibility: minVisibility) { x, y in

@@ -82,10 +82,10 @@ extension Augment {
         /// The map from input to output coordinates for an image of `width` x `height` and these
         /// parameters (angles in degrees, translations in fractions of the size).
         public static func matrix(width: Int, height: Int, scale: Double, translateX: Double, translateY: Double,
-                                  rotation: Double, shearX: Double, shearY: Double) -> AffineTransform {
+                                  rotation: Double, shearX: Double, shearY: Double) -> AffineMap {
             let cx = Double(width) / 2, cy = Double(height) / 2
             let radians = Double.pi / 180
-            return AffineTransform.translation(x: -cx, y: -cy)
+            return AffineMap.translation(x: -cx, y: -cy)
                 .followed(by: .scaling(x: scale, y: scale))
                 .followed(by: .shear(x: shearX * radians, y: shearY * radians))
                 .followed(by: .rotation(radians: rotation * radians))

@@ -2,7 +2,7 @@ import Foundation
 
 /// A 2-D affine map of continuous pixel coordinates (y points down):
 /// x' = a·x + b·y + c, y' = d·x + e·y + f.
-public struct AffineTransform: Equatable, Sendable {
+public struct AffineMap: Equatable, Sendable {
     public var a: Double, b: Double, c: Double
     public var d: Double, e: Double, f: Double
 
@@ -11,42 +11,42 @@ public struct AffineTransform: Equatable, Sendable {
         self.d = d; self.e = e; self.f = f
     }
 
-    public static let identity = AffineTransform(a: 1, b: 0, c: 0, d: 0, e: 1, f: 0)
+    public static let identity = AffineMap(a: 1, b: 0, c: 0, d: 0, e: 1, f: 0)
 
     /// Moves points by (`x`, `y`).
-    public static func translation(x: Double, y: Double) -> AffineTransform {
-        AffineTransform(a: 1, b: 0, c: x, d: 0, e: 1, f: y)
+    public static func translation(x: Double, y: Double) -> AffineMap {
+        AffineMap(a: 1, b: 0, c: x, d: 0, e: 1, f: y)
     }
 
     /// Scales coordinates by `x` and `y` about the origin.
-    public static func scaling(x: Double, y: Double) -> AffineTransform {
-        AffineTransform(a: x, b: 0, c: 0, d: 0, e: y, f: 0)
+    public static func scaling(x: Double, y: Double) -> AffineMap {
+        AffineMap(a: x, b: 0, c: 0, d: 0, e: y, f: 0)
     }
 
     /// Turns points by `radians` about the origin; with y pointing down, positive angles turn
     /// the picture clockwise on screen.
-    public static func rotation(radians: Double) -> AffineTransform {
+    public static func rotation(radians: Double) -> AffineMap {
         let cs = cos(radians), sn = sin(radians)
-        return AffineTransform(a: cs, b: -sn, c: 0, d: sn, e: cs, f: 0)
+        return AffineMap(a: cs, b: -sn, c: 0, d: sn, e: cs, f: 0)
     }
 
     /// Shears: x' = x + tan(`x`)·y, y' = y + tan(`y`)·x (angles in radians).
-    public static func shear(x: Double, y: Double) -> AffineTransform {
-        AffineTransform(a: 1, b: tan(x), c: 0, d: tan(y), e: 1, f: 0)
+    public static func shear(x: Double, y: Double) -> AffineMap {
+        AffineMap(a: 1, b: tan(x), c: 0, d: tan(y), e: 1, f: 0)
     }
 
     /// `self` first, then `next`.
-    public func followed(by next: AffineTransform) -> AffineTransform {
-        AffineTransform(a: next.a * a + next.b * d, b: next.a * b + next.b * e, c: next.a * c + next.b * f + next.c,
+    public func followed(by next: AffineMap) -> AffineMap {
+        AffineMap(a: next.a * a + next.b * d, b: next.a * b + next.b * e, c: next.a * c + next.b * f + next.c,
                         d: next.d * a + next.e * d, e: next.d * b + next.e * e, f: next.d * c + next.e * f + next.f)
     }
 
     /// The inverse map; the transform must not be singular.
-    public var inverse: AffineTransform {
+    public var inverse: AffineMap {
         let det = a * e - b * d
-        precondition(det != 0 && det.isFinite, "AffineTransform.inverse: the transform is singular (\(self))")
+        precondition(det != 0 && det.isFinite, "AffineMap.inverse: the transform is singular (\(self))")
         let ia = e / det, ib = -b / det, id = -d / det, ie = a / det
-        return AffineTransform(a: ia, b: ib, c: -(ia * c + ib * f), d: id, e: ie, f: -(id * c + ie * f))
+        return AffineMap(a: ia, b: ib, c: -(ia * c + ib * f), d: id, e: ie, f: -(id * c + ie * f))
     }
 
     /// The image of the point (`x`, `y`).
@@ -119,7 +119,7 @@ enum Warp {
     /// The `width` x `height` image whose pixel (X, Y) is `image` sampled bilinearly at the point
     /// `toSource` maps the pixel centre (X + 0.5, Y + 0.5) to (so the forward map of pixels is
     /// `toSource.inverse`, in the same continuous coordinates as boxes).
-    static func affine(_ image: Image, toSource m: AffineTransform, width: Int, height: Int, border: Border) -> Image {
+    static func affine(_ image: Image, toSource m: AffineMap, width: Int, height: Int, border: Border) -> Image {
         let c = image.channels
         precondition(image.width > 0 && image.height > 0, "Warp.affine: the source image is empty")
         let frame = framed(image, border: border)
@@ -156,7 +156,7 @@ enum Warp {
 
     /// A map with no rotation or shear: taps per column and per row, computed once.
     static func axisAligned(_ src: UnsafePointer<UInt8>, _ w: Int, _ h: Int, _ c: Int,
-                            _ dst: UnsafeMutablePointer<UInt8>, _ width: Int, _ height: Int, _ m: AffineTransform) {
+                            _ dst: UnsafeMutablePointer<UInt8>, _ width: Int, _ height: Int, _ m: AffineMap) {
         let frameRow = (w + 2 * margin) * c
         let rowLength = width * c
         var offsets = [Int](repeating: 0, count: rowLength)
@@ -186,7 +186,7 @@ enum Warp {
     /// Any affine map: the sample point per pixel, four taps.
     @inline(__always)
     static func general(_ src: UnsafePointer<UInt8>, _ w: Int, _ h: Int, _ c: Int,
-                        _ dst: UnsafeMutablePointer<UInt8>, _ width: Int, _ height: Int, _ m: AffineTransform) {
+                        _ dst: UnsafeMutablePointer<UInt8>, _ width: Int, _ height: Int, _ m: AffineMap) {
         let frameRow = (w + 2 * margin) &* c
         for y in 0..<height {
             let py = Double(y) + 0.5
