@@ -45,6 +45,8 @@ extension VisionBenchmark {
         public var imagesPerCPUSecond: Double
         /// Images per second with decoding (file read + JPEG decode) included, one thread.
         public var imagesPerSecondWithDecode: Double
+        /// The same per second of the thread's CPU time.
+        public var imagesPerCPUSecondWithDecode: Double
         /// Images per second with `threads` threads each running the pipeline (with decoding).
         public var imagesPerSecondAllThreads: Double
         public var threads: Int
@@ -112,14 +114,14 @@ extension VisionBenchmark {
         for (name, augmenter) in augmentationPipelines(size: size) {
             _ = try rate(augmenter, decode: false, seed: 0)  // warm-up
             let alone = try rates(augmenter, decode: false, seed: 1)
-            let withDecode = try rate(augmenter, decode: true, seed: 2)
+            let withDecode = try rates(augmenter, decode: true, seed: 2)
             final class Rates: @unchecked Sendable { var values: [Double]; init(_ n: Int) { values = Array(repeating: 0, count: n) } }
             let rates = Rates(threads)
             DispatchQueue.concurrentPerform(iterations: threads) { t in
                 rates.values[t] = (try? rate(augmenter, decode: true, seed: 3 + UInt64(t))) ?? 0
             }
             timings.append(AugmentationTiming(name: name, imagesPerSecond: alone.wall, imagesPerCPUSecond: alone.cpu,
-                                              imagesPerSecondWithDecode: withDecode,
+                                              imagesPerSecondWithDecode: withDecode.wall, imagesPerCPUSecondWithDecode: withDecode.cpu,
                                               imagesPerSecondAllThreads: rates.values.reduce(0, +), threads: threads))
         }
         return timings

@@ -137,11 +137,12 @@ struct AugmentBench: ParsableCommand {
             return
         }
         print("\(image) -> \(size)x\(size), images/s")
-        print("  pipeline                                             1 thread  per CPU-s   +decode  \(threads) thr.+decode")
+        print("                                                       augmentation only   with JPEG decode    \(threads) threads")
+        print("  pipeline                                              wall    per CPU-s   wall    per CPU-s   with decode")
         for t in timings {
             print("  " + t.name.padding(toLength: 52, withPad: " ", startingAt: 0)
-                  + String(format: " %8.0f  %8.0f  %8.0f  %8.0f", t.imagesPerSecond, t.imagesPerCPUSecond,
-                           t.imagesPerSecondWithDecode, t.imagesPerSecondAllThreads))
+                  + String(format: " %6.0f   %8.0f   %6.0f   %8.0f   %8.0f", t.imagesPerSecond, t.imagesPerCPUSecond,
+                           t.imagesPerSecondWithDecode, t.imagesPerCPUSecondWithDecode, t.imagesPerSecondAllThreads))
         }
     }
 }
