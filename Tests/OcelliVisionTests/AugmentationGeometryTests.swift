@@ -115,9 +115,17 @@ struct AugmentationGeometryTests {
         #expect((image.width, image.height) == (100, 70))
     }
 
-    @Test func resize() {
+    @Test func resizeAndLetterbox() {
         AugmentationScene.check(Augment.Resize(width: 416, height: 416), seed: 0)
         AugmentationScene.check(Augment.Resize(width: 97, height: 43), seed: 0)
+        AugmentationScene.check(Augment.Letterbox(width: 416, height: 416), seed: 0)
+        AugmentationScene.check(Augment.Letterbox(width: 100, height: 200), seed: 0)
+        // 160x120 into 416x416: scaled to 416x312 at (0, 52), as `Letterbox` computes.
+        var rng = SeededGenerator(seed: 0)
+        let (image, boxes) = Augment.Letterbox(width: 416, height: 416).apply(AugmentationScene.image(), [AugmentationScene.box], using: &rng)
+        #expect((image.width, image.height) == (416, 416))
+        #expect(abs(boxes[0].xmin - 130) < 1e-9 && abs(boxes[0].ymin - (52 + 78)) < 1e-9 && abs(boxes[0].xmax - 286) < 1e-9)
+        #expect((image[x: 5, y: 5, channel: 0], image[x: 5, y: 410, channel: 1]) == (128, 128))
     }
 
     @Test(arguments: [Augment.DarknetJitter.Mode.crop, .place])

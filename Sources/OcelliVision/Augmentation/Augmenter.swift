@@ -44,7 +44,7 @@ extension Augmenter {
 }
 
 /// The augmenters: geometric (`HorizontalFlip`, `VerticalFlip`, `Affine`, `RandomCrop`,
-/// `Resize`, `DarknetJitter`), photometric (`DarknetHSV`, `BrightnessContrast`,
+/// `Resize`, `Letterbox`, `DarknetJitter`), photometric (`DarknetHSV`, `BrightnessContrast`,
 /// `GaussianNoise`, `GaussianBlur`, `Cutout`) and combinators (`Sequential`, `Sometimes`,
 /// `SomeOf`, `OneOf`), named as in imgaug:
 ///

@@ -155,7 +155,10 @@ extension Augment {
         }
     }
 
-    /// Scales the image to `width` x `height` (no randomness) and the boxes with it.
+    /// Scales the image to `width` x `height` (no randomness) and the boxes with it, by
+    /// width / image width and height / image height. Exact for `.bilinear` and `.nearest`
+    /// (half-pixel centres, as boxes); `.darknet` aligns corner pixels instead, which moves
+    /// pixels by up to half a pixel against the boxes.
     public struct Resize: Augmenter {
         public var width: Int
         public var height: Int
@@ -173,6 +176,36 @@ extension Augment {
             let sx = Double(width) / Double(image.width), sy = Double(height) / Double(image.height)
             return (image.resized(width: width, height: height, interpolation: interpolation),
                     BoxMapping.map(boxes, width: width, height: height, minVisibility: 0) { x, y in (x * sx, y * sy) })
+        }
+    }
+
+    /// Darknet's letterbox (no randomness): the image scaled with its aspect ratio kept to fit
+    /// `width` x `height` (the geometry of `OcelliVision.Letterbox`), centred on a canvas of
+    /// `fill` (Darknet: 0.5 grey, 128); boxes scaled and shifted with it.
+    public struct Letterbox: Augmenter {
+        public var width: Int
+        public var height: Int
+        public var interpolation: Interpolation
+        public var fill: UInt8
+
+        public init(width: Int, height: Int, interpolation: Interpolation = .bilinear, fill: UInt8 = 128) {
+            precondition(width >= 1 && height >= 1, "Letterbox: size must be at least 1x1, got \(width)x\(height)")
+            self.width = width
+            self.height = height
+            self.interpolation = interpolation
+            self.fill = fill
+        }
+
+        public func apply(_ image: Image, _ boxes: [ObjectAnnotation], using rng: inout SeededGenerator) -> (Image, [ObjectAnnotation]) {
+            let geometry = OcelliVision.Letterbox(sourceWidth: image.width, sourceHeight: image.height, width: width, height: height)
+            let scaled = image.resized(width: geometry.resizedWidth, height: geometry.resizedHeight, interpolation: interpolation)
+            var value = [UInt8](repeating: fill, count: image.channels)
+            if image.channels == 4 { value[3] = 255 }
+            let out = scaled.padded(top: geometry.offsetY, bottom: height - geometry.resizedHeight - geometry.offsetY,
+                                    left: geometry.offsetX, right: width - geometry.resizedWidth - geometry.offsetX, value: value)
+            let sx = Double(geometry.resizedWidth) / Double(image.width), sy = Double(geometry.resizedHeight) / Double(image.height)
+            let dx = Double(geometry.offsetX), dy = Double(geometry.offsetY)
+            return (out, BoxMapping.map(boxes, width: width, height: height, minVisibility: 0) { x, y in (x * sx + dx, y * sy + dy) })
         }
     }
 }
