@@ -65,6 +65,20 @@ struct AugmentationPipelineTests {
         #expect(viaClosure?.0 == results[0].0 && viaClosure?.1 == results[0].1)
     }
 
+    /// Tiny images of every channel count go through every augmenter without trapping, and the
+    /// boxes stay inside.
+    @Test(arguments: [(1, 1, 1), (2, 3, 3), (5, 2, 4)])
+    func tinyImages(width: Int, height: Int, channels: Int) {
+        let image = Image(width: width, height: height, filledWith: Array([200, 100, 50, 255].prefix(channels)))
+        let box = ObjectAnnotation(classIndex: 0, className: "", xmin: 0, ymin: 0, xmax: Double(width), ymax: Double(height))
+        for seed in 0..<10 as Range<UInt64> {
+            var rng = SeededGenerator(seed: seed)
+            let (out, boxes) = Self.everything().apply(image, [box], using: &rng)
+            #expect(out.channels == channels)
+            for b in boxes { #expect(b.xmin >= 0 && b.ymin >= 0 && b.xmax <= Double(out.width) && b.ymax <= Double(out.height)) }
+        }
+    }
+
     @Test func photometricTransformsKeepBoxesAndChangePixels() throws {
         let image = try Image(contentsOf: Self.photo).resized(width: 192, height: 144)
         let boxes = [ObjectAnnotation(classIndex: 16, className: "dog", xmin: 20.5, ymin: 50, xmax: 80, ymax: 140.25)]

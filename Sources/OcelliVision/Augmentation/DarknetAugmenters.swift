@@ -9,8 +9,8 @@ extension Augment {
     /// random left-right flip. The output is always `width` x `height`.
     ///
     /// `.crop` (YOLOv2's `load_data_detection`): with dw = ⌊jitter · W⌋ and dh = ⌊jitter · H⌋, the
-    /// four sides move by integers drawn from [−dw, dw] (left, right) and [−dh, dh] (top,
-    /// bottom), outwards or inwards; the window (edge pixels repeated where it leaves the image)
+    /// four sides move by U(−dw, dw) (left, right) and U(−dh, dh) (top, bottom) pixels, truncated
+    /// toward zero as Darknet's int conversion does, outwards or inwards; the window (edge pixels repeated where it leaves the image)
     /// is resized to `width` x `height`. Aspect ratio and scale change together.
     ///
     /// `.place` (YOLOv3's): a new aspect ratio (W + U(−dw, dw)) / (H + U(−dh, dh)) with dw = jitter · W,
@@ -71,9 +71,10 @@ extension Augment {
             let border: Warp.Border
             switch mode {
             case .crop:
-                let dw = Int(jitter * ow), dh = Int(jitter * oh)
-                let left = rng.integer(in: -dw...dw), right = rng.integer(in: -dw...dw)
-                let top = rng.integer(in: -dh...dh), bottom = rng.integer(in: -dh...dh)
+                // As Darknet: int dw = ow·jitter; int pleft = rand_uniform(−dw, dw) (truncated toward 0).
+                let dw = Double(Int(jitter * ow)), dh = Double(Int(jitter * oh))
+                let left = Int(rng.uniform(-dw...dw)), right = Int(rng.uniform(-dw...dw))
+                let top = Int(rng.uniform(-dh...dh)), bottom = Int(rng.uniform(-dh...dh))
                 let cropWidth = Double(image.width - left - right), cropHeight = Double(image.height - top - bottom)
                 sx = Double(width) / cropWidth; sy = Double(height) / cropHeight
                 tx = -Double(left) * sx; ty = -Double(top) * sy

@@ -68,6 +68,10 @@ extension Augment {
             precondition(scale.lowerBound > 0, "Affine: scale must be positive, got \(scale)")
             precondition(shearX.lowerBound > -90 && shearX.upperBound < 90 && shearY.lowerBound > -90 && shearY.upperBound < 90,
                          "Affine: shear angles must lie strictly between -90 and 90 degrees, got x \(shearX), y \(shearY)")
+            let largestX = Swift.max(abs(shearX.lowerBound), abs(shearX.upperBound)) * Double.pi / 180
+            let largestY = Swift.max(abs(shearY.lowerBound), abs(shearY.upperBound)) * Double.pi / 180
+            precondition(tan(largestX) * tan(largestY) < 0.99,
+                         "Affine: shears of x \(shearX) and y \(shearY) degrees together can flatten the image (tan·tan must stay below 1)")
             precondition((0...1).contains(minVisibility), "Affine: minVisibility must be in 0...1, got \(minVisibility)")
             self.scale = scale
             self.translateX = translateX

@@ -62,7 +62,7 @@ extension Augment {
             let table = GaussianNoise.quantiles.map { $0 * sigma }
             table.withUnsafeBufferPointer { t in
                 out.pixels.withUnsafeMutableBufferPointer { buffer in
-                    let p = buffer.baseAddress!
+                    guard let p = buffer.baseAddress else { return }
                     var bits: UInt64 = 0, left = 0
                     for i in 0..<count {
                         let q = p + i &* c

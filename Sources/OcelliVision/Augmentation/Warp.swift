@@ -121,7 +121,12 @@ enum Warp {
     /// `toSource.inverse`, in the same continuous coordinates as boxes).
     static func affine(_ image: Image, toSource m: AffineMap, width: Int, height: Int, border: Border) -> Image {
         let c = image.channels
-        precondition(image.width > 0 && image.height > 0, "Warp.affine: the source image is empty")
+        guard image.width > 0 && image.height > 0 else {
+            // Nothing to sample: the whole output is border.
+            var value: UInt8 = 0
+            if case .constant(let v) = border { value = v }
+            return Image(width: width, height: height, filledWith: Array([value, value, value, 255].prefix(c == 4 ? 4 : c)))
+        }
         let frame = framed(image, border: border)
         let n = width * height * c
         let out = [UInt8](unsafeUninitializedCapacity: n) { dst, initialized in
