@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import OcelliTensor
-import OcelliVision
+@testable import OcelliVision
 
 /// The digits detection data set (`ocelli datasets digits`): determinism and the recipe's statistics.
 @Suite("Dataset digits")
@@ -74,6 +74,30 @@ struct DatasetDigitsTests {
         }
         let heights = loaded.images.flatMap { $0.objects.map(\.height) }
         #expect(heights.max()! > 80 && heights.min()! < 24, "heights span the recipe's range")
+    }
+
+    @Test func writtenPNGsHoldTheGeneratedPixels() throws {
+        let digits = try Self.digits.get()
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let set = try DigitsDetection.write(split: .train, count: 3, seed: 9, digits: digits, to: directory)
+        for i in 0..<3 {
+            var g = SeededGenerator(seed: DigitsDetection.imageSeed(seed: 9, split: .train, index: i))
+            let (image, objects) = DigitsDetection.makeImage(&g, digits: digits, pool: 0..<55000)
+            #expect(try Image(contentsOf: set.images[i].file.path) == image)
+            #expect(set.images[i].objects == objects)
+        }
+    }
+
+    @Test func pngWriterRoundTrips() throws {
+        var g = SeededGenerator(seed: 5)
+        for (w, h, c) in [(1, 1, 1), (7, 3, 3), (17, 5, 4), (64, 33, 3)] {
+            let pixels = (0..<(w * h * c)).map { _ in UInt8(truncatingIfNeeded: g.next()) }
+            let image = Image(width: w, height: h, channels: c, pixels: pixels)
+            for level: Int32 in [0, 1, 9] {
+                #expect(try Image.decode(data: PNGWriter.encode(image, level: level), name: "\(w)x\(h)x\(c)") == image)
+            }
+        }
     }
 
     @Test func splitsDrawFromDisjointMNISTRanges() {
