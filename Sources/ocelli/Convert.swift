@@ -14,6 +14,8 @@ struct Convert: ParsableCommand {
               VOC   <bndbox> is 1-based and inclusive: xmin = x1 − 1, xmax = x2
               COCO  bbox [x, y, w, h] is 0-based: xmin = x, xmax = x + w
               YOLO  "class cx cy w h", relative to the image size (written with 6 decimals)
+            VOC and COCO coordinates within 0.001 pixel of an integer are written as that integer \
+            (undoing YOLO's rounding), others with up to 6 decimals.
             Layouts written under DST (images are hard-linked, or copied across file systems):
               voc   JPEGImages/, Annotations/<id>.xml, ImageSets/Main/<split>.txt
               yolo  images/, labels/<id>.txt (Darknet's images → labels rule), <split>.txt

@@ -192,10 +192,12 @@ enum COCOFormat {
                 guard dataset.categoryIDs.indices.contains(o.classIndex) else {
                     throw DatasetError(file: image.file.path, "class index \(o.classIndex) is outside the \(dataset.classNames.count) classes")
                 }
+                let x0 = DatasetFiles.snapped(o.xmin), y0 = DatasetFiles.snapped(o.ymin)
+                let x1 = DatasetFiles.snapped(o.xmax), y1 = DatasetFiles.snapped(o.ymax)
                 var a: [String: Any] = [
                     "id": objects.count + 1, "image_id": id, "category_id": dataset.categoryIDs[o.classIndex],
-                    "bbox": [json(o.xmin), json(o.ymin), json(o.width), json(o.height)],
-                    "area": json(o.area), "iscrowd": o.isCrowd ? 1 : 0,
+                    "bbox": [json(x0), json(y0), json(x1 - x0), json(y1 - y0)],
+                    "area": json(o.segmentationArea ?? (x1 - x0) * (y1 - y0)), "iscrowd": o.isCrowd ? 1 : 0,
                 ]
                 if o.difficult { a["difficult"] = 1 }
                 if o.truncated { a["truncated"] = 1 }

@@ -47,8 +47,8 @@ public struct DetectionDataset: Equatable, Sendable {
     /// present; otherwise VOC uses the sorted unique object names, YOLO `classes.txt` or
     /// `obj.names` (or "0", "1", ... up to the largest class seen), COCO its categories in id order.
     ///
-    /// - Parameter split: VOC: the ids in `ImageSets/Main/<split>.txt` (nil: every XML in
-    ///   `Annotations/`); YOLO: the list file `<split>.txt` or the folder `images/<split>/`
+    /// - Parameter split: VOC: the ids in `ImageSets/Main/<split>.txt` (nil: the only list in
+    ///   `ImageSets/Main/` when there is just one, else every XML in `Annotations/`); YOLO: the list file `<split>.txt` or the folder `images/<split>/`
     ///   (nil: `images/` or `JPEGImages/` whole); COCO: `annotations/instances_<split>*.json` or
     ///   `annotations/<split>.json` (nil: the only JSON file there).
     /// - Throws: `DatasetError` naming the file, line or object at fault; `ImageError` when an
@@ -214,6 +214,14 @@ enum DatasetFiles {
     static func imageFileName(_ image: AnnotatedImage) -> String {
         let ext = image.file.pathExtension
         return ext.isEmpty ? image.id : image.id + "." + ext
+    }
+
+    /// A pixel coordinate as written to VOC and COCO files: snapped to the nearest integer when
+    /// within 0.001 pixel of it, which undoes the rounding of YOLO's six relative decimals
+    /// (1e-6 of the image size) so that VOC → YOLO → VOC gives back VOC's integers.
+    static func snapped(_ value: Double) -> Double {
+        let rounded = value.rounded()
+        return abs(value - rounded) <= 1e-3 ? rounded : value
     }
 
     /// A coordinate for text formats: an integer when it is one (to 1e-6), else up to 6 decimals

@@ -176,6 +176,13 @@ enum VOCFormat {
             throw DatasetError(file: root.path, "not a VOC data set: no Annotations/ folder")
         }
         var ids: [String]
+        var split = split
+        let lists = root.appendingPathComponent("ImageSets/Main")
+        if split == nil, DatasetFiles.isDirectory(lists),
+           let only = try? DatasetFiles.files(in: lists, extensions: ["txt"]), only.count == 1 {
+            // One list (the digits set's train.txt, a converted split): that is the split.
+            split = only[0].deletingPathExtension().lastPathComponent
+        }
         if let split {
             let list = root.appendingPathComponent("ImageSets/Main/\(split).txt")
             guard DatasetFiles.isFile(list) else {
@@ -227,8 +234,10 @@ enum VOCFormat {
         for o in image.objects {
             s += "  <object>\n    <name>\(escape(o.className))</name>\n"
             s += "    <truncated>\(o.truncated ? 1 : 0)</truncated>\n    <difficult>\(o.difficult ? 1 : 0)</difficult>\n"
-            s += "    <bndbox>\n      <xmin>\(DatasetFiles.number(o.xmin + 1))</xmin>\n      <ymin>\(DatasetFiles.number(o.ymin + 1))</ymin>\n"
-            s += "      <xmax>\(DatasetFiles.number(o.xmax))</xmax>\n      <ymax>\(DatasetFiles.number(o.ymax))</ymax>\n    </bndbox>\n  </object>\n"
+            let x1 = DatasetFiles.snapped(o.xmin) + 1, y1 = DatasetFiles.snapped(o.ymin) + 1
+            let x2 = DatasetFiles.snapped(o.xmax), y2 = DatasetFiles.snapped(o.ymax)
+            s += "    <bndbox>\n      <xmin>\(DatasetFiles.number(x1))</xmin>\n      <ymin>\(DatasetFiles.number(y1))</ymin>\n"
+            s += "      <xmax>\(DatasetFiles.number(x2))</xmax>\n      <ymax>\(DatasetFiles.number(y2))</ymax>\n    </bndbox>\n  </object>\n"
         }
         return s + "</annotation>\n"
     }
