@@ -94,6 +94,37 @@ struct DatasetFormatTests {
         #expect(DetectionDataset.darknetLabelPath(forImagePath: "pictures/a") == "pictures/a.txt")
     }
 
+    @Test func yoloLayoutsBesideAndPerSplitFolders() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let manager = FileManager.default
+        let png = Self.fixture("yolo/images/c.png")
+        // Labels beside the images (newer Darknet forks), absolute paths in the list file.
+        let flat = directory.appendingPathComponent("flat")
+        try manager.createDirectory(at: flat, withIntermediateDirectories: true)
+        try manager.copyItem(at: png, to: flat.appendingPathComponent("c.png"))
+        try "0 0.5 0.5 1 1\n".write(to: flat.appendingPathComponent("c.txt"), atomically: true, encoding: .utf8)
+        try (flat.appendingPathComponent("c.png").path + "\n").write(to: flat.appendingPathComponent("all.txt"), atomically: true, encoding: .utf8)
+        let beside = try DetectionDataset.load(flat.appendingPathComponent("all.txt"))
+        #expect(beside.classNames == ["0"])  // no names file: "0" up to the largest class
+        #expect(beside.split == "all")
+        #expect(beside.images[0].objects.map(Self.box) == [[0, 0, 50, 20]])
+        // images/<split>/ with labels/<split>/ (the Ultralytics layout).
+        let split = directory.appendingPathComponent("split")
+        for sub in ["images/val", "labels/val"] {
+            try manager.createDirectory(at: split.appendingPathComponent(sub), withIntermediateDirectories: true)
+        }
+        try manager.copyItem(at: png, to: split.appendingPathComponent("images/val/c.png"))
+        try "2 0.5 0.5 0.2 0.5\n".write(to: split.appendingPathComponent("labels/val/c.txt"), atomically: true, encoding: .utf8)
+        try "a\nb\nc\n".write(to: split.appendingPathComponent("obj.names"), atomically: true, encoding: .utf8)
+        #expect(try DetectionDataset.detectFormat(split) == .yolo)
+        let val = try DetectionDataset.load(split, split: "val")
+        #expect(val.classNames == ["a", "b", "c"])
+        #expect(val.images.map(\.id) == ["c"])
+        #expect(val.images[0].objects.map(\.className) == ["c"])
+        #expect(throws: DatasetError.self) { try DetectionDataset.load(split, split: "test") }
+    }
+
     /// Every box of `a` within `tolerance` pixels of the same box in `b`, images matched by id.
     static func expectSameBoxes(_ a: DetectionDataset, _ b: DetectionDataset, tolerance: Double, names: Bool = true) {
         #expect(a.images.map(\.id) == b.images.map(\.id))
