@@ -86,7 +86,8 @@ public final class DetectionLoader: @unchecked Sendable {
     /// Threads preparing the samples of one batch.
     public let workers: Int
     public let transform: Transform?
-    /// Receives the warnings of skipped samples (default: standard error).
+    /// Receives the warnings of skipped samples (default: standard error). Set it before
+    /// starting an epoch; the prefetch thread calls it.
     public var warningHandler: @Sendable (String) -> Void = { message in
         FileHandle.standardError.write(Data(("warning: " + message + "\n").utf8))
     }
