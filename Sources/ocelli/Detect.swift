@@ -2,6 +2,12 @@ import ArgumentParser
 import Foundation
 import Ocelli
 
+/// Reports an error on standard error and gives the exit code to throw (1).
+func failure(_ message: String) -> ExitCode {
+    printError("error: " + message)
+    return ExitCode.failure
+}
+
 /// Prints to standard error (Darknet's progress lines go there when stdout carries JSON).
 func printError(_ s: String, terminator: String = "\n") {
     FileHandle.standardError.write((s + terminator).data(using: .utf8)!)
@@ -103,8 +109,16 @@ struct Detect: ParsableCommand {
     @Flag(help: "Also print Darknet's layer table.")
     var verbose = false
 
+    @Option(help: "A video file (decoded and re-encoded through ffmpeg) or a folder of frames; --out names the output video or folder.")
+    var video: String?
+
     func validate() throws {
-        guard !images.isEmpty else { throw ValidationError("name at least one image or folder") }
+        if video != nil {
+            guard images.isEmpty else { throw ValidationError("give either images or --video, not both") }
+            guard out != nil else { throw ValidationError("--video needs --out (the output video file, or a folder for frames)") }
+        } else {
+            guard !images.isEmpty else { throw ValidationError("name at least one image or folder") }
+        }
         guard thresh >= 0 && thresh < 1 else { throw ValidationError("--thresh must be in [0, 1)") }
         guard nms >= 0 && nms <= 1 else { throw ValidationError("--nms must be in [0, 1]") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
@@ -114,17 +128,36 @@ struct Detect: ParsableCommand {
 
     func run() throws {
         if let t = threads { Parallel.threadCount = t }
+        if let video {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: video, isDirectory: &isDir), !isDir.boolValue,
+               VideoPipeline.which("ffmpeg") == nil || VideoPipeline.which("ffprobe") == nil {
+                throw failure(VideoPipeline.missingTools)
+            }
+        }
         let network: DarknetNetwork
-        do { network = try DarknetNetwork(cfg: cfg, width: size, height: size) } catch { throw CleanExit.message("error: \(error)") }
+        do { network = try DarknetNetwork(cfg: cfg, width: size, height: size) } catch { throw failure("\(error)") }
         for w in network.config.warnings { printError("warning: \(w)") }
         if verbose { printError(network.darknetTable(), terminator: "") }
-        guard !network.heads.isEmpty else { throw CleanExit.message("error: \(cfg) has no [yolo], [region] or [detection] layer to detect with") }
+        guard !network.heads.isEmpty else { throw failure("\(cfg) has no [yolo], [region] or [detection] layer to detect with") }
         printError("Loading weights from \(weights)...", terminator: "")
-        do { try network.loadWeights(weights) } catch { printError(""); throw CleanExit.message("error: \(error)") }
+        do { try network.loadWeights(weights) } catch { printError(""); throw failure("\(error)") }
         printError("Done!")
         let labels = try classNames(names: names, cfg: cfg, weights: weights, classes: network.heads[0].classes)
-        let files = try expandImages(images)
         let fit: InputFit = noLetterbox ? .resize : .letterbox
+        if let video, let out {
+            let annotate: (Image) -> Image = { frame in
+                let x = DetectPipeline.input(frame, network: network, fit: fit).reshaped([1, network.height, network.width, 3])
+                let dets = network.detections(outputs: network.forward(x), imageWidth: frame.width, imageHeight: frame.height,
+                                              fit: fit, threshold: thresh, nmsThreshold: nms, classNames: labels)
+                return DetectPipeline.draw(dets, on: frame, classes: network.heads[0].classes)
+            }
+            do { try VideoPipeline.run(input: video, output: out, annotate: annotate) } catch {
+                throw failure("\(error)")
+            }
+            return
+        }
+        let files = try expandImages(images)
         if let out { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) }
 
         var start = 0
@@ -220,14 +253,112 @@ struct Summary: ParsableCommand {
     func run() throws {
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: model, isDirectory: &isDir), isDir.boolValue {
-            do { print(try Model.load(from: model).summary()) } catch { throw CleanExit.message("error: \(error)") }
+            do { print(try Model.load(from: model).summary()) } catch { throw failure("\(error)") }
             return
         }
         let network: DarknetNetwork
-        do { network = try DarknetNetwork(cfg: model, width: size, height: size) } catch { throw CleanExit.message("error: \(error)") }
+        do { network = try DarknetNetwork(cfg: model, width: size, height: size) } catch { throw failure("\(error)") }
         for w in network.config.warnings { printError("warning: \(w)") }
         print(network.model.summary())
         print("")
         print(network.darknetTable(), terminator: "")
+    }
+}
+
+/// Frames in, annotated frames out: a folder of images, or a video through ffmpeg processes.
+enum VideoPipeline {
+    struct Failure: Error, CustomStringConvertible { let description: String }
+
+    static let missingTools = "ffmpeg and ffprobe are needed to read and write video files and were not found on PATH; install them (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg) or pass a folder of frames to --video"
+
+    /// The path of an executable on PATH, or nil.
+    static func which(_ name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        for dir in path.split(separator: ":") {
+            let candidate = (String(dir) as NSString).appendingPathComponent(name)
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    static func run(input: String, output: String, annotate: (Image) -> Image) throws {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else {
+            throw Failure(description: "\(input): no such video file or folder of frames")
+        }
+        let started = Date()
+        var frames = 0
+        if isDir.boolValue {
+            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+            for file in try expandImages([input]) {
+                let frame = try Image(contentsOf: file)
+                let stem = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
+                try annotate(frame).write(png: (output as NSString).appendingPathComponent(stem + ".png"))
+                frames += 1
+            }
+        } else {
+            frames = try ffmpeg(input: input, output: output, annotate: annotate)
+        }
+        let seconds = Date().timeIntervalSince(started)
+        printError("\(input): \(frames) frames in \(String(format: "%.1f", seconds)) s (\(String(format: "%.1f", Double(frames) / max(seconds, 1e-9))) FPS) -> \(output)")
+    }
+
+    static func ffmpeg(input: String, output: String, annotate: (Image) -> Image) throws -> Int {
+        guard let ffmpeg = which("ffmpeg"), let ffprobe = which("ffprobe") else {
+            throw Failure(description: missingTools)
+        }
+        // Size and frame rate of the first video stream.
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: ffprobe)
+        probe.arguments = ["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height,r_frame_rate",
+                           "-of", "csv=p=0", input]
+        let probeOut = Pipe(), probeErr = Pipe()
+        probe.standardOutput = probeOut
+        probe.standardError = probeErr
+        try probe.run()
+        let info = String(decoding: probeOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let probeError = String(decoding: probeErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        probe.waitUntilExit()
+        let fields = info.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").first?.split(separator: ",") ?? []
+        guard probe.terminationStatus == 0, fields.count >= 3, let width = Int(fields[0]), let height = Int(fields[1]),
+              width > 0, height > 0 else {
+            throw Failure(description: "\(input): ffprobe found no video stream (\(probeError.trimmingCharacters(in: .whitespacesAndNewlines)))")
+        }
+        let rate = String(fields[2])
+
+        let decoder = Process()
+        decoder.executableURL = URL(fileURLWithPath: ffmpeg)
+        decoder.arguments = ["-v", "error", "-i", input, "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+        let frameIn = Pipe()
+        decoder.standardOutput = frameIn
+        let encoder = Process()
+        encoder.executableURL = URL(fileURLWithPath: ffmpeg)
+        encoder.arguments = ["-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "\(width)x\(height)",
+                             "-r", rate, "-i", "pipe:0", "-pix_fmt", "yuv420p", output]
+        let frameOut = Pipe()
+        encoder.standardInput = frameOut
+        try decoder.run()
+        try encoder.run()
+        let frameBytes = width * height * 3
+        var frames = 0
+        let reader = frameIn.fileHandleForReading, writer = frameOut.fileHandleForWriting
+        while true {
+            var data = Data()
+            while data.count < frameBytes {
+                let chunk = reader.readData(ofLength: frameBytes - data.count)
+                if chunk.isEmpty { break }
+                data.append(chunk)
+            }
+            if data.count < frameBytes { break }
+            let frame = Image(width: width, height: height, channels: 3, pixels: [UInt8](data))
+            writer.write(Data(annotate(frame).pixels))
+            frames += 1
+        }
+        try writer.close()
+        decoder.waitUntilExit()
+        encoder.waitUntilExit()
+        guard decoder.terminationStatus == 0 else { throw Failure(description: "\(input): ffmpeg could not decode the video (exit \(decoder.terminationStatus))") }
+        guard encoder.terminationStatus == 0 else { throw Failure(description: "\(output): ffmpeg could not encode the video (exit \(encoder.terminationStatus))") }
+        return frames
     }
 }
