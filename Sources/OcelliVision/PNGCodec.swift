@@ -121,32 +121,39 @@ enum PNGCodec {
         guard image.width > 0 && image.height > 0 else {
             throw ImageError(file: name, reason: .encodingFailed(format: "PNG", detail: "the image is empty (\(image.width)x\(image.height))"))
         }
-        var info = png_image()
-        info.version = UInt32(PNG_IMAGE_VERSION)
-        info.width = UInt32(image.width)
-        info.height = UInt32(image.height)
-        switch image.channels {
-        case 1: info.format = formatGray
-        case 3: info.format = formatRGB
-        default: info.format = formatRGBA
+        func makeInfo() -> png_image {
+            var info = png_image()
+            info.version = UInt32(PNG_IMAGE_VERSION)
+            info.width = UInt32(image.width)
+            info.height = UInt32(image.height)
+            switch image.channels {
+            case 1: info.format = formatGray
+            case 3: info.format = formatRGB
+            default: info.format = formatRGBA
+            }
+            return info
         }
+        var info = makeInfo()
         let stride = Int32(image.width * image.channels)
         return try image.pixels.withUnsafeBufferPointer { pixels in
-            // First call measures, second writes (png_image_write_get_memory_size in png.h).
-            var size = 0
-            guard png_image_write_to_memory(&info, nil, &size, 0, pixels.baseAddress, stride, nil) != 0 else {
-                throw ImageError(file: name, reason: .encodingFailed(format: "PNG", detail: message(&info)))
+            // One compression pass into a buffer of zlib's worst-case size (raw rows plus the
+            // filter byte, deflate's stored-block overhead, chunk headers); libpng reports the
+            // size it needs if that were ever too small, and the second call then writes it.
+            let raw = (image.width * image.channels + 1) * image.height
+            var capacity = raw + raw / 4096 + raw / 16384 + 12 * (raw / 8192 + 1) + 4096
+            for _ in 0..<2 {
+                var written = capacity
+                var ok: Int32 = 0
+                let bytes = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
+                    ok = png_image_write_to_memory(&info, buffer.baseAddress, &written, 0, pixels.baseAddress, stride, nil)
+                    initialized = ok != 0 ? written : 0
+                }
+                if ok != 0 { return bytes }
+                guard written > capacity else { break }
+                capacity = written
+                info = makeInfo()
             }
-            var written = size
-            var ok: Int32 = 0
-            let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
-                ok = png_image_write_to_memory(&info, buffer.baseAddress, &written, 0, pixels.baseAddress, stride, nil)
-                initialized = ok != 0 ? written : 0
-            }
-            guard ok != 0 else {
-                throw ImageError(file: name, reason: .encodingFailed(format: "PNG", detail: message(&info)))
-            }
-            return bytes
+            throw ImageError(file: name, reason: .encodingFailed(format: "PNG", detail: message(&info)))
         }
     }
 }

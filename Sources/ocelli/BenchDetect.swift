@@ -30,6 +30,9 @@ struct BenchDetect: ParsableCommand {
     @Option(help: "Batch size of the throughput run.")
     var batch: Int = 1
 
+    @Option(name: .customLong("train-batch"), help: "Also time training steps (forward in training mode + backward of a mean-square loss on the heads; the YOLO loss itself is cheap next to them) with this batch size; 0 skips.")
+    var trainBatch: Int = 0
+
     @Option(help: "Threads (default: OCELLI_NUM_THREADS or every core).")
     var threads: Int?
 
@@ -73,12 +76,31 @@ struct BenchDetect: ParsableCommand {
         }
         let total = now() - t0
         func median(_ v: [Double]) -> Double { let s = v.sorted(); return s[s.count / 2] }
-        let report: [String: Any] = [
+        var trainImagesPerSecond: Double?
+        if trainBatch > 0 {
+            let x = Tensor.stack(Array(repeating: input.reshaped([network.height, network.width, 3]), count: trainBatch), axis: 0)
+            func step() {
+                var ctx = ForwardContext(training: true, seed: 1)
+                let outs = network.model.forward([x], context: &ctx)
+                let loss = outs.map { ($0 * 0.01).square().mean() }.reduce(Tensor(0), +)
+                loss.backward()
+            }
+            step()
+            var steps: [Double] = []
+            for _ in 0..<3 {
+                let t = now()
+                step()
+                steps.append(now() - t)
+            }
+            trainImagesPerSecond = Double(trainBatch) / (median(steps) / 1000)
+        }
+        var report: [String: Any] = [
             "cfg": (cfg as NSString).lastPathComponent, "width": network.width, "height": network.height,
             "threads": Parallel.threadCount, "bflops": network.totalBFLOPs,
             "latency_ms": median(forward), "latency_best_ms": forward.min()!, "pipeline_ms": median(pipeline),
             "throughput_images": images, "throughput_batch": batch, "throughput_images_per_s": Double(images) / (total / 1000),
         ]
+        if let t = trainImagesPerSecond { report["train_images_per_s"] = t; report["train_batch"] = trainBatch }
         if json {
             let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
             print(String(data: data, encoding: .utf8)!)
@@ -88,6 +110,9 @@ struct BenchDetect: ParsableCommand {
             print(String(format: "forward (batch 1): median %.1f ms, best %.1f ms", median(forward), forward.min()!))
             print(String(format: "decode + letterbox + forward + boxes + NMS: median %.1f ms", median(pipeline)))
             print(String(format: "throughput: %d images in batches of %d: %.1f images/s", images, batch, Double(images) / (total / 1000)))
+            if let t = trainImagesPerSecond {
+                print(String(format: "training steps (batch %d, forward + backward): %.1f images/s", trainBatch, t))
+            }
         }
     }
 }
