@@ -12,6 +12,13 @@ public struct AnchorClusters: Sendable {
     /// Lloyd iterations of the winning restart.
     public var iterations: Int
 
+    public init(anchors: [(width: Double, height: Double)], meanIoU: Double, assignments: [Int], iterations: Int) {
+        self.anchors = anchors
+        self.meanIoU = meanIoU
+        self.assignments = assignments
+        self.iterations = iterations
+    }
+
     /// Darknet cfg format, e.g. `10,13,  16,30,  33,23` (rounded to `decimals` places; 0 for input
     /// pixels, YOLOv3 style; 2 or more for grid cells, YOLOv2 style).
     public func cfgLine(decimals: Int = 0) -> String {
