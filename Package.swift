@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "OcelliTensor", targets: ["OcelliTensor"]),
         .library(name: "OcelliNN", targets: ["OcelliNN"]),
         .library(name: "OcelliVision", targets: ["OcelliVision"]),
+        .library(name: "OcelliDarknet", targets: ["OcelliDarknet"]),
         .executable(name: "ocelli", targets: ["ocelli"]),
     ],
     dependencies: [
@@ -17,10 +18,11 @@ let package = Package(
     ],
     targets: [
         // Public API
-        .target(name: "Ocelli", dependencies: ["OcelliTensor", "OcelliNN", "OcelliVision"]),
+        .target(name: "Ocelli", dependencies: ["OcelliTensor", "OcelliNN", "OcelliVision", "OcelliDarknet"]),
         .target(name: "OcelliNN", dependencies: ["OcelliTensor"]),
         .target(name: "OcelliTensor", dependencies: ["COcelliKernels"]),
         .target(name: "OcelliVision", dependencies: ["OcelliTensor", "COcelliJPEG", "CPNG", "CZlib"]),
+        .target(name: "OcelliDarknet", dependencies: ["OcelliTensor", "OcelliNN", "OcelliVision"]),
         .executableTarget(
             name: "ocelli",
             dependencies: [
@@ -55,6 +57,10 @@ let package = Package(
         // Fixtures are read by path (relative to #filePath), made by Scripts/make_vision_fixtures.py.
         .testTarget(
             name: "OcelliVisionTests", dependencies: ["OcelliVision", "OcelliTestSupport"],
+            exclude: ["Fixtures"]),
+        // Fixtures made by Scripts/make_darknet_fixtures.py (OpenCV's Darknet importer as reference).
+        .testTarget(
+            name: "OcelliDarknetTests", dependencies: ["OcelliDarknet", "OcelliTestSupport"],
             exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]

@@ -2,3 +2,4 @@
 @_exported import OcelliTensor
 @_exported import OcelliNN
 @_exported import OcelliVision
+@_exported import OcelliDarknet

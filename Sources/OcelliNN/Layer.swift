@@ -5,7 +5,10 @@ public final class Parameter {
     /// Keras-style name, e.g. "kernel", "bias", "gamma".
     public let name: String
     /// The current value; a leaf of the autodiff tape so `backward()` fills its gradient.
-    public var value: Tensor
+    public var value: Tensor { didSet { version &+= 1 } }
+    /// Counts changes of `value` (assignments, optimizer steps, in-place mutations), so a layer
+    /// can cache something derived from it (a batch-norm-folded kernel) and know when it is stale.
+    public private(set) var version = 0
     /// Regularization penalty added to the loss (nil for none).
     public var regularizer: Regularizer?
     /// Moving statistics (batch-norm means) are parameters that no optimizer touches.

@@ -10,7 +10,23 @@ extension Layer {
     }
 }
 
-func padName(_ p: Padding) -> String { p == .same ? "same" : "valid" }
+/// Padding in architecture JSON: Keras' "valid" and "same", and explicit cells as
+/// [top, bottom, left, right] (Darknet's layers pad explicitly).
+func padJSON(_ p: Padding) -> JSONValue {
+    switch p {
+    case .same: return .string("same")
+    case .valid: return .string("valid")
+    case let .explicit(t, b, l, r): return .ints([t, b, l, r])
+    }
+}
+
+func padName(_ p: Padding) -> String {
+    switch p {
+    case .same: return "same"
+    case .valid: return "valid"
+    case let .explicit(t, b, l, r): return "explicit(\(t), \(b), \(l), \(r))"
+    }
+}
 
 func paddingFrom(_ s: String, layer: String) throws -> Padding {
     switch s.lowercased() {
@@ -18,6 +34,18 @@ func paddingFrom(_ s: String, layer: String) throws -> Padding {
     case "valid": return .valid
     default: throw LayerError("\(layer): padding must be \"valid\" or \"same\", got \"\(s)\"")
     }
+}
+
+func paddingFrom(_ v: JSONValue?, layer: String) throws -> Padding {
+    guard let v else { return .valid }
+    if let a = v.intArray {
+        guard a.count == 4, a.allSatisfy({ $0 >= 0 }) else {
+            throw LayerError("\(layer): explicit padding must be [top, bottom, left, right], got \(a)")
+        }
+        return .explicit(top: a[0], bottom: a[1], left: a[2], right: a[3])
+    }
+    guard let s = v.string else { throw LayerError("\(layer): padding must be a string or four integers, got \(v)") }
+    return try paddingFrom(s, layer: layer)
 }
 
 /// Densely connected layer on the last axis: y = activation(x·W + b), W [in, units].
@@ -158,7 +186,7 @@ public final class Conv2D: Layer {
 
     public override var config: [String: JSONValue] {
         ["filters": .int(filters), "kernel_size": .ints([kernelSize.0, kernelSize.1]),
-         "strides": .ints([strides.0, strides.1]), "padding": .string(padName(padding)),
+         "strides": .ints([strides.0, strides.1]), "padding": padJSON(padding),
          "dilation_rate": .ints([dilationRate.0, dilationRate.1]), "groups": .int(groups),
          "activation": .string(activation.kerasName), "use_bias": .bool(useBias),
          "kernel_initializer": kernelInitializer.keras, "bias_initializer": biasInitializer.keras,
@@ -199,7 +227,7 @@ public class Pooling2D: Layer {
     }
 
     public override var config: [String: JSONValue] {
-        ["pool_size": .ints([poolSize.0, poolSize.1]), "strides": .ints([strides.0, strides.1]), "padding": .string(padName(padding))]
+        ["pool_size": .ints([poolSize.0, poolSize.1]), "strides": .ints([strides.0, strides.1]), "padding": padJSON(padding)]
     }
 }
 
@@ -230,6 +258,27 @@ public final class GlobalAveragePooling2D: Layer {
     public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
         Tensor.globalAvgPool2d(inputs[0])
     }
+}
+
+/// Nearest-neighbour upsampling of [H, W, C] by integer factors (Keras' UpSampling2D with
+/// interpolation "nearest"; Darknet's `[upsample]`).
+public final class UpSampling2D: Layer {
+    public let size: (Int, Int)
+    public init(size: (Int, Int) = (2, 2), name: String? = nil) {
+        precondition(size.0 >= 1 && size.1 >= 1, "UpSampling2D: size must be ≥ 1, got \(size)")
+        self.size = size
+        super.init(name: name)
+    }
+    public convenience init(_ size: Int) { self.init(size: (size, size)) }
+    public override func computeOutputShape(_ s: [[Int]]) throws -> [Int] {
+        guard s[0].count == 3 else { throw LayerError("\(name) (UpSampling2D): expects [height, width, channels] inputs, got \(s[0])") }
+        return [s[0][0] * size.0, s[0][1] * size.1, s[0][2]]
+    }
+    public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
+        Tensor.upsampleNearest(inputs[0], scale: size)
+    }
+    public override var spatialFootprint: (kernel: (Int, Int), stride: (Int, Int), dilation: (Int, Int))? { nil }
+    public override var config: [String: JSONValue] { ["size": .ints([size.0, size.1]), "interpolation": .string("nearest")] }
 }
 
 /// [d1, d2, …] → [d1·d2·…].

@@ -214,6 +214,23 @@ extension Model {
 
 /// Maps Keras class names in architecture files back to layers.
 public enum LayerRegistry {
+    private final class Table: @unchecked Sendable {
+        let lock = NSLock()
+        var factories: [String: ([String: JSONValue]) throws -> Layer] = [:]
+    }
+    private static let table = Table()
+
+    /// Teaches `Model.load` a layer class defined outside OcelliNN (OcelliDarknet's layers, your
+    /// own): `factory` rebuilds the layer from the `config` it wrote.
+    public static func register(_ className: String, factory: @escaping ([String: JSONValue]) throws -> Layer) {
+        table.lock.lock(); table.factories[className] = factory; table.lock.unlock()
+    }
+
+    static func custom(_ className: String) -> (([String: JSONValue]) throws -> Layer)? {
+        table.lock.lock(); defer { table.lock.unlock() }
+        return table.factories[className]
+    }
+
     static func make(_ cls: String, config c: [String: JSONValue], path: String, index: Int) throws -> Layer {
         func int(_ k: String, _ d: Int? = nil) throws -> Int {
             if let v = c[k]?.int { return v }
@@ -237,7 +254,11 @@ public enum LayerRegistry {
             return i
         }
         func regularizer(_ k: String) -> Regularizer? { c[k].flatMap { Regularizer(keras: $0) } }
-        func padding() throws -> Padding { try paddingFrom(c["padding"]?.string ?? "valid", layer: "layer \(index) (\(cls))") }
+        func padding() throws -> Padding {
+            do { return try paddingFrom(c["padding"], layer: "layer \(index) (\(cls))") } catch {
+                throw FileFormatError(path, "\(error)")
+            }
+        }
         func float(_ k: String, _ d: Float) -> Float { c[k]?.double.map(Float.init) ?? d }
         switch cls {
         case "Dense":
@@ -258,6 +279,7 @@ public enum LayerRegistry {
             return AveragePooling2D(poolSize: try pair("pool_size", (2, 2)), strides: try pair("strides", try pair("pool_size", (2, 2))), padding: try padding())
         case "GlobalAveragePooling2D": return GlobalAveragePooling2D()
         case "Flatten": return Flatten()
+        case "UpSampling2D": return UpSampling2D(size: try pair("size", (2, 2)))
         case "Reshape":
             guard let t = c["target_shape"]?.intArray else { throw FileFormatError(path, "layer \(index) (Reshape): missing target_shape") }
             return Reshape(t)
@@ -272,6 +294,11 @@ public enum LayerRegistry {
         case "Lambda":
             throw FileFormatError(path, "layer \(index) is a Lambda: its closure is code, not data; rebuild this model in Swift and load only its weights")
         default:
+            if let factory = LayerRegistry.custom(cls) {
+                do { return try factory(c) } catch let e as FileFormatError { throw e } catch {
+                    throw FileFormatError(path, "layer \(index) (\(cls)): \(error)")
+                }
+            }
             throw FileFormatError(path, "layer \(index): unknown layer class '\(cls)'")
         }
     }

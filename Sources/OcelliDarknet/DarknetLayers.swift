@@ -1,0 +1,350 @@
+import Foundation
+import OcelliNN
+import OcelliTensor
+
+/// Darknet's activation functions (`activation=` in a cfg), with Darknet's constants.
+public enum DarknetActivation: String, CaseIterable, Sendable {
+    case linear, leaky, relu, logistic, tanh, elu, selu, mish, swish, relie, ramp, loggy
+
+    /// Applies the activation (differentiable: every case is built from recorded tensor ops).
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        switch self {
+        case .linear: return x
+        case .leaky: return x.leakyRelu(negativeSlope: 0.1)
+        case .relu: return x.relu()
+        case .logistic: return x.sigmoid()
+        case .tanh: return x.tanh()
+        case .elu: return x.elu()
+        case .selu: return x.selu()
+        case .mish: return x * x.softplus().tanh()
+        case .swish: return x * x.sigmoid()
+        case .relie: return x.leakyRelu(negativeSlope: 0.01)
+        case .ramp: return x.relu() + 0.1 * x
+        case .loggy: return 2 * x.sigmoid() - 1
+        }
+    }
+
+    init(cfg value: String, section: DarknetSection, option: DarknetOption?) throws {
+        guard let a = DarknetActivation(rawValue: value) else {
+            let supported = DarknetActivation.allCases.map(\.rawValue).joined(separator: ", ")
+            if let option { throw section.fail(option, "an activation Ocelli supports (\(supported))") }
+            throw DarknetError(file: section.file, line: section.line, "unsupported activation '\(value)'")
+        }
+        self = a
+    }
+}
+
+/// Darknet's batch normalization on the last axis of `z` in training: batch statistics with
+/// Darknet's unbiased variance (divided by count − 1) and its epsilon outside the square root,
+/// `(z − mean) / (sqrt(var) + 1e-6) · scale + bias`; returns the output and the batch statistics.
+func darknetBatchNormTraining(_ z: Tensor, scales: Tensor, biases: Tensor) -> (Tensor, mean: Tensor, variance: Tensor) {
+    let axes = Array(0..<(z.rank - 1))
+    let count = Float(z.count / z.shape[z.rank - 1])
+    let mean = z.mean(axes: axes)
+    let centered = z - mean
+    let variance = centered.square().sum(axes: axes) * (1 / Swift.max(count - 1, 1))
+    let y = centered / (variance.sqrt() + 1e-6) * scales + biases
+    return (y, mean.detached(), variance.detached())
+}
+
+/// The inference form of Darknet's batch normalization folded into the preceding weights:
+/// `k = scale / (sqrt(var) + 1e-6)`, weights·k and `bias − mean·k`. `kernel` has the output
+/// channels last.
+func foldDarknetBatchNorm(kernel: Tensor, biases: Tensor, scales: Tensor, mean: Tensor, variance: Tensor) -> (Tensor, Tensor) {
+    let k = scales.scalars.indices.map { scales.scalars[$0] / (variance.scalars[$0].squareRoot() + 1e-6) }
+    let o = k.count
+    var w = kernel.detached().scalars
+    w.withUnsafeMutableBufferPointer { p in
+        var i = 0
+        while i < p.count {
+            for j in 0..<o { p[i + j] *= k[j] }
+            i += o
+        }
+    }
+    let b = (0..<o).map { biases.scalars[$0] - mean.scalars[$0] * k[$0] }
+    return (Tensor(shape: kernel.shape, scalars: w), Tensor(b))
+}
+
+/// The folded weights of a layer, remembered with the parameter versions they came from.
+final class FoldedWeights: @unchecked Sendable {
+    private let lock = NSLock()
+    private var versions: [Int] = []
+    private var value: (Tensor, Tensor)?
+
+    func get(_ parameters: [Parameter], make: () -> (Tensor, Tensor)) -> (Tensor, Tensor) {
+        let now = parameters.map(\.version)
+        lock.lock(); defer { lock.unlock() }
+        if let value, versions == now { return value }
+        let v = make()
+        value = v
+        versions = now
+        return v
+    }
+}
+
+/// Darknet's `[convolutional]` section as one layer: convolution (padding `padding` cells on
+/// every side), optional batch normalization with Darknet's formula, activation.
+///
+/// Parameters, in order: `kernel` [size, size, channels / groups, filters] (HWIO), `biases`
+/// [filters] (the batch-norm offset when batch-normalised), then when batch-normalised `scales`,
+/// `rolling_mean`, `rolling_variance` (the last two are not trained). Inference runs one
+/// convolution with the batch norm folded into the kernel and bias.
+public final class DarknetConvolutional: Layer {
+    public let filters: Int
+    public let size: Int
+    public let stride: Int
+    public let padding: Int
+    public let groups: Int
+    public let dilation: Int
+    public let batchNormalize: Bool
+    public let activation: DarknetActivation
+    public private(set) var kernel: Parameter!
+    public private(set) var biases: Parameter!
+    public private(set) var scales: Parameter?
+    public private(set) var rollingMean: Parameter?
+    public private(set) var rollingVariance: Parameter?
+    private let folded = FoldedWeights()
+
+    public init(filters: Int, size: Int, stride: Int = 1, padding: Int = 0, groups: Int = 1, dilation: Int = 1,
+                batchNormalize: Bool = false, activation: DarknetActivation = .logistic, name: String? = nil) {
+        precondition(filters > 0 && size > 0 && stride > 0 && padding >= 0 && groups > 0 && dilation > 0,
+                     "DarknetConvolutional: filters, size, stride, groups, dilation must be positive and padding ≥ 0")
+        self.filters = filters; self.size = size; self.stride = stride; self.padding = padding
+        self.groups = groups; self.dilation = dilation
+        self.batchNormalize = batchNormalize; self.activation = activation
+        super.init(name: name)
+    }
+
+    public override var typeName: String { "DarknetConvolutional" }
+
+    public override func computeOutputShape(_ s: [[Int]]) throws -> [Int] {
+        let x = s[0]
+        guard x.count == 3 else { throw LayerError("\(name) (convolutional): expects [height, width, channels] inputs, got \(x)") }
+        guard x[2] % groups == 0, filters % groups == 0 else {
+            throw LayerError("\(name) (convolutional): groups \(groups) must divide the input channels \(x[2]) and filters \(filters)")
+        }
+        let extent = (size - 1) * dilation + 1
+        let oh = (x[0] + 2 * padding - extent) / stride + 1, ow = (x[1] + 2 * padding - extent) / stride + 1
+        guard x[0] + 2 * padding >= extent, x[1] + 2 * padding >= extent, oh > 0, ow > 0 else {
+            throw LayerError("\(name) (convolutional): input \(x) is smaller than the \(size)x\(size) kernel with padding \(padding)")
+        }
+        return [oh, ow, filters]
+    }
+
+    public override func build(inputShapes s: [[Int]], generator g: inout SeededGenerator) throws -> [Int] {
+        let out = try computeOutputShape(s)
+        let shape = [size, size, s[0][2] / groups, filters]
+        // Darknet's initialisation: uniform in ±sqrt(2 / (size·size·c/groups)).
+        let limit = (2 / Float(size * size * s[0][2] / groups)).squareRoot()
+        kernel = Parameter("kernel", Tensor.uniform(shape, minimum: -limit, maximum: limit, using: &g))
+        biases = Parameter("biases", Tensor.zeros([filters]))
+        parameters = [kernel, biases]
+        if batchNormalize {
+            scales = Parameter("scales", Tensor.ones([filters]))
+            rollingMean = Parameter("rolling_mean", Tensor.zeros([filters]), trainableVariable: false)
+            rollingVariance = Parameter("rolling_variance", Tensor.ones([filters]), trainableVariable: false)
+            parameters += [scales!, rollingMean!, rollingVariance!]
+        }
+        return out
+    }
+
+    var pad: Padding { .explicit(top: padding, bottom: padding, left: padding, right: padding) }
+
+    /// The kernel and bias of the convolution that equals this layer at inference.
+    public func inferenceWeights() -> (kernel: Tensor, bias: Tensor) {
+        guard batchNormalize else { return (kernel.value.detached(), biases.value.detached()) }
+        return folded.get(parameters) {
+            foldDarknetBatchNorm(kernel: kernel.value, biases: biases.value, scales: scales!.value,
+                                 mean: rollingMean!.value, variance: rollingVariance!.value)
+        }
+    }
+
+    public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
+        let x = inputs[0]
+        guard context.training else {
+            let (k, b) = inferenceWeights()
+            return activation(Tensor.conv2d(x, filter: k, bias: b, strides: (stride, stride), padding: pad,
+                                            dilations: (dilation, dilation), groups: groups))
+        }
+        guard batchNormalize else {
+            return activation(Tensor.conv2d(x, filter: kernel.value, bias: biases.value, strides: (stride, stride),
+                                            padding: pad, dilations: (dilation, dilation), groups: groups))
+        }
+        let z = Tensor.conv2d(x, filter: kernel.value, strides: (stride, stride), padding: pad,
+                              dilations: (dilation, dilation), groups: groups)
+        let (y, mean, variance) = darknetBatchNormTraining(z, scales: scales!.value, biases: biases.value)
+        // Darknet's rolling averages: 0.99 · old + 0.01 · batch.
+        rollingMean!.value = (rollingMean!.value * 0.99 + mean * 0.01).detached()
+        rollingVariance!.value = (rollingVariance!.value * 0.99 + variance * 0.01).detached()
+        return activation(y)
+    }
+
+    public override var spatialFootprint: (kernel: (Int, Int), stride: (Int, Int), dilation: (Int, Int))? {
+        ((size, size), (stride, stride), (dilation, dilation))
+    }
+
+    public override var config: [String: JSONValue] {
+        ["filters": .int(filters), "size": .int(size), "stride": .int(stride), "padding": .int(padding),
+         "groups": .int(groups), "dilation": .int(dilation), "batch_normalize": .bool(batchNormalize),
+         "activation": .string(activation.rawValue)]
+    }
+}
+
+/// Darknet's `[connected]` section: a fully connected layer on the flattened input.
+///
+/// Darknet flattens channel-major (C, H, W); Ocelli tensors are (H, W, C), so the weights reader
+/// permutes the kernel's rows once at load time. Parameters: `kernel` [inputs, outputs],
+/// `biases`, and when batch-normalised `scales`, `rolling_mean`, `rolling_variance`.
+public final class DarknetConnected: Layer {
+    public let outputs: Int
+    public let batchNormalize: Bool
+    public let activation: DarknetActivation
+    public private(set) var kernel: Parameter!
+    public private(set) var biases: Parameter!
+    public private(set) var scales: Parameter?
+    public private(set) var rollingMean: Parameter?
+    public private(set) var rollingVariance: Parameter?
+    private let folded = FoldedWeights()
+
+    public init(outputs: Int, batchNormalize: Bool = false, activation: DarknetActivation = .logistic, name: String? = nil) {
+        precondition(outputs > 0, "DarknetConnected: outputs must be positive")
+        self.outputs = outputs; self.batchNormalize = batchNormalize; self.activation = activation
+        super.init(name: name)
+    }
+
+    public override var typeName: String { "DarknetConnected" }
+
+    public override func computeOutputShape(_ s: [[Int]]) throws -> [Int] { [outputs] }
+
+    public override func build(inputShapes s: [[Int]], generator g: inout SeededGenerator) throws -> [Int] {
+        let inputs = s[0].reduce(1, *)
+        let limit = (2 / Float(inputs)).squareRoot()
+        kernel = Parameter("kernel", Tensor.uniform([inputs, outputs], minimum: -limit, maximum: limit, using: &g))
+        biases = Parameter("biases", Tensor.zeros([outputs]))
+        parameters = [kernel, biases]
+        if batchNormalize {
+            scales = Parameter("scales", Tensor.ones([outputs]))
+            rollingMean = Parameter("rolling_mean", Tensor.zeros([outputs]), trainableVariable: false)
+            rollingVariance = Parameter("rolling_variance", Tensor.ones([outputs]), trainableVariable: false)
+            parameters += [scales!, rollingMean!, rollingVariance!]
+        }
+        return [outputs]
+    }
+
+    public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
+        let x = inputs[0].reshaped([inputs[0].shape[0], -1])
+        guard context.training else {
+            let (k, b) = batchNormalize
+                ? folded.get(parameters) {
+                    foldDarknetBatchNorm(kernel: kernel.value, biases: biases.value, scales: scales!.value,
+                                         mean: rollingMean!.value, variance: rollingVariance!.value)
+                }
+                : (kernel.value, biases.value)
+            return activation(Tensor.matmul(x, k) + b)
+        }
+        guard batchNormalize else { return activation(Tensor.matmul(x, kernel.value) + biases.value) }
+        let (y, mean, variance) = darknetBatchNormTraining(Tensor.matmul(x, kernel.value), scales: scales!.value, biases: biases.value)
+        rollingMean!.value = (rollingMean!.value * 0.99 + mean * 0.01).detached()
+        rollingVariance!.value = (rollingVariance!.value * 0.99 + variance * 0.01).detached()
+        return activation(y)
+    }
+
+    public override var config: [String: JSONValue] {
+        ["output": .int(outputs), "batch_normalize": .bool(batchNormalize), "activation": .string(activation.rawValue)]
+    }
+}
+
+/// Darknet's `[reorg]` (reorg_cpu, forward): [H, W, C] → [H/s, W/s, C·s²] in Darknet's own
+/// channel order, which is not TensorFlow's space_to_depth.
+public final class DarknetReorg: Layer {
+    public let stride: Int
+    public init(stride: Int, name: String? = nil) {
+        precondition(stride >= 1, "DarknetReorg: stride must be ≥ 1")
+        self.stride = stride; super.init(name: name)
+    }
+    public override var typeName: String { "DarknetReorg" }
+    public override func computeOutputShape(_ s: [[Int]]) throws -> [Int] {
+        let x = s[0]
+        guard x.count == 3, x[0] % stride == 0, x[1] % stride == 0, x[2] % (stride * stride) == 0 else {
+            throw LayerError("\(name) (reorg): needs [height, width, channels] with height and width divisible by \(stride) and channels by \(stride * stride), got \(x)")
+        }
+        return [x[0] / stride, x[1] / stride, x[2] * stride * stride]
+    }
+    public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
+        Tensor.darknetReorg(inputs[0], stride: stride)
+    }
+    public override var spatialFootprint: (kernel: (Int, Int), stride: (Int, Int), dilation: (Int, Int))? {
+        ((stride, stride), (stride, stride), (1, 1))
+    }
+    public override var config: [String: JSONValue] { ["stride": .int(stride)] }
+}
+
+/// Darknet's `[shortcut]`: `activation(alpha · x + beta · from)` for inputs of equal shape.
+public final class DarknetShortcut: Layer {
+    public let alpha: Float
+    public let beta: Float
+    public let activation: DarknetActivation
+    public init(alpha: Float = 1, beta: Float = 1, activation: DarknetActivation = .linear, name: String? = nil) {
+        self.alpha = alpha; self.beta = beta; self.activation = activation
+        super.init(name: name)
+    }
+    public override var typeName: String { "DarknetShortcut" }
+    public override var inputArity: ClosedRange<Int> { 2...2 }
+    public override func computeOutputShape(_ s: [[Int]]) throws -> [Int] {
+        guard s[0] == s[1] else {
+            throw LayerError("\(name) (shortcut): adds outputs of equal shape only, got \(s[0]) and \(s[1])")
+        }
+        return s[0]
+    }
+    public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
+        let a = alpha == 1 ? inputs[0] : inputs[0] * alpha
+        let b = beta == 1 ? inputs[1] : inputs[1] * beta
+        return activation(a + b)
+    }
+    public override var config: [String: JSONValue] {
+        ["alpha": .number(Double(alpha)), "beta": .number(Double(beta)), "activation": .string(activation.rawValue)]
+    }
+}
+
+/// Darknet's `[avgpool]`: the mean of each channel over the whole map, [H, W, C] → [1, 1, C].
+public final class DarknetAvgPool: Layer {
+    public override var typeName: String { "DarknetAvgPool" }
+    public override func computeOutputShape(_ s: [[Int]]) throws -> [Int] {
+        guard s[0].count == 3 else { throw LayerError("\(name) (avgpool): expects [height, width, channels] inputs, got \(s[0])") }
+        return [1, 1, s[0][2]]
+    }
+    public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
+        inputs[0].mean(axes: [1, 2], keepDims: true)
+    }
+}
+
+enum DarknetLayerRegistration {
+    /// Registers the Darknet layer classes with `Model.load` (once).
+    static let done: Void = {
+        func act(_ c: [String: JSONValue], _ d: DarknetActivation) throws -> DarknetActivation {
+            guard let s = c["activation"]?.string else { return d }
+            guard let a = DarknetActivation(rawValue: s) else { throw LayerError("unknown Darknet activation '\(s)'") }
+            return a
+        }
+        func int(_ c: [String: JSONValue], _ k: String) throws -> Int {
+            guard let v = c[k]?.int else { throw LayerError("missing integer '\(k)'") }
+            return v
+        }
+        LayerRegistry.register("DarknetConvolutional") { c in
+            DarknetConvolutional(filters: try int(c, "filters"), size: try int(c, "size"), stride: c["stride"]?.int ?? 1,
+                                 padding: c["padding"]?.int ?? 0, groups: c["groups"]?.int ?? 1,
+                                 dilation: c["dilation"]?.int ?? 1, batchNormalize: c["batch_normalize"]?.bool ?? false,
+                                 activation: try act(c, .logistic))
+        }
+        LayerRegistry.register("DarknetConnected") { c in
+            DarknetConnected(outputs: try int(c, "output"), batchNormalize: c["batch_normalize"]?.bool ?? false,
+                             activation: try act(c, .logistic))
+        }
+        LayerRegistry.register("DarknetReorg") { c in DarknetReorg(stride: try int(c, "stride")) }
+        LayerRegistry.register("DarknetShortcut") { c in
+            DarknetShortcut(alpha: Float(c["alpha"]?.double ?? 1), beta: Float(c["beta"]?.double ?? 1),
+                            activation: try act(c, .linear))
+        }
+        LayerRegistry.register("DarknetAvgPool") { _ in DarknetAvgPool() }
+    }()
+}

@@ -1,0 +1,233 @@
+import ArgumentParser
+import Foundation
+import Ocelli
+
+/// Prints to standard error (Darknet's progress lines go there when stdout carries JSON).
+func printError(_ s: String, terminator: String = "\n") {
+    FileHandle.standardError.write((s + terminator).data(using: .utf8)!)
+}
+
+/// The class names for a network: `--names`, else a names file beside the cfg or weights whose
+/// line count equals the heads' classes (coco.names for 80, voc.names for 20).
+func classNames(names: String?, cfg: String, weights: String?, classes: Int) throws -> [String] {
+    func read(_ path: String) throws -> [String] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ValidationError("cannot read the names file \(path)")
+        }
+        return text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+    if let names { return try read(names) }
+    let dirs = Set([cfg, weights].compactMap { $0 }.map { ($0 as NSString).deletingLastPathComponent })
+    let candidates = classes == 80 ? ["coco.names"] : classes == 20 ? ["voc.names"] : []
+    for d in dirs.sorted() {
+        for c in candidates + ["labels.txt", "obj.names"] {
+            let p = (d.isEmpty ? c : (d as NSString).appendingPathComponent(c))
+            if FileManager.default.fileExists(atPath: p), let n = try? read(p), n.count == classes { return n }
+        }
+    }
+    return []
+}
+
+/// Image files named on the command line; folders expand to the images inside, sorted.
+func expandImages(_ paths: [String]) throws -> [String] {
+    let extensions: Set<String> = ["jpg", "jpeg", "png"]
+    var out: [String] = []
+    for p in paths {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir) else {
+            throw ValidationError("no such file or folder: \(p)")
+        }
+        if isDir.boolValue {
+            let items = try FileManager.default.contentsOfDirectory(atPath: p).sorted()
+            out += items.filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }
+                .map { (p as NSString).appendingPathComponent($0) }
+        } else {
+            out.append(p)
+        }
+    }
+    return out
+}
+
+/// `ocelli detect`: Darknet's `detect` with Darknet's own cfg and weights files.
+struct Detect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Detect objects with a Darknet YOLO model (cfg + weights), as `darknet detect` does.",
+        discussion: """
+            Prints Darknet's lines (Loading weights … Done!, `dog.jpg: Predicted in N milliseconds.`, \
+            `dog: 99%`), draws the boxes and writes each image as PNG. Folders expand to their images; \
+            images run through the network in batches.
+            Thresholds: pjreddie's `darknet detect` uses 0.5, AlexeyAB's darknet and Ocelli 0.25.
+            Input: Darknet's letterbox by default (pjreddie); --no-letterbox resizes plainly, as \
+            AlexeyAB's darknet and OpenCV's blobFromImage do (OpenCV's bilinear).
+            """)
+
+    @Argument(help: "The Darknet .cfg file.")
+    var cfg: String
+
+    @Argument(help: "The Darknet .weights file.")
+    var weights: String
+
+    @Argument(help: "Images or folders of images.")
+    var images: [String] = []
+
+    @Option(help: "Class names, one per line (default: coco.names / voc.names beside the cfg when the class count matches).")
+    var names: String?
+
+    @Option(help: "Score threshold (objectness × class probability). pjreddie's default is 0.5.")
+    var thresh: Float = 0.25
+
+    @Option(help: "NMS IoU threshold (Darknet's do_nms_sort, per class); 0 disables NMS.")
+    var nms: Float = 0.45
+
+    @Option(help: "Folder for the annotated images (default: predictions.png, or NAME_predictions.png for several images, in the current folder).")
+    var out: String?
+
+    @Flag(help: "Do not write annotated images.")
+    var noSave = false
+
+    @Flag(help: "Print one JSON object per image on stdout (Darknet's lines go to stderr).")
+    var json = false
+
+    @Flag(help: "Resize the image to the network input instead of letterboxing it.")
+    var noLetterbox = false
+
+    @Option(help: "Images per forward pass.")
+    var batch: Int = 1
+
+    @Option(help: "Network input width and height (default: the cfg's [net]); multiples of 32 for YOLO.")
+    var size: Int?
+
+    @Option(help: "Threads (default: OCELLI_NUM_THREADS or every core).")
+    var threads: Int?
+
+    @Flag(help: "Also print Darknet's layer table.")
+    var verbose = false
+
+    func validate() throws {
+        guard !images.isEmpty else { throw ValidationError("name at least one image or folder") }
+        guard thresh >= 0 && thresh < 1 else { throw ValidationError("--thresh must be in [0, 1)") }
+        guard nms >= 0 && nms <= 1 else { throw ValidationError("--nms must be in [0, 1]") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if let s = size, s < 32 || s % 32 != 0 { throw ValidationError("--size must be a positive multiple of 32") }
+    }
+
+    func run() throws {
+        if let t = threads { Parallel.threadCount = t }
+        let network: DarknetNetwork
+        do { network = try DarknetNetwork(cfg: cfg, width: size, height: size) } catch { throw CleanExit.message("error: \(error)") }
+        for w in network.config.warnings { printError("warning: \(w)") }
+        if verbose { printError(network.darknetTable(), terminator: "") }
+        guard !network.heads.isEmpty else { throw CleanExit.message("error: \(cfg) has no [yolo], [region] or [detection] layer to detect with") }
+        printError("Loading weights from \(weights)...", terminator: "")
+        do { try network.loadWeights(weights) } catch { printError(""); throw CleanExit.message("error: \(error)") }
+        printError("Done!")
+        let labels = try classNames(names: names, cfg: cfg, weights: weights, classes: network.heads[0].classes)
+        let files = try expandImages(images)
+        let fit: InputFit = noLetterbox ? .resize : .letterbox
+        if let out { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) }
+
+        var start = 0
+        while start < files.count {
+            let chunk = Array(files[start..<min(start + batch, files.count)])
+            start += chunk.count
+            var decoded: [(String, Image)] = []
+            for f in chunk {
+                do { decoded.append((f, try Image(contentsOf: f))) } catch { printError("error: \(error)") }
+            }
+            guard !decoded.isEmpty else { continue }
+            let began = Date()
+            let inputs = decoded.map { DetectPipeline.input($0.1, network: network, fit: fit) }
+            let outputs = network.forward(Tensor.stack(inputs, axis: 0))
+            let milliseconds = Date().timeIntervalSince(began) * 1000 / Double(decoded.count)
+            for (b, (file, image)) in decoded.enumerated() {
+                let dets = network.detections(outputs: outputs, batchIndex: b, imageWidth: image.width, imageHeight: image.height,
+                                              fit: fit, threshold: thresh, nmsThreshold: nms, classNames: labels)
+                func report(_ line: String) { if json { printError(line) } else { print(line) } }
+                report("\(file): Predicted in \(Int(milliseconds.rounded())) milliseconds.")
+                for d in dets { report(d.className + ": " + String(format: "%.0f", Double(d.score) * 100) + "%") }
+                if json { print(DetectPipeline.json(file: file, image: image, detections: dets)) }
+                if !noSave {
+                    let drawn = DetectPipeline.draw(dets, on: image, classes: network.heads[0].classes)
+                    let stem = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
+                    let path = out.map { ($0 as NSString).appendingPathComponent(stem + ".png") }
+                        ?? (files.count == 1 ? "predictions.png" : "\(stem)_predictions.png")
+                    try drawn.write(png: path)
+                }
+            }
+        }
+    }
+}
+
+/// The steps of `detect` that scripts, benchmarks and tests share.
+enum DetectPipeline {
+    /// The network input for an image: RGB in [0, 1], letterboxed or resized.
+    static func input(_ image: Image, network: DarknetNetwork, fit: InputFit) -> Tensor {
+        let rgb = image.channels == 3 ? image : image.rgb()
+        switch fit {
+        case .letterbox:
+            return Letterbox(sourceWidth: rgb.width, sourceHeight: rgb.height, width: network.width, height: network.height)
+                .apply(to: rgb)
+        case .resize:
+            return rgb.resized(width: network.width, height: network.height, interpolation: .bilinear).tensor()
+        }
+    }
+
+    /// Draws boxes as Darknet does: one box per detection box with all its labels, colour by class.
+    static func draw(_ detections: [Detection], on image: Image, classes: Int) -> Image {
+        var canvas = image.channels == 3 ? image : image.rgb()
+        // Group the classes of one box (same corners) into one label, as Darknet's "dog, person".
+        var groups: [(Detection, [String])] = []
+        for d in detections {
+            if let i = groups.firstIndex(where: { $0.0.x1 == d.x1 && $0.0.y1 == d.y1 && $0.0.x2 == d.x2 && $0.0.y2 == d.y2 }) {
+                groups[i].1.append(d.className)
+            } else {
+                groups.append((d, [d.className]))
+            }
+        }
+        for (d, labels) in groups {
+            let right = min(Int(d.x2), canvas.width - 1), bottom = min(Int(d.y2), canvas.height - 1)
+            canvas.drawDetection(left: Int(d.x1), top: Int(d.y1), right: right, bottom: bottom,
+                                 label: labels.joined(separator: ", "), color: Color(classIndex: d.classIndex, classCount: max(classes, 1)))
+        }
+        return canvas
+    }
+
+    static func json(file: String, image: Image, detections: [Detection]) -> String {
+        let object: [String: Any] = [
+            "image": file, "width": image.width, "height": image.height,
+            "detections": detections.map { d -> [String: Any] in
+                ["class": d.className, "class_id": d.classIndex, "score": Double(d.score),
+                 "x1": Double(d.x1), "y1": Double(d.y1), "x2": Double(d.x2), "y2": Double(d.y2)]
+            },
+        ]
+        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        return String(data: data, encoding: .utf8)!
+    }
+}
+
+/// `ocelli summary`: a Darknet cfg or a saved Ocelli model, Keras-style, with receptive fields.
+struct Summary: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a model's summary: a Darknet .cfg (Keras-style table plus Darknet's layer table and BFLOPs) or a model saved with save(to:).")
+
+    @Argument(help: "A Darknet .cfg file, or a folder holding model.json (+ model.safetensors).")
+    var model: String
+
+    @Option(help: "Input width and height for a cfg (default: its [net]).")
+    var size: Int?
+
+    func run() throws {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: model, isDirectory: &isDir), isDir.boolValue {
+            do { print(try Model.load(from: model).summary()) } catch { throw CleanExit.message("error: \(error)") }
+            return
+        }
+        let network: DarknetNetwork
+        do { network = try DarknetNetwork(cfg: model, width: size, height: size) } catch { throw CleanExit.message("error: \(error)") }
+        for w in network.config.warnings { printError("warning: \(w)") }
+        print(network.model.summary())
+        print("")
+        print(network.darknetTable(), terminator: "")
+    }
+}
