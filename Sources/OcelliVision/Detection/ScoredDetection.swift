@@ -67,7 +67,11 @@ public enum DetectionsFile {
     /// classes. Throws a `DetectionEvaluationError` naming `file` and the entry for anything malformed
     /// (not an array, missing or non-numeric fields, a bbox that is not four finite numbers, a negative
     /// width or height, a non-finite score, an unknown image id, a class index out of range).
-    public static func parse(_ data: Data, file: String, images: [AnnotatedImage], classCount: Int) throws -> [ScoredDetection] {
+    ///
+    /// With `categoryIDs` (COCO data: the COCO category id of each class index), `category_id` is a COCO
+    /// category id and is mapped to its class index.
+    public static func parse(_ data: Data, file: String, images: [AnnotatedImage], classCount: Int,
+                             categoryIDs: [Int]? = nil) throws -> [ScoredDetection] {
         let json: Any
         do {
             json = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
@@ -83,6 +87,8 @@ public enum DetectionsFile {
             byID[image.id] = image.id
             if let c = image.cocoID { byCocoID[c] = image.id }
         }
+        var classOfCategory: [Int: Int] = [:]
+        for (k, id) in (categoryIDs ?? []).enumerated() where classOfCategory[id] == nil { classOfCategory[id] = k }
         var result: [ScoredDetection] = []
         result.reserveCapacity(entries.count)
         for (index, entry) in entries.enumerated() {
@@ -106,8 +112,14 @@ public enum DetectionsFile {
                 throw fail("\"image_id\" must be a string (the image file name without extension) or an integer, got \(typeName(rawImage))")
             }
             guard let rawClass = object["category_id"] else { throw fail("missing \"category_id\"") }
-            guard let n = rawClass as? NSNumber, let classIndex = exactInt(n) else {
+            guard let n = rawClass as? NSNumber, var classIndex = exactInt(n) else {
                 throw fail("\"category_id\" must be an integer class index, got \(typeName(rawClass))")
+            }
+            if let categoryIDs {
+                guard let k = classOfCategory[classIndex] else {
+                    throw fail("unknown category_id \(classIndex): the data set's COCO category ids are \(categoryIDs.prefix(12).map(String.init).joined(separator: ", "))\(categoryIDs.count > 12 ? ", …" : "")")
+                }
+                classIndex = k
             }
             guard classIndex >= 0 && classIndex < classCount else {
                 throw fail("category_id \(classIndex) is out of range: the data set has \(classCount) classes (0…\(classCount - 1))")
@@ -137,14 +149,14 @@ public enum DetectionsFile {
     }
 
     /// Reads a results file (see `parse`).
-    public static func read(path: String, images: [AnnotatedImage], classCount: Int) throws -> [ScoredDetection] {
+    public static func read(path: String, images: [AnnotatedImage], classCount: Int, categoryIDs: [Int]? = nil) throws -> [ScoredDetection] {
         let data: Data
         do {
             data = Data(try FileIO.contents(of: path))
         } catch let error as ImageError {
             throw DetectionEvaluationError(file: path, message: error.reason == .fileNotFound ? "no such file" : "cannot read it (\(error))")
         }
-        return try parse(data, file: path, images: images, classCount: classCount)
+        return try parse(data, file: path, images: images, classCount: classCount, categoryIDs: categoryIDs)
     }
 
     /// The detections in the COCO results format (image ids as strings, or as numbers when
