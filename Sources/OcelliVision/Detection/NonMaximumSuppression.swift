@@ -17,70 +17,73 @@ public enum NonMaximumSuppression {
 
     /// Greedy NMS. Returns the indices of the kept boxes in decreasing score order.
     ///
-    /// Sorted once by score; areas precomputed; flat coordinate arrays. Each kept box only visits the
-    /// boxes whose left edge lies within (its xmin − the widest box's width, its xmax): boxes are also
-    /// sorted by xmin, and anything outside that window cannot overlap it.
+    /// Sorted once by score; areas precomputed; the boxes also kept in one flat array sorted by xmin.
+    /// A kept box A only visits the boxes B whose xmin lies in (A.xmin + t·A.w − maxW, A.xmax − t·A.w)
+    /// (t the threshold, maxW the widest box): IoU > t needs a horizontal overlap > t·max(A.w, B.w), which
+    /// nothing outside that window has. Boxes already kept or suppressed are compacted out of the array
+    /// whenever they make up a quarter of it.
     public static func greedy(boxes: [BoundingBox], scores: [Double], iouThreshold: Double) -> [Int] {
         precondition(boxes.count == scores.count, "NonMaximumSuppression.greedy: \(boxes.count) boxes but \(scores.count) scores")
         let n = boxes.count
         if n == 0 { return [] }
-        // rank[i]: position of box i in score order.
-        let order = stableOrder(scores)
-        var rank = [Int](repeating: 0, count: n)
-        for (r, i) in order.enumerated() { rank[i] = r }
-
-        // Boxes by xmin, in flat arrays.
-        let byX = (0..<n).sorted { boxes[$0].xmin < boxes[$1].xmin || (boxes[$0].xmin == boxes[$1].xmin && $0 < $1) }
-        var x0 = [Double](repeating: 0, count: n), y0 = x0, x1 = x0, y1 = x0, area = x0
-        var rankX = [Int](repeating: 0, count: n), positionX = rankX
+        let order = stableOrder(scores)                // rank -> box index
+        // Every IoU is ≥ 0: a negative threshold suppresses everything but the best box.
+        if iouThreshold < 0 { return [order[0]] }
+        var live: [Candidate] = []                     // by xmin; entries of boxes not yet decided
+        live.reserveCapacity(n)
         var maxWidth = 0.0
-        for (p, i) in byX.enumerated() {
+        for (r, i) in order.enumerated() {
             let b = boxes[i]
-            x0[p] = b.xmin; y0[p] = b.ymin; x1[p] = b.xmax; y1[p] = b.ymax
-            area[p] = b.area
-            rankX[p] = rank[i]
-            positionX[i] = p
+            live.append(Candidate(x0: b.xmin, y0: b.ymin, x1: b.xmax, y1: b.ymax, area: b.area, rank: r))
             maxWidth = Swift.max(maxWidth, b.width)
         }
-        var suppressed = [Bool](repeating: false, count: n)  // by score rank
+        live.sort { $0.x0 < $1.x0 || ($0.x0 == $1.x0 && $0.rank < $1.rank) }
+        var decided = [Bool](repeating: false, count: n)  // by rank: kept or suppressed
         var kept: [Int] = []
-        kept.reserveCapacity(n)
-        x0.withUnsafeBufferPointer { x0 in
-        y0.withUnsafeBufferPointer { y0 in
-        x1.withUnsafeBufferPointer { x1 in
-        y1.withUnsafeBufferPointer { y1 in
-        area.withUnsafeBufferPointer { area in
-        rankX.withUnsafeBufferPointer { rankX in
-        suppressed.withUnsafeMutableBufferPointer { suppressed in
-            for r in 0..<n where !suppressed[r] {
-                let i = order[r]
-                kept.append(i)
-                let p = positionX[i]
-                let ax0 = x0[p], ay0 = y0[p], ax1 = x1[p], ay1 = y1[p], aArea = area[p]
-                // First candidate: the first box with xmin > ax0 − maxWidth (binary search).
-                let lowest = ax0 - maxWidth
-                var lo = 0, hi = p
+        var dead = 0
+        let t = iouThreshold
+        for r in 0..<n where !decided[r] {
+            decided[r] = true
+            dead += 1
+            let a = boxes[order[r]]
+            kept.append(order[r])
+            // The window, widened by a millionth (and more than rounding) so that no candidate is lost.
+            let margin = 1e-9 * (Swift.abs(a.xmin) + Swift.abs(a.xmax) + maxWidth)
+            let aArea = a.area, slack = Swift.max(0, t * Swift.max(0, a.width) * 0.999999 - margin)
+            let lowest = a.xmin + slack - maxWidth, highest = a.xmax - slack
+            live.withUnsafeBufferPointer { live in
+            decided.withUnsafeMutableBufferPointer { decided in
+                // First candidate: the first entry with x0 > lowest (binary search).
+                var lo = 0, hi = live.count
                 while lo < hi {
                     let mid = (lo + hi) / 2
-                    if x0[mid] <= lowest { lo = mid + 1 } else { hi = mid }
+                    if live[mid].x0 <= lowest { lo = mid + 1 } else { hi = mid }
                 }
                 var q = lo
-                while q < n && x0[q] < ax1 {
-                    let rq = rankX[q]
-                    if rq > r && !suppressed[rq] {
-                        let w = Swift.min(ax1, x1[q]) - Swift.max(ax0, x0[q])
-                        let h = Swift.min(ay1, y1[q]) - Swift.max(ay0, y0[q])
-                        if w > 0 && h > 0 {
-                            let inter = w * h
-                            let union = aArea + area[q] - inter
-                            if union > 0 && inter / union > iouThreshold { suppressed[rq] = true }
-                        }
-                    }
+                while q < live.count && live[q].x0 < highest {
+                    let b = live[q]
                     q += 1
+                    if decided[b.rank] { continue }
+                    let w = Swift.min(a.xmax, b.x1) - Swift.max(a.xmin, b.x0)
+                    let h = Swift.min(a.ymax, b.y1) - Swift.max(a.ymin, b.y0)
+                    if w > 0 && h > 0 {
+                        let inter = w * h
+                        let union = aArea + b.area - inter
+                        if union > 0 && inter / union > iouThreshold { decided[b.rank] = true; dead += 1 }
+                    }
                 }
+            }}
+            if dead * 4 > live.count {
+                live.removeAll { decided[$0.rank] }
+                dead = 0
             }
-        }}}}}}}
+        }
         return kept
+    }
+
+    struct Candidate {
+        var x0: Double, y0: Double, x1: Double, y1: Double, area: Double
+        var rank: Int
     }
 
     /// Greedy NMS within each class (boxes of different classes never suppress each other). Returns the
