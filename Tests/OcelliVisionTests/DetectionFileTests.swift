@@ -91,3 +91,17 @@ struct DetectionFileTests {
         }
     }
 }
+
+extension DetectionFileTests {
+    @Test func cocoCategoryIDs() throws {
+        let text = "[{\"image_id\": 17, \"category_id\": 90, \"bbox\": [0, 0, 1, 1], \"score\": 0.5}]"
+        let d = try DetectionsFile.parse(Data(text.utf8), file: "r.json", images: Self.images, classCount: 3, categoryIDs: [1, 18, 90])
+        #expect(d[0].classIndex == 2)
+        do {
+            _ = try DetectionsFile.parse(Data(text.utf8), file: "r.json", images: Self.images, classCount: 3, categoryIDs: [1, 2, 3])
+            Issue.record("expected an error")
+        } catch {
+            #expect("\(error)" == "r.json: entry 0: unknown category_id 90: the data set's COCO category ids are 1, 2, 3")
+        }
+    }
+}

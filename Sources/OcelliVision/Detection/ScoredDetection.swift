@@ -60,7 +60,8 @@ public struct DetectionEvaluationError: Error, Equatable, Sendable, CustomString
 ///
 /// For VOC and YOLO data `image_id` is the image file's name without extension (a string; a number
 /// is accepted and matched as its decimal text) and `category_id` is the class index in the data set's
-/// label list. For COCO data a numeric `image_id` is matched against `AnnotatedImage.cocoID` first.
+/// label list. For COCO data a numeric `image_id` is matched against `AnnotatedImage.cocoID` first, and
+/// with `categoryIDs` given, `category_id` is COCO's category id (so pycocotools' files read as they are).
 /// `bbox` is COCO's [x, y, width, height] in continuous 0-based pixels.
 public enum DetectionsFile {
     /// Parses a results file's bytes. `images` gives the known image ids; `classCount` the number of
