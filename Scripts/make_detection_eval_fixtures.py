@@ -13,10 +13,11 @@ Made with numpy 2.4.6, pycocotools 2.0.11, opencv-python-headless 4.14.0. (torch
 that venv is a CUDA build that does not load beside the CPU torch, so torchvision.ops.nms itself is
 not called; its kernel is transcribed in `torchvision_nms` and must agree with OpenCV.)
 
-The ground truth is synthetic ("VOC-like": integer VOC pixel corners, a few classes, some difficult
-objects; the digits data set's generator did not exist yet). Detections: jittered true boxes,
-duplicates, random false positives, and scores rounded to two decimals so that there are ties.
-Everything written is a few tens of KB.
+Ground truth: a synthetic VOC-like set (integer VOC pixel corners, 4 classes, some difficult objects),
+a COCO-like set (crowds, all three area ranges, > 100 detections per image), and the digits data set's
+val split made by ../shared/tools/make_digits_detection.py (the recipe `ocelli datasets digits`
+follows). Detections: jittered true boxes, duplicates, random false positives, and scores rounded to
+two decimals so that there are ties. Everything written is a few tens of KB.
 """
 import contextlib
 import io
@@ -123,54 +124,35 @@ def voc_eval(recs, imagenames, detlines, classname, ovthresh=0.5, use_07_metric=
     return voc_ap(rec, prec, use_07_metric), int(tp[-1]) if nd else 0, int(fp[-1]) if nd else 0, int(npos)
 
 
-def make_voc(rng):
-    classes = ["circle", "square", "triangle", "star"]
-    images, detections = [], []
-    recs = {}
-    for n in range(48):
-        image_id = "%06d" % (n * 3 + 5)
-        W, H = int(rng.integers(200, 500)), int(rng.integers(200, 500))
-        objects = []
-        for _ in range(int(rng.integers(1, 6))):
-            c = int(rng.integers(0, len(classes)))
-            w, h = int(rng.integers(12, W // 2)), int(rng.integers(12, H // 2))
-            x1 = int(rng.integers(1, W - w)); y1 = int(rng.integers(1, H - h))
-            x2, y2 = x1 + w - 1, y1 + h - 1
-            objects.append({"class": c, "voc": [x1, y1, x2, y2], "difficult": bool(rng.random() < 0.12)})
-        images.append({"id": image_id, "width": W, "height": H, "objects": objects})
-        recs[image_id] = [{"name": classes[o["class"]], "bbox": o["voc"], "difficult": int(o["difficult"])} for o in objects]
+def noisy_detections(rng, image_id, objects, W, H, n_classes):
+    """Detections for one image in VOC pixels: each object missed, found or found twice (jittered
+    integer boxes, 8% with a wrong class), plus 0-3 false positives; scores with two decimals (ties)."""
+    detections = []
+    for o in objects:
+        x1, y1, x2, y2 = o["voc"]
+        w, h = x2 - x1 + 1, y2 - y1 + 1
+        for copy in range(int(rng.choice([0, 1, 1, 1, 2]))):
+            jx, jy = rng.normal(0, 0.12 * w), rng.normal(0, 0.12 * h)
+            sw, sh = np.exp(rng.normal(0, 0.12)), np.exp(rng.normal(0, 0.12))
+            nw, nh = max(2, int(round(w * sw))), max(2, int(round(h * sh)))
+            nx1 = int(round(x1 + jx)); ny1 = int(round(y1 + jy))
+            score = round(float(rng.beta(5, 2)), 2)
+            c = o["class"] if rng.random() > 0.08 else int(rng.integers(0, n_classes))
+            detections.append((image_id, c, score, [nx1, ny1, nx1 + nw - 1, ny1 + nh - 1]))
+    for _ in range(int(rng.integers(0, 4))):
+        w, h = int(rng.integers(10, W // 2)), int(rng.integers(10, H // 2))
+        x1 = int(rng.integers(1, W - w)); y1 = int(rng.integers(1, H - h))
+        detections.append((image_id, int(rng.integers(0, n_classes)), round(float(rng.beta(2, 5)), 2),
+                           [x1, y1, x1 + w - 1, y1 + h - 1]))
+    return detections
 
-        for o in objects:
-            x1, y1, x2, y2 = o["voc"]
-            w, h = x2 - x1 + 1, y2 - y1 + 1
-            for copy in range(int(rng.choice([0, 1, 1, 1, 2]))):  # missed, found, found twice
-                jx, jy = rng.normal(0, 0.12 * w), rng.normal(0, 0.12 * h)
-                sw, sh = np.exp(rng.normal(0, 0.12)), np.exp(rng.normal(0, 0.12))
-                nw, nh = max(2, int(round(w * sw))), max(2, int(round(h * sh)))
-                nx1 = int(round(x1 + jx)); ny1 = int(round(y1 + jy))
-                score = round(float(rng.beta(5, 2)), 2)
-                c = o["class"] if rng.random() > 0.08 else int(rng.integers(0, len(classes)))
-                detections.append((image_id, c, score, [nx1, ny1, nx1 + nw - 1, ny1 + nh - 1]))
-        for _ in range(int(rng.integers(0, 4))):  # false positives anywhere
-            w, h = int(rng.integers(10, W // 2)), int(rng.integers(10, H // 2))
-            x1 = int(rng.integers(1, W - w)); y1 = int(rng.integers(1, H - h))
-            detections.append((image_id, int(rng.integers(0, len(classes))), round(float(rng.beta(2, 5)), 2),
-                               [x1, y1, x1 + w - 1, y1 + h - 1]))
-    # A detection with IoU exactly 0.5 with its object, which VOC does not count (ovmax > 0.5 is strict):
-    # object VOC [11, 11, 40, 30] is 30 x 20 = 600 px; detection [11, 11, 70, 30] is 60 x 20 = 1200 px
-    # and holds it: 600 / 1200.
-    images[0]["objects"].append({"class": 3, "voc": [11, 11, 40, 30], "difficult": False})
-    recs[images[0]["id"]].append({"name": classes[3], "bbox": [11, 11, 40, 30], "difficult": 0})
-    detections.append((images[0]["id"], 3, 0.97, [11, 11, 70, 30]))
-    # Shuffled: each class's list mixes images, and tied scores (two decimals) span images.
-    order = rng.permutation(len(detections))
-    detections = [detections[i] for i in order]
 
-    # Expected AP per class for IoU 0.5 and 0.7, 11-point and all-point:
-    # - "faithful": voc_eval as written, np.argsort(-confidence) (numpy's default, not stable: its order
-    #   of tied scores depends on the numpy version and the CPU's sort kernels);
-    # - "stable": ties in input order (np.argsort(kind="stable")), the rule Ocelli follows;
-    # - "untied": scores + index * 1e-7 (no ties left), faithful voc_eval; the Swift test adds the same.
+def voc_expected(images, recs, detections, classes):
+    """Expected AP per class for IoU 0.5 and 0.7, 11-point and all-point:
+    - "faithful": voc_eval as written, np.argsort(-confidence) (numpy's default, not stable: its order
+      of tied scores depends on the numpy version and the CPU's sort kernels);
+    - "stable": ties in input order (np.argsort(kind="stable")), the rule Ocelli follows;
+    - "untied": scores + index * 1e-7 (no ties left), faithful voc_eval; the Swift test adds the same."""
     imagenames = [im["id"] for im in images]
     expected = {"tp": [], "fp": [], "npos": []}
     for c, name in enumerate(classes):
@@ -191,14 +173,51 @@ def make_voc(rng):
             f, st = expected["%s_faithful_iou%d" % (metric, round(thr * 100))], expected["%s_stable_iou%d" % (metric, round(thr * 100))]
             differing += ["%s@%.1f %s" % (metric, thr, classes[c]) for c in range(len(classes)) if abs(f[c] - st[c]) > 1e-12]
     expected["faithful_differs_from_stable"] = differing
+    return expected
 
+
+def voc_fixture(images, detections, classes, expected):
+    """Ground truth in continuous pixels (xmin = x1 - 1, xmax = x2) and detections in COCO results format."""
     gt = [{"id": im["id"], "width": im["width"], "height": im["height"],
            "objects": [{"class": o["class"], "box": [o["voc"][0] - 1, o["voc"][1] - 1, o["voc"][2], o["voc"][3]],
                         "difficult": o["difficult"]} for o in im["objects"]]} for im in images]
     results = [{"image_id": d[0], "category_id": d[1],
                 "bbox": [d[3][0] - 1, d[3][1] - 1, d[3][2] - d[3][0] + 1, d[3][3] - d[3][1] + 1], "score": d[2]}
                for d in detections]
-    write_json("voc_fixture.json", {"classes": classes, "images": gt, "detections": results, "expected": expected})
+    return {"classes": classes, "images": gt, "detections": results, "expected": expected}
+
+
+def make_voc(rng):
+    classes = ["circle", "square", "triangle", "star"]
+    images, detections = [], []
+    recs = {}
+    for n in range(48):
+        image_id = "%06d" % (n * 3 + 5)
+        W, H = int(rng.integers(200, 500)), int(rng.integers(200, 500))
+        objects = []
+        for _ in range(int(rng.integers(1, 6))):
+            c = int(rng.integers(0, len(classes)))
+            w, h = int(rng.integers(12, W // 2)), int(rng.integers(12, H // 2))
+            x1 = int(rng.integers(1, W - w)); y1 = int(rng.integers(1, H - h))
+            x2, y2 = x1 + w - 1, y1 + h - 1
+            objects.append({"class": c, "voc": [x1, y1, x2, y2], "difficult": bool(rng.random() < 0.12)})
+        images.append({"id": image_id, "width": W, "height": H, "objects": objects})
+        recs[image_id] = [{"name": classes[o["class"]], "bbox": o["voc"], "difficult": int(o["difficult"])} for o in objects]
+
+        detections += noisy_detections(rng, image_id, objects, W, H, len(classes))
+    # A detection with IoU exactly 0.5 with its object, which VOC does not count (ovmax > 0.5 is strict):
+    # object VOC [11, 11, 40, 30] is 30 x 20 = 600 px; detection [11, 11, 70, 30] is 60 x 20 = 1200 px
+    # and holds it: 600 / 1200.
+    images[0]["objects"].append({"class": 3, "voc": [11, 11, 40, 30], "difficult": False})
+    recs[images[0]["id"]].append({"name": classes[3], "bbox": [11, 11, 40, 30], "difficult": 0})
+    detections.append((images[0]["id"], 3, 0.97, [11, 11, 70, 30]))
+    # Shuffled: each class's list mixes images, and tied scores (two decimals) span images.
+    order = rng.permutation(len(detections))
+    detections = [detections[i] for i in order]
+
+    expected = voc_expected(images, recs, detections, classes)
+    write_json("voc_fixture.json", voc_fixture(images, detections, classes, expected))
+    differing = expected["faithful_differs_from_stable"]
     print("voc: %d images, %d objects, %d detections, mAP07 %.4f, mAP %.4f; numpy's unstable tie order changes: %s" % (
         len(images), sum(len(i["objects"]) for i in images), len(detections),
         np.mean(expected["voc07_faithful_iou50"]), np.mean(expected["voc_faithful_iou50"]), ", ".join(differing) or "nothing"))
@@ -456,8 +475,87 @@ def make_nms(rng):
     write_json("nms_fixture.json", out)
 
 
+# ----------------------------------------------------------------------------------------------
+# (e) The digits data set's val split (../shared/tools/make_digits_detection.py, the recipe
+# `ocelli datasets digits` follows): VOC and COCO numbers on random detections over its first 60
+# images, and Darknet's anchors on the boxes of 300 images.
+
+def make_digits(rng):
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    import xml.etree.ElementTree as ET
+    shared = ROOT.parent / "shared"
+    out = pathlib.Path(tempfile.mkdtemp(prefix="digits-val-"))
+    subprocess.run([sys.executable, str(shared / "tools" / "make_digits_detection.py"), "--mnist", str(shared / "data" / "mnist"),
+                    "--out", str(out), "--split", "val", "--count", "300", "--seed", "1"], check=True, capture_output=True)
+    classes = (out / "labels.txt").read_text().split()
+    ids = (out / "ImageSets" / "Main" / "val.txt").read_text().split()
+    all_images = []
+    for image_id in ids:
+        root = ET.parse(out / "Annotations" / (image_id + ".xml")).getroot()
+        W, H = int(root.find("size/width").text), int(root.find("size/height").text)
+        objects = []
+        for o in root.findall("object"):
+            bb = o.find("bndbox")
+            objects.append({"class": classes.index(o.find("name").text),
+                            "voc": [int(bb.find(k).text) for k in ("xmin", "ymin", "xmax", "ymax")],
+                            "difficult": bool(int(o.find("difficult").text))})
+        all_images.append({"id": image_id, "width": W, "height": H, "objects": objects})
+    shutil.rmtree(out)
+    images = all_images[:60]
+    recs = {im["id"]: [{"name": classes[o["class"]], "bbox": o["voc"], "difficult": int(o["difficult"])} for o in im["objects"]]
+            for im in images}
+    detections = []
+    for im in images:
+        detections += noisy_detections(rng, im["id"], im["objects"], im["width"], im["height"], len(classes))
+    order = rng.permutation(len(detections))
+    detections = [detections[i] for i in order]
+    expected = voc_expected(images, recs, detections, classes)
+    fixture = voc_fixture(images, detections, classes, expected)
+
+    # COCO on the same boxes: image ids 1…60 in val.txt order, category ids = class indices.
+    gt = {"images": [{"id": n + 1, "width": im["width"], "height": im["height"], "file_name": im["id"] + ".png"}
+                     for n, im in enumerate(images)],
+          "annotations": [], "categories": [{"id": k, "name": c} for k, c in enumerate(classes)]}
+    for n, im in enumerate(images):
+        for o in im["objects"]:
+            x1, y1, x2, y2 = o["voc"]
+            gt["annotations"].append({"id": len(gt["annotations"]) + 1, "image_id": n + 1, "category_id": o["class"],
+                                      "bbox": [x1 - 1, y1 - 1, x2 - x1 + 1, y2 - y1 + 1],
+                                      "area": (x2 - x1 + 1) * (y2 - y1 + 1), "iscrowd": 0})
+    number = {im["id"]: n + 1 for n, im in enumerate(images)}
+    results = [dict(r, image_id=number[r["image_id"]]) for r in fixture["detections"]]
+    coco_gt = COCO()
+    coco_gt.dataset = gt
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt.createIndex()
+        ev = COCOeval(coco_gt, coco_gt.loadRes(results), "bbox")
+        ev.evaluate()
+        ev.accumulate()
+    summary = io.StringIO()
+    with contextlib.redirect_stdout(summary):
+        ev.summarize()
+    fixture["coco_expected"] = {"stats": [float(v) for v in ev.stats], "summary": summary.getvalue().rstrip("\n").split("\n")}
+
+    # Anchors: (w, h) of every box of the 300 images, relative to the image, for a 416 x 416 input.
+    rel = np.array([[(o["voc"][2] - o["voc"][0] + 1) / im["width"], (o["voc"][3] - o["voc"][1] + 1) / im["height"]]
+                    for im in all_images for o in im["objects"]])
+    runs = [darknet_calc_anchors(rel * 416.0, 5, np.random.default_rng(200 + s)) for s in range(10)]
+    fixture["anchors"] = {"relative_sizes": rel.tolist(), "size": 416, "k": 5, "darknet_mean_iou": runs[0][0],
+                          "darknet_mean_iou_best_of_10": max(r[0] for r in runs)}
+    write_json("digits_fixture.json", fixture)
+    print("digits val: %d images (eval), %d objects, %d detections, VOC07 mAP %.4f, COCO AP %.4f; "
+          "anchors: %d boxes, Darknet k=5 mean IoU %.4f (best of 10: %.4f); numpy tie order changes: %s" % (
+              len(images), sum(len(i["objects"]) for i in images), len(detections),
+              np.mean(expected["voc07_faithful_iou50"]), ev.stats[0], len(rel), runs[0][0],
+              max(r[0] for r in runs), ", ".join(expected["faithful_differs_from_stable"]) or "nothing"))
+
+
 if __name__ == "__main__":
     make_voc(np.random.default_rng(6))
     make_coco(np.random.default_rng(7))
     make_anchors(np.random.default_rng(8))
     make_nms(np.random.default_rng(9))
+    make_digits(np.random.default_rng(10))

@@ -45,9 +45,23 @@ struct DetectionEvalTests {
                 }
             }
         }
+        struct COCOExpected: Decodable {
+            var stats: [Double]
+            var summary: [String]
+        }
+        struct Anchors: Decodable {
+            var relative_sizes: [[Double]]
+            var size: Int
+            var k: Int
+            var darknet_mean_iou: Double
+            var darknet_mean_iou_best_of_10: Double
+        }
         var classes: [String]
         var images: [Image]
         var expected: Expected
+        /// digits_fixture.json only: pycocotools on the same boxes (image ids 1… in file order), and anchors.
+        var coco_expected: COCOExpected?
+        var anchors: Anchors?
     }
 
     struct COCOFixture: Decodable {
@@ -92,16 +106,16 @@ struct DetectionEvalTests {
         return try JSONSerialization.data(withJSONObject: object["detections"]!)
     }
 
-    static func vocData() throws -> (images: [AnnotatedImage], detections: [ScoredDetection], fixture: VOCFixture) {
-        let f = try Fixtures.json("detection/voc_fixture.json", as: VOCFixture.self)
-        let images = f.images.map { image in
+    static func vocData(_ name: String = "voc_fixture.json") throws -> (images: [AnnotatedImage], detections: [ScoredDetection], fixture: VOCFixture) {
+        let f = try Fixtures.json("detection/" + name, as: VOCFixture.self)
+        let images = f.images.enumerated().map { n, image in
             AnnotatedImage(id: image.id, file: URL(fileURLWithPath: "/fixture/\(image.id).jpg"), width: image.width, height: image.height,
                            objects: image.objects.map { o in
                                ObjectAnnotation(classIndex: o.class, className: f.classes[o.class], xmin: o.box[0], ymin: o.box[1],
                                                 xmax: o.box[2], ymax: o.box[3], difficult: o.difficult)
-                           })
+                           }, cocoID: n + 1)
         }
-        let detections = try DetectionsFile.parse(try detectionsData("detection/voc_fixture.json"), file: "voc_fixture.json",
+        let detections = try DetectionsFile.parse(try detectionsData("detection/" + name), file: name,
                                                   images: images, classCount: f.classes.count)
         return (images, detections, f)
     }
@@ -128,9 +142,10 @@ struct DetectionEvalTests {
     /// ties are broken by adding index × 1e-7 to the scores ("untied"). voc_eval as written sorts with
     /// numpy's unstable default, whose order of tied scores is numpy's and the CPU's business; where it
     /// happens to agree with the stable order, the "faithful" numbers are checked too.
-    @Test(arguments: [("voc07", 0.5), ("voc", 0.5), ("voc07", 0.7), ("voc", 0.7)])
-    func vocMatchesPyFasterRCNN(metricName: String, iou: Double) throws {
-        let (images, detections, f) = try Self.vocData()
+    @Test(arguments: ["voc_fixture.json", "digits_fixture.json"], [("voc07", 0.5), ("voc", 0.5), ("voc07", 0.7), ("voc", 0.7)])
+    func vocMatchesPyFasterRCNN(fixture: String, case: (metricName: String, iou: Double)) throws {
+        let (metricName, iou) = `case`
+        let (images, detections, f) = try Self.vocData(fixture)
         let metric: VOCAveragePrecisionMetric = metricName == "voc07" ? .voc07 : .allPoint
         let untiedDetections = detections.enumerated().map { i, d in
             var e = d
@@ -224,6 +239,24 @@ struct DetectionEvalTests {
         for (k, row) in result.perClass.enumerated() {
             #expect(abs((row.ap ?? -1) - f.expected.per_class_ap[k]) < 1e-4)
         }
+    }
+
+    /// The digits val split (the acceptance data): COCO numbers on the same random detections,
+    /// and anchors at least as good as Darknet's calc_anchors on its boxes.
+    @Test func digitsCOCOAndAnchors() throws {
+        let (images, detections, f) = try Self.vocData("digits_fixture.json")
+        let coco = try #require(f.coco_expected)
+        let result = try COCOEvaluation.evaluate(images: images, detections: detections, classNames: f.classes)
+        for (i, (a, b)) in zip(result.stats, coco.stats).enumerated() {
+            #expect(abs(a - b) < 1e-4, "stat \(i): \(a) vs pycocotools \(b)")
+        }
+        #expect(result.summaryLines == coco.summary)
+        let anchors = try #require(f.anchors)
+        let sizes = anchors.relative_sizes.map { (width: $0[0] * Double(anchors.size), height: $0[1] * Double(anchors.size)) }
+        let clusters = AnchorClustering.kmeans(sizes: sizes, k: anchors.k, restarts: 10, seed: 0)
+        #expect(clusters.meanIoU >= anchors.darknet_mean_iou, "\(clusters.meanIoU) < Darknet's \(anchors.darknet_mean_iou)")
+        #expect(clusters.meanIoU >= anchors.darknet_mean_iou_best_of_10 - 1e-6,
+                "\(clusters.meanIoU) < Darknet's best of 10 runs \(anchors.darknet_mean_iou_best_of_10)")
     }
 
     @Test func cocoCrowdAndAreaRules() throws {
