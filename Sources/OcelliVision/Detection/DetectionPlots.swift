@@ -33,9 +33,11 @@ public enum DetectionPlots {
                 .map { String(format: "%.1f,%.1f", frame.px($0.0), frame.py($0.1)) }
             body += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" points=\"\(list.joined(separator: " "))\"><title>\(escape(c.name))</title></polyline>\n"
             let label = c.name + (c.averagePrecision.map { String(format: " (AP %.3f)", $0) } ?? "")
-            if i < 20 {
+            // The legend sits bottom-left, where precision-recall curves rarely go.
+            let shown = Swift.min(curves.count, 20)
+            if i < shown {
                 body += String(format: "<text x=\"%.1f\" y=\"%.1f\" fill=\"%@\" font-family=\"sans-serif\" font-size=\"11\">%@</text>\n",
-                               frame.left + 8, frame.top + 14 + 13 * Double(i), color, escape(label))
+                               frame.left + 8, frame.top + frame.plotH - 8 - 13 * Double(shown - 1 - i), color, escape(label))
             }
         }
         return document(width: width, height: height, body: body)
