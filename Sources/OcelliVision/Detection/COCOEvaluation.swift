@@ -288,19 +288,12 @@ public enum COCOEvaluation {
                         if nd > 1 {
                             for i in stride(from: nd - 1, to: 0, by: -1) where pr[i] > pr[i - 1] { pr[i - 1] = pr[i] }
                         }
-                        // np.searchsorted(rc, recThrs, side='left'); thresholds past the end stay 0.
+                        // np.searchsorted(rc, recThrs, side='left'); recall thresholds past the last
+                        // detection's recall get precision 0 (pycocotools' q starts as zeros).
                         var i = 0
                         for (r, threshold) in parameters.recallThresholds.enumerated() {
                             while i < nd && rc[i] < threshold { i += 1 }
-                            if i >= nd { break }
-                            precision[(((t * R + r) * K + k) * A + a) * M + m] = pr[i]
-                        }
-                        // Recall thresholds not reached get precision 0 (not −1).
-                        var r = 0
-                        while r < R {
-                            let index = (((t * R + r) * K + k) * A + a) * M + m
-                            if precision[index] == -1 { precision[index] = 0 }
-                            r += 1
+                            precision[(((t * R + r) * K + k) * A + a) * M + m] = i < nd ? pr[i] : 0
                         }
                     }
                 }
