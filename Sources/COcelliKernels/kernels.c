@@ -232,6 +232,70 @@ void ocelli_sgemm(long M, long N, long K,
     }
 }
 
+// Fully packed B: for each NC block of columns, for each KC block of rows, the panels pack_b
+// writes. Full NC blocks are NC wide (a multiple of NR), so block jc starts at jc * K.
+
+long ocelli_packed_b_size(long K, long N) {
+    long full = N / NC * NC, rest = N - full;
+    return full * K + (rest + NR - 1) / NR * NR * K;
+}
+
+void ocelli_pack_b_full(long K, long N, const float *B, long rsB, long csB, float *out) {
+    for (long jc = 0; jc < N; jc += NC) {
+        long nc = N - jc < NC ? N - jc : NC, ncr = (nc + NR - 1) / NR * NR;
+        for (long pc = 0; pc < K; pc += KC) {
+            long kc = K - pc < KC ? K - pc : KC;
+            pack_b(kc, nc, B + pc * rsB + jc * csB, rsB, csB, out + jc * K + pc * ncr);
+        }
+    }
+}
+
+void ocelli_sgemm_packed(long M, long N, long K, const float *A, long rsA, long csA,
+                         const float *packedB, long n0, long n1, float *C, long ldc, int accumulate) {
+    if (M <= 0 || n1 <= n0) return;
+    if (K <= 0) {
+        if (!accumulate) for (long i = 0; i < M; i++) memset(C + i * ldc + n0, 0, (size_t)(n1 - n0) * sizeof(float));
+        return;
+    }
+    micro_fn micro = pick_micro();
+    void (*edge)(const float *, float *, long, long, long, int) = edge_portable;
+#if OCELLI_X86
+    if (ocelli_kernel_isa() == 1) edge = edge_avx2;
+#endif
+    long kcMax = K < KC ? K : KC, mcMax = M < MC ? M : MC;
+    float *ap = grow(&bufA, &capA, (size_t)((mcMax + MR - 1) / MR * MR) * (size_t)kcMax);
+    if (!ap) abort();
+    float tile[MR * NR] __attribute__((aligned(64)));
+    for (long jc = n0 / NC * NC; jc < n1; jc += NC) {
+        long nc = N - jc < NC ? N - jc : NC, ncr = (nc + NR - 1) / NR * NR;
+        long j0 = n0 > jc ? n0 - jc : 0, j1 = n1 - jc < nc ? n1 - jc : nc;
+        for (long pc = 0; pc < K; pc += KC) {
+            long kc = K - pc < KC ? K - pc : KC;
+            int mode = (pc > 0 || accumulate) ? 1 : 0;
+            const float *bp = packedB + jc * K + pc * ncr;
+            for (long ic = 0; ic < M; ic += MC) {
+                long mc = M - ic < MC ? M - ic : MC;
+                pack_a(mc, kc, A + ic * rsA + pc * csA, rsA, csA, ap);
+                for (long jr = j0; jr < j1; jr += NR) {
+                    long nr = j1 - jr < NR ? j1 - jr : NR;
+                    const float *bpanel = bp + jr * kc;
+                    for (long ir = 0; ir < mc; ir += MR) {
+                        long mr = mc - ir < MR ? mc - ir : MR;
+                        float *c = C + (ic + ir) * ldc + jc + jr;
+                        const float *apanel = ap + ir * kc;
+                        if (mr == MR && nr == NR) {
+                            micro(kc, apanel, bpanel, c, ldc, mode);
+                        } else {
+                            micro(kc, apanel, bpanel, tile, NR, 0);
+                            edge(tile, c, ldc, mr, nr, mode);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Direct convolution.
 

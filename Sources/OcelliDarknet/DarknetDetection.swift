@@ -187,23 +187,43 @@ extension DarknetNetwork {
 public func darknetNMS(_ boxes: inout [DarknetBox], classes: Int, threshold: Float) {
     boxes.removeAll { $0.objectness == 0 }
     let n = boxes.count
-    guard n > 1 else { return }
-    var order = Array(0..<n)
+    guard n > 1, classes > 0 else { return }
+    // Flat copies: corners, areas and the class-major probabilities, so the O(n²) loop per class
+    // touches only plain Float arrays.
+    var left = [Float](repeating: 0, count: n), right = left, top = left, bottom = left, area = left
+    var prob = [Float](repeating: 0, count: n * classes)
+    for (i, b) in boxes.enumerated() {
+        left[i] = b.x - b.w / 2; right[i] = b.x + b.w / 2
+        top[i] = b.y - b.h / 2; bottom[i] = b.y + b.h / 2
+        area[i] = b.w * b.h
+        for k in 0..<min(classes, b.probabilities.count) { prob[k * n + i] = b.probabilities[k] }
+    }
+    var order = [Int]()
+    order.reserveCapacity(n)
     for k in 0..<classes {
-        order.sort { boxes[$0].probabilities[k] > boxes[$1].probabilities[k] }
-        // Only the first `m` have this class at all (suppressing a zero changes nothing).
-        let m = order.prefix { boxes[$0].probabilities[k] > 0 }.count
+        let base = k * n
+        order.removeAll(keepingCapacity: true)
+        for i in 0..<n where prob[base + i] > 0 { order.append(i) }
+        guard order.count > 1 else { continue }
+        order.sort { prob[base + $0] > prob[base + $1] }
+        let m = order.count
         for a in 0..<m {
             let i = order[a]
-            if boxes[i].probabilities[k] == 0 { continue }
+            if prob[base + i] == 0 { continue }
+            let (li, ri, ti, bi, ai) = (left[i], right[i], top[i], bottom[i], area[i])
             for c in (a + 1)..<m {
                 let j = order[c]
-                if boxes[j].probabilities[k] != 0, darknetIoU(boxes[i], boxes[j]) > threshold { boxes[j].probabilities[k] = 0 }
+                if prob[base + j] == 0 { continue }
+                // Darknet's box_iou: overlap widths may be negative (then no intersection).
+                let w = min(ri, right[j]) - max(li, left[j]), h = min(bi, bottom[j]) - max(ti, top[j])
+                let inter: Float = (w < 0 || h < 0) ? 0 : w * h
+                if inter / (ai + area[j] - inter) > threshold { prob[base + j] = 0 }
             }
         }
     }
-    // Darknet leaves the array in the last class' order; keep the final sort order stable and
-    // useful instead: by the best class probability, highest first.
+    for i in 0..<n { for k in 0..<min(classes, boxes[i].probabilities.count) { boxes[i].probabilities[k] = prob[k * n + i] } }
+    // Darknet leaves the array in the last class' order; Ocelli orders by the best class
+    // probability, highest first.
     boxes.sort { ($0.probabilities.max() ?? 0) > ($1.probabilities.max() ?? 0) }
 }
 

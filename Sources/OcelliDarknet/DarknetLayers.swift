@@ -65,13 +65,14 @@ func foldDarknetBatchNorm(kernel: Tensor, biases: Tensor, scales: Tensor, mean: 
     return (Tensor(shape: kernel.shape, scalars: w), Tensor(b))
 }
 
-/// The folded weights of a layer, remembered with the parameter versions they came from.
-final class FoldedWeights: @unchecked Sendable {
+/// Something derived from a layer's parameters (folded, packed weights), remembered with the
+/// parameter versions it came from and rebuilt when any of them changes.
+final class DerivedWeights<T>: @unchecked Sendable {
     private let lock = NSLock()
     private var versions: [Int] = []
-    private var value: (Tensor, Tensor)?
+    private var value: T?
 
-    func get(_ parameters: [Parameter], make: () -> (Tensor, Tensor)) -> (Tensor, Tensor) {
+    func get(_ parameters: [Parameter], make: () -> T) -> T {
         let now = parameters.map(\.version)
         lock.lock(); defer { lock.unlock() }
         if let value, versions == now { return value }
@@ -103,7 +104,7 @@ public final class DarknetConvolutional: Layer {
     public private(set) var scales: Parameter?
     public private(set) var rollingMean: Parameter?
     public private(set) var rollingVariance: Parameter?
-    private let folded = FoldedWeights()
+    private let prepared = DerivedWeights<PreparedConvolution>()
 
     public init(filters: Int, size: Int, stride: Int = 1, padding: Int = 0, groups: Int = 1, dilation: Int = 1,
                 batchNormalize: Bool = false, activation: DarknetActivation = .logistic, name: String? = nil) {
@@ -153,18 +154,42 @@ public final class DarknetConvolutional: Layer {
     /// The kernel and bias of the convolution that equals this layer at inference.
     public func inferenceWeights() -> (kernel: Tensor, bias: Tensor) {
         guard batchNormalize else { return (kernel.value.detached(), biases.value.detached()) }
-        return folded.get(parameters) {
-            foldDarknetBatchNorm(kernel: kernel.value, biases: biases.value, scales: scales!.value,
-                                 mean: rollingMean!.value, variance: rollingVariance!.value)
+        return foldDarknetBatchNorm(kernel: kernel.value, biases: biases.value, scales: scales!.value,
+                                    mean: rollingMean!.value, variance: rollingVariance!.value)
+    }
+
+    /// The inference convolution: batch norm folded in, weights packed once (rebuilt when a
+    /// parameter changes).
+    public var preparedConvolution: PreparedConvolution {
+        prepared.get(parameters) {
+            let (k, b) = inferenceWeights()
+            return PreparedConvolution(filter: k, bias: b, strides: (stride, stride), padding: pad,
+                                       dilations: (dilation, dilation), groups: groups)
         }
     }
 
     public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
         let x = inputs[0]
+        let recording = GradMode.isEnabled && (x.requiresGrad || trainable)
+        if !context.training && recording {
+            // Inference statistics, but differentiable (saliency maps, fine-tuning with frozen
+            // batch norm): the unfolded formula in recorded ops.
+            var z = Tensor.conv2d(x, filter: kernel.value, bias: batchNormalize ? nil : biases.value, strides: (stride, stride),
+                                  padding: pad, dilations: (dilation, dilation), groups: groups)
+            if batchNormalize {
+                z = (z - rollingMean!.value) / (rollingVariance!.value.sqrt() + 1e-6) * scales!.value + biases.value
+            }
+            return activation(z)
+        }
         guard context.training else {
-            let (k, b) = inferenceWeights()
-            return activation(Tensor.conv2d(x, filter: k, bias: b, strides: (stride, stride), padding: pad,
-                                            dilations: (dilation, dilation), groups: groups))
+            let conv = preparedConvolution
+            switch activation {
+            case .linear: return conv(x)
+            case .leaky: return conv(x, activation: .leaky(0.1))
+            case .relu: return conv(x, activation: .relu)
+            case .relie: return conv(x, activation: .leaky(0.01))
+            default: return activation(conv(x))
+            }
         }
         guard batchNormalize else {
             return activation(Tensor.conv2d(x, filter: kernel.value, bias: biases.value, strides: (stride, stride),
@@ -204,7 +229,7 @@ public final class DarknetConnected: Layer {
     public private(set) var scales: Parameter?
     public private(set) var rollingMean: Parameter?
     public private(set) var rollingVariance: Parameter?
-    private let folded = FoldedWeights()
+    private let folded = DerivedWeights<(Tensor, Tensor)>()
 
     public init(outputs: Int, batchNormalize: Bool = false, activation: DarknetActivation = .logistic, name: String? = nil) {
         precondition(outputs > 0, "DarknetConnected: outputs must be positive")

@@ -105,14 +105,7 @@ extension Tensor {
 
     static func convForward(_ x: [Float], _ w: [Float], _ bias: [Float]?, _ g: ConvGeometry,
                             _ algorithm: ConvolutionAlgorithm) -> [Float] {
-        var algo = algorithm
-        if algo == .automatic {
-            // Measured here: the direct kernel wins up to 64 input channels per group (3x3, 104² and
-            // 26² images); im2col + GEMM wins on deep layers (13x13x512→1024).
-            // Four or fewer output channels would leave the direct kernel's 16-wide panels mostly
-            // empty: dot products along the input channels do better.
-            algo = g.isDepthwise ? .naive : (g.og <= 4 && g.cg >= 8 ? .dot : (g.cg <= 64 ? .direct : .im2col))
-        }
+        let algo = algorithm == .automatic ? automaticAlgorithm(g) : algorithm
         if g.isPointwise && algorithm == .automatic {
             return pointwise(x, w, bias, g)
         }
@@ -122,6 +115,14 @@ extension Tensor {
         case .dot: return dotForward(x, w, bias, g)
         default: return im2colForward(x, w, bias, g)
         }
+    }
+
+    /// The kernel `.automatic` runs for a geometry. Measured here: the direct kernel wins up to 64
+    /// input channels per group (3x3, 104² and 26² images); im2col + GEMM wins on deep layers
+    /// (13x13x512→1024). Four or fewer output channels would leave the direct kernel's 16-wide
+    /// panels mostly empty: dot products along the input channels do better.
+    static func automaticAlgorithm(_ g: ConvGeometry) -> ConvolutionAlgorithm {
+        g.isDepthwise ? .naive : (g.og <= 4 && g.cg >= 8 ? .dot : (g.cg <= 64 ? .direct : .im2col))
     }
 
     private static func pointwise(_ x: [Float], _ w: [Float], _ bias: [Float]?, _ g: ConvGeometry) -> [Float] {
@@ -141,12 +142,10 @@ extension Tensor {
     }
 
     /// The direct NHWC kernel (C, 6 pixels × 16 channels per tile), split by output rows.
-    static func directForward(_ x: [Float], _ w: [Float], _ bias: [Float]?, _ g: ConvGeometry) -> [Float] {
-        let (oh, ow) = (g.oh, g.ow)
-        var out = uninitializedScalars(g.n * oh * ow * g.o)  // every element is written
+    /// The direct kernel's weight layout: per group, 16-channel panels over the whole K.
+    static func packDirectWeights(_ w: [Float], _ g: ConvGeometry) -> [Float] {
         let panels = (g.og + 15) / 16
         var packed = [Float](repeating: 0, count: g.groups * panels * g.kdim * 16)
-        let zeros = [Float](repeating: 0, count: g.cg + 16)
         w.withUnsafeBufferPointer { wp in
             packed.withUnsafeMutableBufferPointer { pp in
                 for gi in 0..<g.groups {
@@ -155,6 +154,16 @@ extension Tensor {
                 }
             }
         }
+        return packed
+    }
+
+    static func directForward(_ x: [Float], _ w: [Float], _ bias: [Float]?, _ g: ConvGeometry,
+                              packedWeights: [Float]? = nil, activation: FusedActivation = .linear) -> [Float] {
+        let (oh, ow) = (g.oh, g.ow)
+        var out = uninitializedScalars(g.n * oh * ow * g.o)  // every element is written
+        let panels = (g.og + 15) / 16
+        let packed = packedWeights ?? packDirectWeights(w, g)
+        let zeros = [Float](repeating: 0, count: g.cg + 16)
         let rows = g.n * oh
         let biasScalars = bias ?? []
         x.withUnsafeBufferPointer { xp in
@@ -176,6 +185,9 @@ extension Tensor {
                                                              g.sh, g.sw, g.dh, g.dw, g.pt, g.pl,
                                                              ob + gi * g.og, oh, ow, g.o, y0, y1,
                                                              bb.map { $0 + gi * g.og }, zb)
+                                    }
+                                    if activation != .linear {
+                                        finishRows(ob + (n * oh + y0) * ow * g.o, count: (y1 - y0) * ow * g.o, activation)
                                     }
                                     row += y1 - y0
                                 }
@@ -258,40 +270,54 @@ extension Tensor {
 
     /// Output pixels per im2col chunk: a multiple of 6 whose columns (~256 KB) stay in L2.
     static func im2colChunkRows(_ g: ConvGeometry) -> Int {
-        let rows: Int = Swift.max(6, 65_536 / Swift.max(1, g.kdim)) / 6 * 6
-        return Swift.min(rows, g.n * g.oh * g.ow)
+        let total = g.n * g.oh * g.ow
+        var rows: Int = Swift.max(6, 65_536 / Swift.max(1, g.kdim)) / 6 * 6
+        if g.kdim * g.o > 1 << 16 {
+            // Large weights (deep layers): every chunk streams all of them from memory, so use
+            // few, tall chunks — a multiple of the thread count, at most 288 rows each.
+            let threads = Parallel.threadCount
+            let count = threads * ((total + threads * 288 - 1) / (threads * 288))
+            rows = Swift.max(rows, ((total + count - 1) / count + 5) / 6 * 6)
+        }
+        return Swift.min(rows, total)
     }
 
     /// im2col + GEMM, in chunks of output pixels spread over the threads; each chunk's columns
     /// are built and consumed while they sit in cache, and every output row is computed by one
     /// single-threaded GEMM over the full K (so the result does not depend on the thread count).
-    static func im2colForward(_ x: [Float], _ w: [Float], _ bias: [Float]?, _ g: ConvGeometry) -> [Float] {
+    static func im2colForward(_ x: [Float], _ w: [Float], _ bias: [Float]?, _ g: ConvGeometry,
+                              packedWeights: [PackedMatrix]? = nil, activation: FusedActivation = .linear) -> [Float] {
         let kdim = g.kdim
         let total = g.n * g.oh * g.ow
         var out = uninitializedScalars(total * g.o)  // every row and group is written by a GEMM
         let chunk = im2colChunkRows(g)
         let chunks = (total + chunk - 1) / chunk
+        // Each group's weights are packed once and shared by every chunk and thread.
+        let packed = (packedWeights ?? (0..<g.groups).map {
+            PackedMatrix(k: kdim, n: g.og, scalars: w, offset: $0 * g.og, rsB: g.o, csB: 1)
+        })
         x.withUnsafeBufferPointer { xp in
-            w.withUnsafeBufferPointer { wp in
-                out.withUnsafeMutableBufferPointer { op in
-                    let p = UnsafeSendable((xp.baseAddress!, wp.baseAddress!, op.baseAddress!))
-                    Parallel.forRanges(chunks) { range in
-                        let (xb, wb, ob) = p.value
-                        let cols = UnsafeMutablePointer<Float>.allocate(capacity: chunk * kdim)
-                        defer { cols.deallocate() }
-                        for c in range {
-                            let rows = (c * chunk)..<Swift.min(total, (c + 1) * chunk)
-                            for gi in 0..<g.groups {
-                                im2col(xb, g, rows: rows, group: gi, cols)
-                                ocelli_sgemm(rows.count, g.og, kdim, cols, kdim, 1, wb + gi * g.og, g.o, 1,
-                                             ob + rows.lowerBound * g.o + gi * g.og, g.o, 0)
-                            }
+            out.withUnsafeMutableBufferPointer { op in
+                let p = UnsafeSendable((xp.baseAddress!, op.baseAddress!))
+                Parallel.forRanges(chunks) { range in
+                    let (xb, ob) = p.value
+                    let cols = UnsafeMutablePointer<Float>.allocate(capacity: chunk * kdim)
+                    defer { cols.deallocate() }
+                    for c in range {
+                        let rows = (c * chunk)..<Swift.min(total, (c + 1) * chunk)
+                        for gi in 0..<g.groups {
+                            im2col(xb, g, rows: rows, group: gi, cols)
+                            GEMM.sgemmPacked(m: rows.count, a: cols, rsA: kdim, csA: 1, packed: packed[gi],
+                                             c: ob + rows.lowerBound * g.o + gi * g.og, ldc: g.o)
                         }
+                        // Bias and activation while the chunk's rows are in cache.
+                        let first = ob + rows.lowerBound * g.o
+                        if let bias { addBias(first, rows: rows.count, bias) }
+                        if activation != .linear { finishRows(first, count: rows.count * g.o, activation) }
                     }
                 }
             }
         }
-        if let bias { addBias(&out, bias) }
         return out
     }
 
@@ -340,6 +366,36 @@ extension Tensor {
         var dw = Array(acc[0..<wcount])
         for s in 1..<partials { for i in 0..<wcount { dw[i] += acc[s * wcount + i] } }
         return dw
+    }
+
+    /// Adds `bias` to `rows` rows of bias.count values starting at `p`.
+    static func addBias(_ p: UnsafeMutablePointer<Float>, rows: Int, _ bias: [Float]) {
+        let o = bias.count
+        bias.withUnsafeBufferPointer { bp in
+            for r in 0..<rows {
+                let row = p + r * o
+                for j in 0..<o { row[j] += bp[j] }
+            }
+        }
+    }
+
+    /// Applies a fused activation in place to `count` values.
+    static func finishRows(_ p: UnsafeMutablePointer<Float>, count: Int, _ activation: FusedActivation) {
+        let slope: Float
+        switch activation {
+        case .linear: return
+        case .relu: slope = 0
+        case .leaky(let a): slope = a
+        }
+        var i = 0
+        let s = SIMD8<Float>(repeating: slope)
+        while i + 8 <= count {
+            let raw = UnsafeMutableRawPointer(p + i)
+            let v = raw.loadUnaligned(as: SIMD8<Float>.self)
+            raw.storeBytes(of: v.replacing(with: v * s, where: v .< 0), as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count { if p[i] < 0 { p[i] *= slope }; i += 1 }
     }
 
     static func addBias(_ out: inout [Float], _ bias: [Float]) {

@@ -72,3 +72,66 @@ public enum GEMM {
     }
 }
 
+
+/// A right-hand matrix B (K × N) packed once in the layout of the built-in kernel, for products
+/// that reuse it: the weights of every im2col chunk of a convolution, or inference weights kept
+/// across calls. Immutable after creation, so threads may share it.
+public final class PackedMatrix: @unchecked Sendable {
+    public let k: Int
+    public let n: Int
+    let storage: UnsafeMutablePointer<Float>
+
+    /// Packs B[p, j] = scalars[offset + p·rsB + j·csB].
+    public init(k: Int, n: Int, scalars: [Float], offset: Int = 0, rsB: Int, csB: Int) {
+        precondition(k >= 0 && n >= 0, "PackedMatrix: negative size \(k) x \(n)")
+        precondition(k == 0 || n == 0 || offset + (k - 1) * rsB + (n - 1) * csB < scalars.count,
+                     "PackedMatrix: \(k) x \(n) with strides (\(rsB), \(csB)) reads past \(scalars.count) values")
+        self.k = k
+        self.n = n
+        let count = Swift.max(1, ocelli_packed_b_size(k, n))
+        storage = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
+            .bindMemory(to: Float.self, capacity: count)
+        scalars.withUnsafeBufferPointer { ocelli_pack_b_full(k, n, $0.baseAddress! + offset, rsB, csB, storage) }
+    }
+
+    /// Packs a row-major [k, n] tensor.
+    public convenience init(_ t: Tensor) {
+        precondition(t.rank == 2, "PackedMatrix: expected a [K, N] matrix, got \(t.shape)")
+        self.init(k: t.shape[0], n: t.shape[1], scalars: t.scalars, rsB: t.shape[1], csB: 1)
+    }
+
+    deinit { UnsafeMutableRawPointer(storage).deallocate() }
+}
+
+extension GEMM {
+    /// C (+)= A · B with B packed in advance, on one thread (callers split the work).
+    @inline(__always)
+    static func sgemmPacked(m: Int, a: UnsafePointer<Float>, rsA: Int, csA: Int, packed b: PackedMatrix,
+                            columns: Range<Int>? = nil, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false) {
+        let cols = columns ?? 0..<b.n
+        ocelli_sgemm_packed(m, b.n, b.k, a, rsA, csA, b.storage, cols.lowerBound, cols.upperBound, c, ldc, accumulate ? 1 : 0)
+    }
+
+    /// C (+)= A · B with B packed in advance, split over the threads by rows (or by 16-column
+    /// panels when there are few rows). Each C element is summed in the same order whatever the split.
+    public static func sgemm(m: Int, a: UnsafePointer<Float>, rsA: Int, csA: Int, packed b: PackedMatrix,
+                             c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false) {
+        if m == 0 || b.n == 0 { return }
+        let p = UnsafeSendable((a, c))
+        let work = m * b.n * Swift.max(b.k, 1)
+        if work < 1 << 17 || Parallel.threadCount == 1 {
+            sgemmPacked(m: m, a: a, rsA: rsA, csA: csA, packed: b, c: c, ldc: ldc, accumulate: accumulate)
+        } else if m >= 6 * Parallel.threadCount * 4 || b.n < 32 {
+            Parallel.forRanges(m, minimumChunk: 6, alignment: 6) { r in
+                let (a, c) = p.value
+                sgemmPacked(m: r.count, a: a + r.lowerBound * rsA, rsA: rsA, csA: csA, packed: b,
+                            c: c + r.lowerBound * ldc, ldc: ldc, accumulate: accumulate)
+            }
+        } else {
+            Parallel.forRanges(b.n, minimumChunk: 16, alignment: 16) { r in
+                let (a, c) = p.value
+                sgemmPacked(m: m, a: a, rsA: rsA, csA: csA, packed: b, columns: r, c: c, ldc: ldc, accumulate: accumulate)
+            }
+        }
+    }
+}

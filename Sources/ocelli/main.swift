@@ -6,13 +6,13 @@ struct OcelliCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ocelli",
         abstract: "Deep learning for vision, in Swift.",
-        subcommands: [Mnist.self, Detect.self, Summary.self, Bench.self])
+        subcommands: [Mnist.self, Detect.self, Summary.self, Convert.self, Datasets.self, Bench.self])
 }
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure Ocelli's kernels.",
-        subcommands: [Kernels.self, Vision.self])
+        subcommands: [Kernels.self, Vision.self, BenchDetect.self, AugmentBench.self])
 }
 
 struct Kernels: ParsableCommand {
@@ -103,6 +103,46 @@ struct Vision: ParsableCommand {
             print("{\"image\":\"\(image)\",\"size\":\(size),\"decode_ms\":\(decode),\"letterbox_ms\":\(letterbox)}")
         } else {
             print(String(format: "%@: decode %.2f ms, letterbox to %dx%d %.2f ms (best of 20)", image, decode, size, size, letterbox))
+        }
+    }
+}
+
+struct AugmentBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "augment",
+        abstract: "Images per second of typical augmentation pipelines producing square network inputs.")
+
+    @Argument(help: "Image file (default: ../shared/data/images/dog.jpg).")
+    var image: String = "../shared/data/images/dog.jpg"
+
+    @Option(help: "Network input size.")
+    var size: Int = 416
+
+    @Option(help: "Seconds per measurement.")
+    var seconds: Double = 1
+
+    @Option(help: "Threads for the all-threads figure.")
+    var threads: Int = 2
+
+    @Flag(help: "Print one JSON array.")
+    var json = false
+
+    func run() throws {
+        guard size > 0, seconds > 0, threads > 0 else { throw ValidationError("--size, --seconds and --threads must be positive") }
+        let timings = try VisionBenchmark.augmentation(path: image, size: size, seconds: seconds, threads: threads)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(data: try encoder.encode(timings), encoding: .utf8)!)
+            return
+        }
+        print("\(image) -> \(size)x\(size), images/s")
+        print("                                                       augmentation only   with JPEG decode    \(threads) threads")
+        print("  pipeline                                              wall    per CPU-s   wall    per CPU-s   with decode")
+        for t in timings {
+            print("  " + t.name.padding(toLength: 52, withPad: " ", startingAt: 0)
+                  + String(format: " %6.0f   %8.0f   %6.0f   %8.0f   %8.0f", t.imagesPerSecond, t.imagesPerCPUSecond,
+                           t.imagesPerSecondWithDecode, t.imagesPerCPUSecondWithDecode, t.imagesPerSecondAllThreads))
         }
     }
 }

@@ -152,14 +152,16 @@ enum Paths {
         conv.rollingMean!.assign(TestData.uniform([5], seed: 3))
         conv.rollingVariance!.assign(TestData.uniform([5], seed: 4) + 1.5)
         let x = TestData.uniform([2, 6, 7, 3], seed: 5)
-        let y = conv(x)
+        let y = withoutGradients { conv(x) }          // the folded, packed, fused path
+        let recorded = conv(x)                        // the differentiable inference path
+        #expect(recorded.requiresGrad && recorded.isClose(to: y, absolute: 1e-5, relative: 1e-5))
         let z = Tensor.conv2d(x, filter: conv.kernel.value, padding: .explicit(top: 1, bottom: 1, left: 1, right: 1))
         let reference = ((z - conv.rollingMean!.value) / (conv.rollingVariance!.value.sqrt() + 1e-6) * conv.scales!.value
             + conv.biases.value).leakyRelu(negativeSlope: 0.1)
         #expect(y.isClose(to: reference, absolute: 1e-5, relative: 1e-5))
         // Changing a parameter invalidates the folded weights.
         conv.scales!.assign(conv.scales!.value * 2)
-        let y2 = conv(x)
+        let y2 = withoutGradients { conv(x) }
         #expect(!y2.isClose(to: y, absolute: 1e-3, relative: 0))
         // Training: rolling mean moves 1% toward the batch mean.
         let before = conv.rollingMean!.value

@@ -113,6 +113,34 @@ import OcelliTestSupport
         }
     }
 
+    /// The inference path (weights packed once, bias and activation fused) equals the reference
+    /// convolution followed by the activation, on every case and on shapes that take the
+    /// pointwise and large-weight im2col paths; a second call reuses the packed weights.
+    @Test func preparedConvolutionMatchesReference() {
+        let cases = Self.convCases + [
+            ConvCase(x: [1, 13, 13, 70], w: [1, 1, 70, 40]),
+            ConvCase(x: [1, 7, 7, 130], w: [3, 3, 130, 70], padding: .same),
+            ConvCase(x: [2, 13, 13, 96], w: [3, 3, 96, 80], padding: .explicit(top: 1, bottom: 1, left: 1, right: 1)),
+        ]
+        for (i, c) in cases.enumerated() {
+            let x = Tensor.uniform(c.x, minimum: -1, maximum: 1, seed: UInt64(i + 1))
+            let w = Tensor.uniform(c.w, minimum: -1, maximum: 1, seed: UInt64(i + 100))
+            let bias = Tensor.uniform([c.w[3]], minimum: -1, maximum: 1, seed: UInt64(i + 200))
+            let ref = Reference.conv2d(x, w, bias: bias, referenceParams(c))
+            let tol = 2e-5 * Float(c.w[0] * c.w[1] * c.w[2]).squareRoot() * 4
+            let conv = PreparedConvolution(filter: w, bias: bias, strides: c.stride, padding: c.padding,
+                                           dilations: c.dilation, groups: c.groups)
+            for (act, f) in [(FusedActivation.linear, { (v: Float) in v }), (.relu, { max($0, 0) }),
+                             (.leaky(0.1), { $0 > 0 ? $0 : 0.1 * $0 })] {
+                let expected = Tensor(shape: ref.shape, scalars: ref.scalars.map(f))
+                for call in 0..<2 {
+                    let y = conv(x, activation: act)
+                    #expect(y.shape == ref.shape && y.maxAbsDifference(expected) <= tol, "case \(i) \(act) call \(call): \(y.maxAbsDifference(expected))")
+                }
+            }
+        }
+    }
+
     @Test func conv2dRejectsMismatchedShapesWithAClearMessage() {
         // The checks run before any kernel; exercise the message-producing path directly.
         #expect(throws: ShapeError.self) { try Shape.broadcast([1, 5, 5, 3], [1, 5, 5, 4], op: "conv2d") }

@@ -29,6 +29,17 @@ void ocelli_sgemm(long M, long N, long K,
 
 /// Packs an HWIO kernel slice (K = KH*KW*Cin rows, Cout columns with row stride ldw)
 /// into 16-wide column panels: out[panel][k][16], zero padded. Size: ceil(Cout/16)*K*16.
+/// The number of floats `ocelli_pack_b_full` writes for a K x N matrix B.
+long ocelli_packed_b_size(long K, long N);
+
+/// Packs all of B (K x N, strides rsB/csB) once, in the order ocelli_sgemm_packed reads it, so
+/// a matrix used many times (inference weights, the weights of every im2col chunk) is packed once.
+void ocelli_pack_b_full(long K, long N, const float *B, long rsB, long csB, float *out);
+
+/// C[:, n0..<n1] (+)= A · B with B packed by ocelli_pack_b_full. n0 must be a multiple of 16.
+void ocelli_sgemm_packed(long M, long N, long K, const float *A, long rsA, long csA,
+                         const float *packedB, long n0, long n1, float *C, long ldc, int accumulate);
+
 void ocelli_pack_conv_weights(long K, long Cout, const float *W, long ldw, float *out);
 
 /// Direct NHWC convolution for output rows [ohBegin, ohEnd) of image `n`.
