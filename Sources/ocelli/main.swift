@@ -6,13 +6,13 @@ struct OcelliCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ocelli",
         abstract: "Deep learning for vision, in Swift.",
-        subcommands: [Mnist.self, Detect.self, Summary.self, Convert.self, Datasets.self, Bench.self])
+        subcommands: [Mnist.self, Detect.self, Summary.self, Map.self, Anchors.self, Convert.self, Datasets.self, Bench.self])
 }
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure Ocelli's kernels.",
-        subcommands: [Kernels.self, Vision.self, BenchDetect.self, AugmentBench.self])
+        subcommands: [Kernels.self, Vision.self, BenchDetect.self, BenchDetection.self, AugmentBench.self])
 }
 
 struct Kernels: ParsableCommand {

@@ -1,0 +1,171 @@
+import ArgumentParser
+import Foundation
+import Ocelli
+
+/// `ocelli map`: the mAP of detections over a VOC, YOLO or COCO data set.
+struct Map: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate detections: VOC2007 11-point, VOC all-point or COCO mAP, per class.",
+        discussion: """
+            The detections file is in COCO's results format: [{"image_id": …, "category_id": …, \
+            "bbox": [x, y, w, h], "score": …}, …]. For VOC and YOLO data, image_id is the image file's name \
+            without extension and category_id the class index in the data set's labels (labels.txt in the \
+            data set's folder, or --names); for COCO data, image_id and category_id are COCO's ids. Boxes are \
+            in continuous 0-based pixels (VOC's x1…x2 is x = x1 − 1, w = x2 − x1 + 1).
+            """)
+
+    @Option(help: "Detections in COCO results format (JSON).")
+    var detections: String
+
+    @Option(help: "The data set: a VOC, YOLO or COCO folder (or a COCO .json / YOLO list file).")
+    var data: String
+
+    @Option(help: "The split to evaluate (VOC ImageSets/Main/<split>.txt, YOLO <split>.txt, COCO instances_<split>.json); default: the whole data set.")
+    var split: String?
+
+    @Option(help: "voc07 (11-point), voc (all-point) or coco (IoU 0.50:0.95, pycocotools).")
+    var metric: String = "voc07"
+
+    @Option(help: "IoU threshold for VOC metrics (a match needs IoU > it) and for the counts.")
+    var iou: Double = 0.5
+
+    @Option(help: "Score threshold for the TP/FP/FN, precision, recall and F1 line.")
+    var scoreThreshold: Double = 0.25
+
+    @Option(help: "Class names file (one per line, index order), instead of the data set's labels.")
+    var names: String?
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    @Option(help: "Write precision-recall curves (SVG, one per class and pr_all.svg) into this folder.")
+    var prCurves: String?
+
+    func validate() throws {
+        guard MeanAveragePrecisionMetric(rawValue: metric) != nil else {
+            throw ValidationError("--metric must be voc07, voc or coco, got '\(metric)'")
+        }
+        guard iou > 0 && iou < 1 else { throw ValidationError("--iou must be between 0 and 1, got \(iou)") }
+    }
+
+    func run() throws {
+        let dataset = try loadEvaluationData(path: data, split: split, names: names)
+        let found = try DetectionsFile.read(path: detections, images: dataset.images, classCount: dataset.classNames.count,
+                                            categoryIDs: dataset.categoryIDs)
+        try Map.report(detections: found, dataset: dataset, metric: MeanAveragePrecisionMetric(rawValue: metric)!,
+                       iouThreshold: iou, scoreThreshold: scoreThreshold, json: json, prCurves: prCurves)
+    }
+
+    /// Evaluates `detections` on `dataset` and prints the result (text, or one JSON object), writing
+    /// precision-recall SVGs to `prCurves` when given. This is also the end of the model path
+    /// (`ocelli map --cfg CFG --weights W`, wired in OcelliDarknet's CLI): it only has to produce
+    /// `[ScoredDetection]` — image ids = `AnnotatedImage.id`, class indices into `dataset.classNames`,
+    /// boxes in the image's pixels, every class probability above Darknet's 0.005 after do_nms_sort.
+    static func report(detections: [ScoredDetection], dataset: EvaluationData, metric: MeanAveragePrecisionMetric,
+                       iouThreshold: Double, scoreThreshold: Double, json: Bool, prCurves: String?) throws {
+        let result = try MeanAveragePrecision.evaluate(detections: detections, images: dataset.images,
+                                                       classNames: dataset.classNames, metric: metric,
+                                                       iouThreshold: iouThreshold, scoreThreshold: scoreThreshold)
+        if let prCurves { try result.writePrecisionRecallCurves(to: prCurves) }
+        if json {
+            print(result.json)
+        } else {
+            let objects = dataset.images.reduce(0) { $0 + $1.objects.count }
+            print("\(dataset.images.count) images, \(objects) objects, \(detections.count) detections, \(dataset.classNames.count) classes")
+            print("")
+            print(result.text, terminator: "")
+            if let prCurves { print("precision-recall curves: \(prCurves)/pr_all.svg and one per class") }
+        }
+    }
+}
+
+/// Ground truth for evaluation: images, class names, and (COCO data) the category id of each class.
+struct EvaluationData {
+    var images: [AnnotatedImage]
+    var classNames: [String]
+    /// COCO data: results files name categories by COCO id, mapped through this; nil: class indices.
+    var categoryIDs: [Int]?
+}
+
+/// Reads a data set for `map` and `anchors`. With `names`, the class list is that file's and each
+/// object's class index is re-derived from its class name (an error names an object whose class is
+/// not in the file).
+func loadEvaluationData(path: String, split: String?, names: String?) throws -> EvaluationData {
+    let dataset = try DetectionDataset.load(URL(fileURLWithPath: path), split: split)
+    var data = EvaluationData(images: dataset.images, classNames: dataset.classNames,
+                              categoryIDs: dataset.format == .coco ? dataset.categoryIDs : nil)
+    if let names {
+        guard let text = try? String(contentsOfFile: names, encoding: .utf8) else {
+            throw ValidationError("cannot read the names file \(names)")
+        }
+        let list = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        var index: [String: Int] = [:]
+        for (i, n) in list.enumerated() where index[n] == nil { index[n] = i }
+        for i in data.images.indices {
+            for j in data.images[i].objects.indices {
+                let name = data.images[i].objects[j].className
+                guard let k = index[name] else {
+                    throw ValidationError("\(names): has no class '\(name)' (an object of image \(data.images[i].id) in \(path))")
+                }
+                data.images[i].objects[j].classIndex = k
+            }
+        }
+        data.classNames = list
+        data.categoryIDs = nil
+    }
+    return data
+}
+
+/// `ocelli bench detection`: NMS on 10,000 boxes and a COCO evaluation of 5,000 images.
+struct BenchDetection: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "detection",
+        abstract: "Time greedy NMS and COCO evaluation (Benchmarks/bench_detection_peers.py compares them with torchvision/OpenCV and pycocotools).")
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    @Option(help: "Boxes for NMS: {\"boxes\": [[x1,y1,x2,y2],…], \"scores\": […]} (default: 10,000 synthetic boxes).")
+    var boxes: String?
+
+    @Option(help: "IoU threshold for NMS.")
+    var iou: Double = 0.5
+
+    @Option(help: "COCO ground truth with category ids 0…K−1 (default: 5,000 synthetic images).")
+    var cocoGt: String?
+
+    @Option(help: "COCO results for --coco-gt.")
+    var cocoDetections: String?
+
+    @Option(help: "Repetitions (the fastest is reported).")
+    var repetitions: Int = 20
+
+    func validate() throws {
+        if (cocoGt == nil) != (cocoDetections == nil) { throw ValidationError("--coco-gt and --coco-detections go together") }
+        if repetitions < 1 { throw ValidationError("--repetitions must be at least 1") }
+    }
+
+    func run() throws {
+        let nms = try boxes.map { try DetectionBenchmark.readBoxes(path: $0) } ?? DetectionBenchmark.syntheticBoxes(count: 10_000)
+        let coco: (images: [AnnotatedImage], detections: [ScoredDetection], classNames: [String])
+        if let cocoGt, let cocoDetections {
+            let gt = try DetectionBenchmark.readCOCOGroundTruth(path: cocoGt)
+            let dets = try DetectionsFile.read(path: cocoDetections, images: gt.images, classCount: gt.classNames.count)
+            coco = (gt.images, dets, gt.classNames)
+        } else {
+            coco = DetectionBenchmark.syntheticCOCO(imageCount: 5000)
+        }
+        let report = try DetectionBenchmark.run(boxes: nms.boxes, scores: nms.scores, iouThreshold: iou, images: coco.images,
+                                                detections: coco.detections, classNames: coco.classNames, repetitions: repetitions)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(data: try encoder.encode(report), encoding: .utf8)!)
+        } else {
+            print(String(format: "NMS: %d boxes, IoU %.2f: %d kept in %.3f ms", report.nms_boxes, report.nms_iou_threshold, report.nms_kept, report.nms_ms))
+            print(String(format: "COCO evaluation: %d images, %d objects, %d detections in %.1f ms; AP %.4f, AP50 %.4f",
+                         report.coco_images, report.coco_objects, report.coco_detections, report.coco_eval_ms,
+                         report.coco_stats[0], report.coco_stats[1]))
+        }
+    }
+}
