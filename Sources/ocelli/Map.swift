@@ -15,7 +15,28 @@ struct Map: ParsableCommand {
             """)
 
     @Option(help: "Detections in COCO results format (JSON).")
-    var detections: String
+    var detections: String?
+
+    @Option(help: "Instead of --detections: a Darknet .cfg to run over the data set's images (with --weights).")
+    var cfg: String?
+
+    @Option(help: "The Darknet .weights for --cfg.")
+    var weights: String?
+
+    @Option(help: "With --cfg: the score threshold of the detections kept for evaluation (Darknet's map uses 0.005).")
+    var thresh: Float = 0.005
+
+    @Option(help: "With --cfg: NMS IoU threshold (Darknet's do_nms_sort).")
+    var nms: Float = 0.45
+
+    @Flag(help: "With --cfg: resize images to the network input instead of letterboxing them.")
+    var noLetterbox = false
+
+    @Option(help: "With --cfg: images per forward pass.")
+    var batch: Int = 4
+
+    @Option(help: "With --cfg: also write the detections in COCO results format to this file.")
+    var saveDetections: String?
 
     @Option(help: "The data set: a VOC, YOLO or COCO folder (or a COCO .json / YOLO list file).")
     var data: String
@@ -46,14 +67,60 @@ struct Map: ParsableCommand {
             throw ValidationError("--metric must be voc07, voc or coco, got '\(metric)'")
         }
         guard iou > 0 && iou < 1 else { throw ValidationError("--iou must be between 0 and 1, got \(iou)") }
+        guard (detections == nil) != (cfg == nil) else { throw ValidationError("give either --detections FILE or --cfg CFG --weights W") }
+        guard cfg == nil || weights != nil else { throw ValidationError("--cfg needs --weights") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
     }
 
     func run() throws {
         let dataset = try loadEvaluationData(path: data, split: split, names: names)
-        let found = try DetectionsFile.read(path: detections, images: dataset.images, classCount: dataset.classNames.count,
+        let found: [ScoredDetection]
+        if let cfg, let weights {
+            found = try Map.detect(cfg: cfg, weights: weights, images: dataset.images, classCount: dataset.classNames.count,
+                                   threshold: thresh, nms: nms, fit: noLetterbox ? .resize : .letterbox, batch: batch)
+            if let saveDetections {
+                try DetectionsFile.encode(found).write(to: URL(fileURLWithPath: saveDetections), options: .atomic)
+            }
+        } else {
+            found = try DetectionsFile.read(path: detections!, images: dataset.images, classCount: dataset.classNames.count,
                                             categoryIDs: dataset.categoryIDs)
+        }
         try Map.report(detections: found, dataset: dataset, metric: MeanAveragePrecisionMetric(rawValue: metric)!,
                        iouThreshold: iou, scoreThreshold: scoreThreshold, json: json, prCurves: prCurves)
+    }
+
+    /// Runs a Darknet network over the images: every class probability above `threshold` after
+    /// do_nms_sort becomes a detection (the network's class j is the data set's class j).
+    static func detect(cfg: String, weights: String, images: [AnnotatedImage], classCount: Int, threshold: Float,
+                       nms: Float, fit: InputFit, batch: Int) throws -> [ScoredDetection] {
+        let network = try DarknetNetwork(cfg: cfg)
+        for w in network.config.warnings { printError("warning: \(w)") }
+        guard let classes = network.heads.first?.classes else {
+            throw ValidationError("\(cfg) has no [yolo], [region] or [detection] layer to detect with")
+        }
+        guard classes == classCount else {
+            throw ValidationError("\(cfg) predicts \(classes) classes, the data set has \(classCount): class indices must correspond (use --names)")
+        }
+        try network.loadWeights(weights)
+        var out: [ScoredDetection] = []
+        var start = 0
+        let began = Date()
+        while start < images.count {
+            let chunk = Array(images[start..<min(start + batch, images.count)])
+            start += chunk.count
+            let decoded = try chunk.map { try Image(contentsOf: $0.file.path) }
+            let x = Tensor.stack(decoded.map { DetectPipeline.input($0, network: network, fit: fit) }, axis: 0)
+            let outputs = network.forward(x)
+            for (b, (entry, image)) in zip(chunk, decoded).enumerated() {
+                for d in network.detections(outputs: outputs, batchIndex: b, imageWidth: image.width, imageHeight: image.height,
+                                            fit: fit, threshold: threshold, nmsThreshold: nms) {
+                    out.append(ScoredDetection(imageID: entry.id, classIndex: d.classIndex, score: Double(d.score),
+                                               xmin: Double(d.x1), ymin: Double(d.y1), xmax: Double(d.x2), ymax: Double(d.y2)))
+                }
+            }
+        }
+        printError("\(images.count) images through \((cfg as NSString).lastPathComponent) in \(String(format: "%.1f", Date().timeIntervalSince(began))) s")
+        return out
     }
 
     /// Evaluates `detections` on `dataset` and prints the result (text, or one JSON object), writing
