@@ -42,20 +42,6 @@ public enum InputFit: Sendable, Equatable {
 
 @inline(__always) func logistic(_ x: Float) -> Float { 1 / (1 + Foundation.exp(-x)) }
 
-/// Darknet's IoU of two centre-size boxes (box.c `box_iou`).
-@inline(__always)
-func darknetIoU(_ a: DarknetBox, _ b: DarknetBox) -> Float {
-    func overlap(_ x1: Float, _ w1: Float, _ x2: Float, _ w2: Float) -> Float {
-        let l1 = x1 - w1 / 2, l2 = x2 - w2 / 2
-        let r1 = x1 + w1 / 2, r2 = x2 + w2 / 2
-        return min(r1, r2) - max(l1, l2)
-    }
-    let w = overlap(a.x, a.w, b.x, b.w), h = overlap(a.y, a.h, b.y, b.h)
-    let intersection: Float = (w < 0 || h < 0) ? 0 : w * h
-    let union = a.w * a.h + b.w * b.h - intersection
-    return intersection / union
-}
-
 extension DarknetNetwork {
     /// The boxes of every head for image `b` of a batch, as Darknet's `get_network_boxes`:
     /// `[yolo]` heads keep boxes whose objectness is above `threshold`; `[region]` heads give every
@@ -186,42 +172,12 @@ extension DarknetNetwork {
 /// with IoU > `threshold` loses that class (its probability becomes 0).
 public func darknetNMS(_ boxes: inout [DarknetBox], classes: Int, threshold: Float) {
     boxes.removeAll { $0.objectness == 0 }
-    let n = boxes.count
-    guard n > 1, classes > 0 else { return }
-    // Flat copies: corners, areas and the class-major probabilities, so the O(n²) loop per class
-    // touches only plain Float arrays.
-    var left = [Float](repeating: 0, count: n), right = left, top = left, bottom = left, area = left
-    var prob = [Float](repeating: 0, count: n * classes)
-    for (i, b) in boxes.enumerated() {
-        left[i] = b.x - b.w / 2; right[i] = b.x + b.w / 2
-        top[i] = b.y - b.h / 2; bottom[i] = b.y + b.h / 2
-        area[i] = b.w * b.h
-        for k in 0..<min(classes, b.probabilities.count) { prob[k * n + i] = b.probabilities[k] }
-    }
-    var order = [Int]()
-    order.reserveCapacity(n)
-    for k in 0..<classes {
-        let base = k * n
-        order.removeAll(keepingCapacity: true)
-        for i in 0..<n where prob[base + i] > 0 { order.append(i) }
-        guard order.count > 1 else { continue }
-        order.sort { prob[base + $0] > prob[base + $1] }
-        let m = order.count
-        for a in 0..<m {
-            let i = order[a]
-            if prob[base + i] == 0 { continue }
-            let (li, ri, ti, bi, ai) = (left[i], right[i], top[i], bottom[i], area[i])
-            for c in (a + 1)..<m {
-                let j = order[c]
-                if prob[base + j] == 0 { continue }
-                // Darknet's box_iou: overlap widths may be negative (then no intersection).
-                let w = min(ri, right[j]) - max(li, left[j]), h = min(bi, bottom[j]) - max(ti, top[j])
-                let inter: Float = (w < 0 || h < 0) ? 0 : w * h
-                if inter / (ai + area[j] - inter) > threshold { prob[base + j] = 0 }
-            }
-        }
-    }
-    for i in 0..<n { for k in 0..<min(classes, boxes[i].probabilities.count) { boxes[i].probabilities[k] = prob[k * n + i] } }
+    guard boxes.count > 1, classes > 0 else { return }
+    var probabilities = [Float](repeating: 0, count: boxes.count * classes)
+    for (i, b) in boxes.enumerated() { for k in 0..<min(classes, b.probabilities.count) { probabilities[i * classes + k] = b.probabilities[k] } }
+    NonMaximumSuppression.darknetSort(boxes: boxes.map { ($0.x, $0.y, $0.w, $0.h) }, objectness: boxes.map(\.objectness),
+                                      probabilities: &probabilities, classes: classes, threshold: threshold)
+    for i in boxes.indices { for k in 0..<min(classes, boxes[i].probabilities.count) { boxes[i].probabilities[k] = probabilities[i * classes + k] } }
     // Darknet leaves the array in the last class' order; Ocelli orders by the best class
     // probability, highest first.
     boxes.sort { ($0.probabilities.max() ?? 0) > ($1.probabilities.max() ?? 0) }

@@ -156,16 +156,40 @@ public enum NonMaximumSuppression {
         precondition(objectness.count == n && probabilities.count == n * classes,
                      "NonMaximumSuppression.darknetSort: \(n) boxes, \(objectness.count) objectness values, "
                      + "\(probabilities.count) probabilities for \(classes) classes")
-        let active = (0..<n).filter { objectness[$0] != 0 }
-        for k in 0..<classes {
-            let order = active.sorted { a, b in
-                let pa = probabilities[a * classes + k], pb = probabilities[b * classes + k]
-                return pa > pb || (pa == pb && a < b)
-            }
-            for (r, i) in order.enumerated() where probabilities[i * classes + k] != 0 {
-                let a = boxes[i]
-                for j in order[(r + 1)...] where probabilities[j * classes + k] != 0 {
-                    if darknetIoU(a, boxes[j]) > threshold { probabilities[j * classes + k] = 0 }
+        guard n > 1, classes > 0 else { return }
+        // Flat corners and areas, computed as box_iou does (x ± w/2), so the O(m²) loop of each
+        // class touches plain Float arrays; only detections with a non-zero probability of the
+        // class take part (suppressing a zero changes nothing).
+        var left = [Float](repeating: 0, count: n), right = left, top = left, bottom = left, area = left
+        for (i, b) in boxes.enumerated() {
+            left[i] = b.x - b.w / 2; right[i] = b.x + b.w / 2
+            top[i] = b.y - b.h / 2; bottom[i] = b.y + b.h / 2
+            area[i] = b.w * b.h
+        }
+        var order: [Int] = []
+        order.reserveCapacity(n)
+        probabilities.withUnsafeMutableBufferPointer { p in
+            for k in 0..<classes {
+                order.removeAll(keepingCapacity: true)
+                for i in 0..<n where objectness[i] != 0 && p[i * classes + k] != 0 { order.append(i) }
+                guard order.count > 1 else { continue }
+                order.sort { a, b in
+                    let pa = p[a * classes + k], pb = p[b * classes + k]
+                    return pa > pb || (pa == pb && a < b)
+                }
+                let m = order.count
+                for r in 0..<m {
+                    let i = order[r]
+                    if p[i * classes + k] == 0 { continue }
+                    let (li, ri, ti, bi, ai) = (left[i], right[i], top[i], bottom[i], area[i])
+                    for c in (r + 1)..<m {
+                        let j = order[c]
+                        if p[j * classes + k] == 0 { continue }
+                        let w = Swift.min(ri, right[j]) - Swift.max(li, left[j])
+                        let h = Swift.min(bi, bottom[j]) - Swift.max(ti, top[j])
+                        let inter: Float = (w < 0 || h < 0) ? 0 : w * h
+                        if inter / (ai + area[j] - inter) > threshold { p[j * classes + k] = 0 }
+                    }
                 }
             }
         }
