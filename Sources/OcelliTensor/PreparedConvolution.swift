@@ -24,6 +24,27 @@ public final class PreparedConvolution: @unchecked Sendable {
     private let lock = NSLock()
     private var direct: [Float]?
     private var gemm: [PackedMatrix]?
+    private var winograd: [Int: [PackedMatrix]] = [:]
+
+    /// Which tile size Winograd uses for a geometry, or nil for the other kernels: 3x3 stride-1
+    /// convolutions with at least 64 input and 32 output channels (measured: below that the
+    /// transforms cost more than they save); F(4, 3) on maps of 20 × 20 and
+    /// more, F(2, 3) below (fewer, smaller transformed filters where few tiles share them).
+    /// `OCELLI_WINOGRAD=0` turns it off everywhere (to compare kernels).
+    public var winogradEnabled = ProcessInfo.processInfo.environment["OCELLI_WINOGRAD"] != "0"
+
+    func winogradTile(_ g: ConvGeometry) -> WinogradTransform? {
+        guard winogradEnabled, Tensor.winogradApplies(g), g.c >= 64, g.o >= 32 else { return nil }
+        return g.oh >= 20 && g.ow >= 20 ? .f4 : .f2
+    }
+
+    private func winogradWeights(_ t: WinogradTransform, _ g: ConvGeometry) -> [PackedMatrix] {
+        lock.lock(); defer { lock.unlock() }
+        if let w = winograd[t.m] { return w }
+        let w = t.transformFilter(filter, channels: g.c, filters: g.o)
+        winograd[t.m] = w
+        return w
+    }
 
     public init(filter: Tensor, bias: Tensor? = nil, strides: (Int, Int) = (1, 1), padding: Padding = .valid,
                 dilations: (Int, Int) = (1, 1), groups: Int = 1) {
@@ -76,6 +97,10 @@ public final class PreparedConvolution: @unchecked Sendable {
         let shape = [g.n, g.oh, g.ow, g.o]
         if g.isPointwise {
             return Tensor(shape: shape, scalars: pointwise(input.scalars, g, activation))
+        }
+        if let t = winogradTile(g) {
+            return Tensor(shape: shape, scalars: Tensor.winogradForward(input.scalars, winogradWeights(t, g), bias, g, t,
+                                                                        activation: activation))
         }
         switch Tensor.automaticAlgorithm(g) {
         case .direct:

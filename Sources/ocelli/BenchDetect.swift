@@ -36,6 +36,9 @@ struct BenchDetect: ParsableCommand {
     @Option(help: "Threads (default: OCELLI_NUM_THREADS or every core).")
     var threads: Int?
 
+    @Flag(help: "Also time each layer alone (best of 5, batch 1, on random inputs of its shape).")
+    var layers = false
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
@@ -94,6 +97,23 @@ struct BenchDetect: ParsableCommand {
             }
             trainImagesPerSecond = Double(trainBatch) / (median(steps) / 1000)
         }
+        var perLayer: [[String: Any]] = []
+        if layers {
+            for info in network.layers {
+                guard let layer = info.layer else { continue }
+                let xs = layer.inputShapes.enumerated().map { Tensor.uniform([1] + $0.element, minimum: 0, maximum: 1, seed: UInt64($0.offset + 1)) }
+                var best = Double.infinity
+                for _ in 0..<6 {
+                    let t = now()
+                    _ = withoutGradients { () -> Tensor in
+                        var ctx = ForwardContext(training: false)
+                        return layer.forward(xs, context: &ctx)
+                    }
+                    best = min(best, now() - t)
+                }
+                perLayer.append(["index": info.index, "type": info.type, "ms": best, "bflops": info.bflops])
+            }
+        }
         var report: [String: Any] = [
             "cfg": (cfg as NSString).lastPathComponent, "width": network.width, "height": network.height,
             "threads": Parallel.threadCount, "bflops": network.totalBFLOPs,
@@ -101,6 +121,7 @@ struct BenchDetect: ParsableCommand {
             "throughput_images": images, "throughput_batch": batch, "throughput_images_per_s": Double(images) / (total / 1000),
         ]
         if let t = trainImagesPerSecond { report["train_images_per_s"] = t; report["train_batch"] = trainBatch }
+        if layers { report["layers"] = perLayer }
         if json {
             let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
             print(String(data: data, encoding: .utf8)!)
@@ -110,6 +131,11 @@ struct BenchDetect: ParsableCommand {
             print(String(format: "forward (batch 1): median %.1f ms, best %.1f ms", median(forward), forward.min()!))
             print(String(format: "decode + letterbox + forward + boxes + NMS: median %.1f ms", median(pipeline)))
             print(String(format: "throughput: %d images in batches of %d: %.1f images/s", images, batch, Double(images) / (total / 1000)))
+            for l in perLayer {
+                let flops = l["bflops"] as! Double, ms = l["ms"] as! Double
+                print(String(format: "  %3d %-14@ %7.2f ms%@", l["index"] as! Int, l["type"] as! String, ms,
+                             flops > 0 ? String(format: "  %6.1f GFLOP/s", flops / (ms / 1000)) : ""))
+            }
             if let t = trainImagesPerSecond {
                 print(String(format: "training steps (batch %d, forward + backward): %.1f images/s", trainBatch, t))
             }

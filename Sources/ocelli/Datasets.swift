@@ -95,6 +95,9 @@ struct Inspect: ParsableCommand {
     @Option(name: .customLong("step-ms"), help: "Simulated training step per batch, in milliseconds of busy work on the calling thread.")
     var stepMilliseconds: Double = 0
 
+    @Flag(help: "Time the loader with YOLOv3's augmentation: Darknet's jitter (0.3, placed, random flip) and HSV jitter (hue 0.1, saturation and exposure 1.5).")
+    var augment = false
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
@@ -112,7 +115,12 @@ struct Inspect: ParsableCommand {
 
         var rate: Double? = nil
         if batches > 0 {
-            let loader = DetectionLoader(dataset: dataset, batchSize: batchSize, inputSize: size, seed: 1, prefetch: prefetch, workers: workers)
+            let transform = augment
+                ? Augment.Sequential([Augment.DarknetJitter(width: size, height: size, jitter: 0.3, mode: .place, flip: true),
+                                      Augment.DarknetHSV(hue: 0.1, saturation: 1.5, exposure: 1.5)]).transform
+                : nil
+            let loader = DetectionLoader(dataset: dataset, batchSize: batchSize, inputSize: size, seed: 1, prefetch: prefetch,
+                                         workers: workers, transform: transform)
             var done = 0, epoch = 0
             let start = Date()
             outer: while done < batches {
@@ -148,8 +156,9 @@ struct Inspect: ParsableCommand {
                      mean(heights), median(heights), heights.first ?? 0, heights.last ?? 0, mean(widths)))
         print("per class: " + zip(dataset.classNames, perClass).map { "\($0) \($1)" }.joined(separator: ", "))
         if let rate {
-            print(String(format: "loader: %.2f batches/s (%.1f images/s) of %d at %dx%d, prefetch %d, workers %d, step %.0f ms",
-                         rate, rate * Double(batchSize), batchSize, size, size, prefetch, workers, stepMilliseconds))
+            print(String(format: "loader: %.2f batches/s (%.1f images/s) of %d at %dx%d, prefetch %d, workers %d, step %.0f ms%@",
+                         rate, rate * Double(batchSize), batchSize, size, size, prefetch, workers, stepMilliseconds,
+                         augment ? ", YOLOv3 augmentation" : ""))
         }
     }
 }

@@ -121,6 +121,11 @@ import OcelliTestSupport
             ConvCase(x: [1, 13, 13, 70], w: [1, 1, 70, 40]),
             ConvCase(x: [1, 7, 7, 130], w: [3, 3, 130, 70], padding: .same),
             ConvCase(x: [2, 13, 13, 96], w: [3, 3, 96, 80], padding: .explicit(top: 1, bottom: 1, left: 1, right: 1)),
+            // Winograd F(4, 3) (maps ≥ 20) and F(2, 3): edge tiles, asymmetric and no padding, odd sizes.
+            ConvCase(x: [2, 23, 21, 67], w: [3, 3, 67, 35], padding: .same),
+            ConvCase(x: [1, 26, 26, 64], w: [3, 3, 64, 48], padding: .explicit(top: 1, bottom: 1, left: 1, right: 1)),
+            ConvCase(x: [1, 25, 22, 64], w: [3, 3, 64, 32], padding: .valid),
+            ConvCase(x: [1, 11, 9, 72], w: [3, 3, 72, 40], padding: .explicit(top: 0, bottom: 2, left: 1, right: 0)),
         ]
         for (i, c) in cases.enumerated() {
             let x = Tensor.uniform(c.x, minimum: -1, maximum: 1, seed: UInt64(i + 1))
@@ -130,12 +135,20 @@ import OcelliTestSupport
             let tol = 2e-5 * Float(c.w[0] * c.w[1] * c.w[2]).squareRoot() * 4
             let conv = PreparedConvolution(filter: w, bias: bias, strides: c.stride, padding: c.padding,
                                            dilations: c.dilation, groups: c.groups)
+            let plain = PreparedConvolution(filter: w, bias: bias, strides: c.stride, padding: c.padding,
+                                            dilations: c.dilation, groups: c.groups)
+            plain.winogradEnabled = false
+            if i >= cases.count - 5 {
+                #expect(conv.winogradTile(conv.geometry(x)) != nil, "case \(i) should take the Winograd path")
+            }
             for (act, f) in [(FusedActivation.linear, { (v: Float) in v }), (.relu, { max($0, 0) }),
                              (.leaky(0.1), { $0 > 0 ? $0 : 0.1 * $0 })] {
                 let expected = Tensor(shape: ref.shape, scalars: ref.scalars.map(f))
                 for call in 0..<2 {
-                    let y = conv(x, activation: act)
-                    #expect(y.shape == ref.shape && y.maxAbsDifference(expected) <= tol, "case \(i) \(act) call \(call): \(y.maxAbsDifference(expected))")
+                    for (kind, op) in [("winograd when it applies", conv), ("without winograd", plain)] {
+                        let y = op(x, activation: act)
+                        #expect(y.shape == ref.shape && y.maxAbsDifference(expected) <= tol, "case \(i) \(kind) \(act) call \(call): \(y.maxAbsDifference(expected))")
+                    }
                 }
             }
         }
