@@ -43,6 +43,12 @@ public enum InputFit: Sendable, Equatable {
 @inline(__always) func logistic(_ x: Float) -> Float { 1 / (1 + Foundation.exp(-x)) }
 
 extension DarknetNetwork {
+    /// YOLOv1 networks (`[detection]`) see plainly resized images and their boxes are not letterbox
+    /// corrected; `detect` and `map` feed them resized images whatever the requested fit.
+    public var usesPlainResize: Bool {
+        heads.contains { if case .detection = $0 { return true } else { return false } }
+    }
+
     /// The boxes of every head for image `b` of a batch, as Darknet's `get_network_boxes`:
     /// `[yolo]` heads keep boxes whose objectness is above `threshold`; `[region]` heads give every
     /// box, with objectness zeroed below it. Boxes are corrected from the network input back to
@@ -156,8 +162,16 @@ extension DarknetNetwork {
                     var box = DarknetBox(x: (p[boxIndex] + Float(col)) / Float(side), y: (p[boxIndex + 1] + Float(row)) / Float(side),
                                          w: p[boxIndex + 2], h: p[boxIndex + 3], objectness: scale, probabilities: [])
                     if head.sqrt { box.w *= box.w; box.h *= box.h }
-                    box.probabilities = (0..<head.classes).map { j in
-                        let prob = scale * p[i * head.classes + j]
+                    // forward_detection_layer's softmax over each cell's classes (when softmax=1).
+                    var classProbs = (0..<head.classes).map { p[i * head.classes + $0] }
+                    if head.softmax {
+                        let top = classProbs.max() ?? 0
+                        classProbs = classProbs.map { Foundation.exp($0 - top) }
+                        let sum = classProbs.reduce(0, +)
+                        classProbs = classProbs.map { $0 / sum }
+                    }
+                    box.probabilities = classProbs.map { c in
+                        let prob = scale * c
                         return prob > thresh ? prob : 0
                     }
                     out.append(box)

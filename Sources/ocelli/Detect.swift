@@ -144,7 +144,8 @@ struct Detect: ParsableCommand {
         do { try network.loadWeights(weights) } catch { printError(""); throw failure("\(error)") }
         printError("Done!")
         let labels = try classNames(names: names, cfg: cfg, weights: weights, classes: network.heads[0].classes)
-        let fit: InputFit = noLetterbox ? .resize : .letterbox
+        // YOLOv1 ([detection]) was trained on plainly resized images and its boxes are not letterbox-corrected.
+        let fit: InputFit = noLetterbox || network.usesPlainResize ? .resize : .letterbox
         if let video, let out {
             let annotate: (Image) -> Image = { frame in
                 let x = DetectPipeline.input(frame, network: network, fit: fit).reshaped([1, network.height, network.width, 3])

@@ -102,6 +102,7 @@ struct Map: ParsableCommand {
             throw ValidationError("\(cfg) predicts \(classes) classes, the data set has \(classCount): class indices must correspond (use --names)")
         }
         try network.loadWeights(weights)
+        let fit = network.usesPlainResize ? .resize : fit
         var out: [ScoredDetection] = []
         var start = 0
         let began = Date()
