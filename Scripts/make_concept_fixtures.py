@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Reference values for the "Deep Concepts" layers, losses and builders (issue 7).
+
+Run from the repository root with numpy, torch, torchvision and keras (TensorFlow backend):
+
+    /work/venv/bin/python Scripts/make_concept_fixtures.py
+
+Writes Tests/OcelliNNTests/Fixtures/concepts.json: one entry per case, every tensor in NHWC /
+HWIO order (PyTorch's NCHW / OIHW tensors are permuted here), as {"shape": [...], "data": [...]}.
+The tests read the file; CI needs no Python.
+"""
+import json
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+torch.manual_seed(0)
+rng = np.random.default_rng(7)
+out = {}
+
+
+def t(a):
+    a = np.asarray(a, dtype=np.float32)
+    return {"shape": list(a.shape), "data": [float(v) for v in a.reshape(-1)]}
+
+
+def nhwc(x):  # torch NCHW -> numpy NHWC
+    return x.detach().numpy().transpose(0, 2, 3, 1)
+
+
+def nchw(a):  # numpy NHWC -> torch NCHW
+    return torch.tensor(np.ascontiguousarray(a.transpose(0, 3, 1, 2)))
+
+
+def uniform(*shape, lo=-1.0, hi=1.0):
+    return rng.uniform(lo, hi, size=shape).astype(np.float32)
+
+
+# --- Activations -------------------------------------------------------------------------
+x = np.linspace(-4, 4, 33).astype(np.float32)
+xt = torch.tensor(x)
+import keras  # noqa: E402
+
+out["activations"] = {
+    "x": t(x),
+    "gelu": t(F.gelu(xt)),
+    "gelu_tanh": t(F.gelu(xt, approximate="tanh")),
+    "silu": t(F.silu(xt)),
+    "mish": t(F.mish(xt)),
+    "elu_0.7": t(F.elu(xt, alpha=0.7)),
+    "selu": t(F.selu(xt)),
+    "hard_sigmoid_keras": t(keras.ops.convert_to_numpy(keras.activations.hard_sigmoid(x))),
+    "hard_silu_keras": t(keras.ops.convert_to_numpy(keras.activations.hard_silu(x))),
+    "gelu_keras_approximate": t(keras.ops.convert_to_numpy(keras.activations.gelu(x, approximate=True))),
+    "relu6": t(F.relu6(xt)),
+}
+logits = uniform(3, 5, lo=-3, hi=3)
+out["log_softmax"] = {"x": t(logits), "y": t(F.log_softmax(torch.tensor(logits), dim=-1))}
+
+# PReLU with one slope per channel (PyTorch's num_parameters = C).
+xp = uniform(2, 4, 5, 3)
+prelu = torch.nn.PReLU(num_parameters=3)
+with torch.no_grad():
+    prelu.weight.copy_(torch.tensor([0.1, -0.2, 0.3]))
+out["prelu"] = {"x": t(xp), "alpha": t(prelu.weight.detach().numpy()), "y": t(nhwc(prelu(nchw(xp))))}
+
+# --- Convolutions ------------------------------------------------------------------------
+def conv_transpose_case(n, h, w, c, o, k, stride, padding, output_padding, dilation=1):
+    xin = uniform(n, h, w, c)
+    wt = uniform(c, o, k, k) * 0.5  # torch: [in, out, kh, kw]
+    b = uniform(o)
+    y = F.conv_transpose2d(nchw(xin), torch.tensor(wt), torch.tensor(b), stride=stride, padding=padding,
+                           output_padding=output_padding, dilation=dilation)
+    return {"x": t(xin), "kernel": t(wt.transpose(2, 3, 1, 0)), "bias": t(b), "stride": stride,
+            "padding": padding, "output_padding": output_padding, "dilation": dilation, "y": t(nhwc(y))}
+
+
+out["conv_transpose"] = [
+    conv_transpose_case(2, 3, 4, 3, 2, 3, 2, 1, 1),
+    conv_transpose_case(1, 4, 3, 2, 3, 2, 3, 0, 0),
+    conv_transpose_case(1, 3, 3, 2, 2, 3, 1, 1, 0),
+    conv_transpose_case(1, 3, 4, 2, 3, 3, 2, 0, 1, dilation=2),
+    conv_transpose_case(1, 5, 4, 3, 2, 4, 2, 2, 0),
+]
+
+
+def keras_conv_transpose_case(h, w, c, o, k, stride, padding, output_padding):
+    layer = keras.layers.Conv2DTranspose(o, k, strides=stride, padding=padding, output_padding=output_padding)
+    xin = uniform(1, h, w, c)
+    y = keras.ops.convert_to_numpy(layer(xin))
+    kernel, bias = [keras.ops.convert_to_numpy(v) for v in layer.weights]
+    bias = uniform(o)
+    layer.weights[1].assign(bias)
+    y = keras.ops.convert_to_numpy(layer(xin))
+    return {"x": t(xin), "kernel": t(kernel), "bias": t(bias), "stride": stride, "padding": padding,
+            "output_padding": output_padding, "kernel_size": k, "y": t(y)}
+
+
+out["keras_conv_transpose"] = [
+    keras_conv_transpose_case(3, 4, 2, 3, 3, 2, "same", None),
+    keras_conv_transpose_case(3, 4, 2, 3, 3, 2, "valid", None),
+    keras_conv_transpose_case(3, 3, 2, 2, 4, 2, "same", None),
+    keras_conv_transpose_case(3, 3, 2, 2, 3, 2, "same", 1),
+    keras_conv_transpose_case(2, 3, 2, 2, 2, 3, "valid", None),
+]
+
+# Depthwise convolution with depth multiplier 2 = a grouped convolution with groups = C.
+xd = uniform(2, 6, 5, 3)
+wd = uniform(3 * 2, 1, 3, 3)  # torch [C*M, 1, kh, kw]: output channel c*M + m
+bd = uniform(6)
+yd = F.conv2d(nchw(xd), torch.tensor(wd), torch.tensor(bd), stride=2, padding=1, groups=3)
+# Ocelli / Keras depthwise kernel [kh, kw, C, M]
+out["depthwise"] = {"x": t(xd), "kernel": t(wd.reshape(3, 2, 3, 3).transpose(2, 3, 0, 1)), "bias": t(bd), "y": t(nhwc(yd))}
+
+sep = keras.layers.SeparableConv2D(4, 3, padding="same", depth_multiplier=2, use_bias=True)
+xs = uniform(1, 5, 6, 3)
+sep(xs)
+for v in sep.weights:
+    v.assign(uniform(*v.shape))
+out["separable"] = {"x": t(xs), "depthwise_kernel": t(keras.ops.convert_to_numpy(sep.weights[0])),
+                    "pointwise_kernel": t(keras.ops.convert_to_numpy(sep.weights[1])),
+                    "bias": t(keras.ops.convert_to_numpy(sep.weights[2])), "y": t(keras.ops.convert_to_numpy(sep(xs)))}
+
+xc = uniform(1, 2, 2, 6)
+out["channel_shuffle"] = {"x": t(xc), "groups": 3, "y": t(nhwc(torch.nn.ChannelShuffle(3)(nchw(xc))))}
+
+# --- Pooling -----------------------------------------------------------------------------
+xl = uniform(2, 7, 6, 3, lo=0.1, hi=2)
+out["lp_pool"] = [
+    {"x": t(xl), "p": 2, "k": 2, "s": 2, "y": t(nhwc(torch.nn.LPPool2d(2, 2, 2)(nchw(xl))))},
+    {"x": t(xl), "p": 3, "k": 3, "s": 2, "y": t(nhwc(torch.nn.LPPool2d(3, 3, 2)(nchw(xl))))},
+    {"x": t(xl), "p": 1, "k": 2, "s": 1, "y": t(nhwc(torch.nn.LPPool2d(1, 2, 1)(nchw(xl))))},
+]
+xa = uniform(2, 7, 5, 3)
+out["adaptive_max_pool"] = {"x": t(xa), "bins": {str(b): t(nhwc(F.adaptive_max_pool2d(nchw(xa), b))) for b in (1, 2, 3, 4)}}
+
+# --- Normalization -----------------------------------------------------------------------
+xn = uniform(2, 3, 4, 6) * 3 + 1
+gamma, beta = uniform(6), uniform(6)
+gn = torch.nn.GroupNorm(2, 6, eps=1e-5)
+inn = torch.nn.InstanceNorm2d(6, eps=1e-5, affine=True)
+ln = torch.nn.LayerNorm(6, eps=1e-5)
+with torch.no_grad():
+    for m in (gn, inn, ln):
+        m.weight.copy_(torch.tensor(gamma)); m.bias.copy_(torch.tensor(beta))
+out["normalization"] = {"x": t(xn), "gamma": t(gamma), "beta": t(beta), "epsilon": 1e-5,
+                        "group_norm_2": t(nhwc(gn(nchw(xn)))), "instance_norm": t(nhwc(inn(nchw(xn)))),
+                        "layer_norm": t(ln(torch.tensor(xn)).detach().numpy())}
+
+# weight_norm on a Conv2d and a Linear: w = g * v / ||v||, norm per output unit (dim 0).
+conv = torch.nn.utils.weight_norm(torch.nn.Conv2d(3, 4, 3, padding=1), dim=0)
+with torch.no_grad():
+    conv.weight_g.copy_(torch.tensor(uniform(4, 1, 1, 1, lo=0.5, hi=2)))
+    conv.weight_v.copy_(torch.tensor(uniform(4, 3, 3, 3)))
+xw = uniform(1, 5, 4, 3)
+lin = torch.nn.utils.weight_norm(torch.nn.Linear(5, 3), dim=0)
+with torch.no_grad():
+    lin.weight_g.copy_(torch.tensor(uniform(3, 1, lo=0.5, hi=2)))
+xlin = uniform(4, 5)
+out["weight_norm"] = {
+    "conv": {"x": t(xw), "g": t(conv.weight_g.detach().numpy().reshape(-1)),
+             "v": t(conv.weight_v.detach().numpy().transpose(2, 3, 1, 0)), "bias": t(conv.bias.detach().numpy()),
+             "y": t(nhwc(conv(nchw(xw))))},
+    "dense": {"x": t(xlin), "g": t(lin.weight_g.detach().numpy().reshape(-1)),
+              "v": t(lin.weight_v.detach().numpy().T), "bias": t(lin.bias.detach().numpy()),
+              "y": t(lin(torch.tensor(xlin)).detach().numpy())},
+}
+
+path = os.path.join(os.path.dirname(__file__), "..", "Tests", "OcelliNNTests", "Fixtures", "concepts.json")
+os.makedirs(os.path.dirname(path), exist_ok=True)
+with open(path, "w") as f:
+    json.dump(out, f, separators=(",", ":"))
+print("wrote", os.path.normpath(path), os.path.getsize(path), "bytes")
