@@ -171,6 +171,84 @@ out["weight_norm"] = {
               "y": t(lin(torch.tensor(xlin)).detach().numpy())},
 }
 
+# --- Losses ------------------------------------------------------------------------------
+# torchvision's package import fails against this torch build (its C++ ops do not load), so
+# run the source of torchvision/ops/focal_loss.py itself, with its logging import stubbed.
+import importlib.util  # noqa: E402
+
+_spec = importlib.util.find_spec("torchvision")
+_focal_src = open(os.path.join(os.path.dirname(_spec.origin), "ops", "focal_loss.py")).read()
+_focal_src = _focal_src.replace("from ..utils import _log_api_usage_once", "_log_api_usage_once = lambda *a: None")
+_focal_ns = {}
+exec(compile(_focal_src, "torchvision/ops/focal_loss.py", "exec"), _focal_ns)
+sigmoid_focal_loss = _focal_ns["sigmoid_focal_loss"]
+
+logits = uniform(4, 5, lo=-3, hi=3)
+onehot = np.eye(5, dtype=np.float32)[[0, 3, 1, 4]]
+probs = keras.ops.convert_to_numpy(keras.ops.softmax(logits))
+binary_logits = uniform(4, 3, lo=-3, hi=3)
+binary_targets = (uniform(4, 3) > 0).astype(np.float32)
+kl = keras.losses
+
+
+def keras_per_sample(loss, y_true, y_pred):
+    return keras.ops.convert_to_numpy(loss.call(y_true, y_pred))
+
+
+out["focal"] = {
+    "logits": t(logits), "onehot": t(onehot), "probs": t(probs),
+    "categorical": t(keras_per_sample(kl.CategoricalFocalCrossentropy(), onehot, probs)),
+    "categorical_logits_ls": t(keras_per_sample(
+        kl.CategoricalFocalCrossentropy(alpha=0.5, gamma=1.5, from_logits=True, label_smoothing=0.1), onehot, logits)),
+    "binary_logits": t(binary_logits), "binary_targets": t(binary_targets),
+    "binary": t(keras_per_sample(kl.BinaryFocalCrossentropy(gamma=2, from_logits=True), binary_targets, binary_logits)),
+    "binary_balanced_ls": t(keras_per_sample(
+        kl.BinaryFocalCrossentropy(apply_class_balancing=True, alpha=0.3, gamma=1.0, from_logits=True, label_smoothing=0.2),
+        binary_targets, binary_logits)),
+    "torchvision_sigmoid_focal": t(sigmoid_focal_loss(
+        torch.tensor(binary_logits), torch.tensor(binary_targets), alpha=0.25, gamma=2, reduction="none")),
+    "sparse_ls_logits": t(keras_per_sample(kl.CategoricalCrossentropy(from_logits=True, label_smoothing=0.2), onehot, logits)),
+}
+
+a, p_, n_ = uniform(5, 4), uniform(5, 4), uniform(5, 4)
+out["triplet_margin"] = {"anchor": t(a), "positive": t(p_), "negative": t(n_), "margin": 0.7,
+                         "loss": float(torch.nn.TripletMarginLoss(margin=0.7)(torch.tensor(a), torch.tensor(p_), torch.tensor(n_)))}
+
+
+def batch_triplet_reference(emb, labels, margin, mining, squared):
+    """Online triplet mining after Moindrot's TensorFlow reference, in float64 (anchors without
+    a positive or a negative are left out of the batch-hard mean)."""
+    e = emb.astype(np.float64)
+    d2 = ((e[:, None, :] - e[None, :, :]) ** 2).sum(-1)
+    d = d2 if squared else np.sqrt(d2)
+    n = len(labels)
+    same = labels[:, None] == labels[None, :]
+    pos = same & ~np.eye(n, dtype=bool)
+    neg = ~same
+    if mining == "all":
+        loss = d[:, :, None] - d[:, None, :] + margin
+        valid = pos[:, :, None] & neg[:, None, :]
+        loss = np.maximum(loss * valid, 0)
+        active = (loss > 1e-16).sum()
+        return loss.sum() / max(active, 1)
+    hp = (d * pos).max(1)
+    hn = np.where(neg, d, np.inf).min(1)
+    ok = pos.any(1) & neg.any(1)
+    return np.maximum(hp - hn + margin, 0)[ok].mean()
+
+
+emb = uniform(8, 3)
+labels = np.array([0, 1, 0, 2, 1, 0, 2, 3])
+out["batch_triplet"] = {"embeddings": t(emb), "labels": labels.tolist(), "margin": 0.5, "cases": [
+    {"mining": m, "squared": sq, "loss": float(batch_triplet_reference(emb, labels, 0.5, m, sq))}
+    for m in ("all", "hard") for sq in (False, True)]}
+
+x1, x2 = uniform(6, 3), uniform(6, 3)
+similar = np.array([1, 0, 1, 0, 0, 1], dtype=np.float32)
+dd = np.sqrt(((x1.astype(np.float64) - x2) ** 2).sum(1))
+out["contrastive"] = {"x1": t(x1), "x2": t(x2), "similar": t(similar), "margin": 1.2,
+                      "loss": float(np.mean(0.5 * similar * dd ** 2 + 0.5 * (1 - similar) * np.maximum(1.2 - dd, 0) ** 2))}
+
 path = os.path.join(os.path.dirname(__file__), "..", "Tests", "OcelliNNTests", "Fixtures", "concepts.json")
 os.makedirs(os.path.dirname(path), exist_ok=True)
 with open(path, "w") as f:
