@@ -249,6 +249,39 @@ dd = np.sqrt(((x1.astype(np.float64) - x2) ** 2).sum(1))
 out["contrastive"] = {"x1": t(x1), "x2": t(x2), "similar": t(similar), "margin": 1.2,
                       "loss": float(np.mean(0.5 * similar * dd ** 2 + 0.5 * (1 - similar) * np.maximum(1.2 - dd, 0) ** 2))}
 
+# --- Parameter counts of the reference architectures --------------------------------------
+class WideBasic(torch.nn.Module):
+    """Zagoruyko & Komodakis' pre-activation block (their PyTorch code, as ported by xternalz)."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.bn1, self.conv1 = torch.nn.BatchNorm2d(cin), torch.nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn2, self.conv2 = torch.nn.BatchNorm2d(cout), torch.nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.shortcut = None if cin == cout and stride == 1 else torch.nn.Conv2d(cin, cout, 1, stride, 0, bias=False)
+
+
+def wrn_parameters(depth, k, classes=10):
+    n = (depth - 4) // 6
+    widths = [16, 16 * k, 32 * k, 64 * k]
+    modules = [torch.nn.Conv2d(3, 16, 3, 1, 1, bias=False)]
+    for g in range(3):
+        for b in range(n):
+            modules.append(WideBasic(widths[g] if b == 0 else widths[g + 1], widths[g + 1], (1 if g == 0 else 2) if b == 0 else 1))
+    modules += [torch.nn.BatchNorm2d(64 * k), torch.nn.Linear(64 * k, classes)]
+    return sum(p.numel() for p in torch.nn.ModuleList(modules).parameters())
+
+
+apps = keras.applications
+out["parameter_counts"] = {
+    "keras_resnet50": apps.ResNet50(weights=None).count_params(),
+    "keras_mobilenet_1.0": apps.MobileNet(weights=None, alpha=1.0).count_params(),
+    "keras_mobilenet_0.5": apps.MobileNet(weights=None, alpha=0.5).count_params(),
+    "keras_densenet121": apps.DenseNet121(weights=None).count_params(),
+    "torch_wrn_28_10": wrn_parameters(28, 10),
+    "torch_wrn_16_8": wrn_parameters(16, 8),
+}
+print(out["parameter_counts"])
+
 path = os.path.join(os.path.dirname(__file__), "..", "Tests", "OcelliNNTests", "Fixtures", "concepts.json")
 os.makedirs(os.path.dirname(path), exist_ok=True)
 with open(path, "w") as f:

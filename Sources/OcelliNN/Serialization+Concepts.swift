@@ -99,6 +99,7 @@ func conceptLayer(_ cls: String, config c: [String: JSONValue], path: String, in
         wrapped.name = innerConfig["name"]?.string ?? ""
         guard wrapped is Dense || wrapped is Conv2D else { throw fail("wraps \(innerClass); only Dense and Conv2D can be weight-normalized") }
         return WeightNormalization(wrapped)
+    case "Multiply": return Multiply()
     case "MarginSoftmax":
         guard let margin = AngularMargin(json: c["margin"]) else { throw fail("missing or unknown 'margin'") }
         return MarginSoftmax(classes: try int("classes"), margin: margin)
