@@ -73,7 +73,7 @@ import OcelliTestSupport
 
     @Test func resnet50AndMobileNetFields() throws {
         // ResNet-50's final 7x7 map in torchvision's layout: every cell sees 427 pixels at a jump
-        // of 32 (7 + 2·2 + 3·2·4 + 4·2·8 + 6·2·16 + 3·2·32 + the strided convs' extra taps).
+        // of 32.
         // (TF-slim's resnet_v1_50 strides in the last unit of each block: 483 in Araujo et al.)
         let r50 = try Architectures.resnet(depth: 50)
         let last = r50.receptiveFieldTable().last { $0.rows != nil }!
