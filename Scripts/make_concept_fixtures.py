@@ -46,6 +46,8 @@ x = np.linspace(-4, 4, 33).astype(np.float32)
 xt = torch.tensor(x)
 import keras  # noqa: E402
 
+keras.utils.set_random_seed(0)  # Keras' own initial weights in the fixtures: reproducible
+
 out["activations"] = {
     "x": t(x),
     "gelu": t(F.gelu(xt)),
@@ -92,8 +94,8 @@ out["conv_transpose"] = [
 def keras_conv_transpose_case(h, w, c, o, k, stride, padding, output_padding):
     layer = keras.layers.Conv2DTranspose(o, k, strides=stride, padding=padding, output_padding=output_padding)
     xin = uniform(1, h, w, c)
-    y = keras.ops.convert_to_numpy(layer(xin))
-    kernel, bias = [keras.ops.convert_to_numpy(v) for v in layer.weights]
+    layer.build(xin.shape)
+    kernel = keras.ops.convert_to_numpy(layer.weights[0])  # Keras' own initial kernel [kh, kw, out, in]
     bias = uniform(o)
     layer.weights[1].assign(bias)
     y = keras.ops.convert_to_numpy(layer(xin))

@@ -181,6 +181,15 @@ import OcelliTestSupport
         // Seeded: the same context seed gives the same noise.
         var c1 = ForwardContext(training: true, seed: 3), c2 = ForwardContext(training: true, seed: 3)
         #expect(noise.forward([x], context: &c1)[0].scalars == noise.forward([x], context: &c2)[0].scalars)
+        // Gradients with the noise fixed by the seed: 1 for additive noise, the noise for multiplicative.
+        for layer in [GaussianNoise(stddev: 0.3), GaussianDropout(rate: 0.3)] as [Layer] {
+            let m = Sequential(inputShape: [6]) { layer }
+            let r = checkGradients([TestData.uniform([2, 6], seed: 7)]) { t in
+                var ctx = ForwardContext(training: true, seed: 11)
+                return m.forward(t, context: &ctx)[0]
+            }
+            #expect(r.passed, "\(layer.typeName): \(r)")
+        }
     }
 
     @Test func activityRegularizerAddsItsPenaltyToTheTrainingLoss() {

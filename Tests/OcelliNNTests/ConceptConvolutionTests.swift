@@ -88,6 +88,15 @@ import OcelliTestSupport
         layer.pointwiseKernel.assign(ConceptFixtures.tensor(f["pointwise_kernel"]))
         layer.bias!.assign(ConceptFixtures.tensor(f["bias"]))
         #expect(maxDifference(model(x), ConceptFixtures.tensor(f["y"])) <= Self.tolerance)
+        let r = checkGradients([TestData.uniform([1, 4, 5, 3], seed: 8), layer.depthwiseKernel.value.detached(),
+                                layer.pointwiseKernel.value.detached()]) { t in
+            let small = SeparableConv2D(filters: 4, kernelSize: 3, strides: 2, padding: .same, depthMultiplier: 2)
+            _ = Sequential(inputShape: [4, 5, 3]) { small }
+            small.depthwiseKernel.value = t[1]; small.pointwiseKernel.value = t[2]
+            var c = ForwardContext(training: false)
+            return small.forward([t[0]], context: &c)
+        }
+        #expect(r.passed, "\(r)")
         // MobileNet's argument: 3x3·C + C·F weights instead of 3x3·C·F.
         let sep = Sequential(inputShape: [14, 14, 512]) { SeparableConv2D(filters: 512, kernelSize: 3, padding: .same, useBias: false) }
         let std = Sequential(inputShape: [14, 14, 512]) { Conv2D(filters: 512, kernelSize: 3, padding: .same, useBias: false) }

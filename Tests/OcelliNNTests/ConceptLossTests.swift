@@ -31,6 +31,16 @@ import OcelliTestSupport
             EmbeddingLoss.sigmoidFocalLoss(logits: t[0], targets: Tensor(shape: [3, 4], scalars: [1, 0, 0, 1, 0, 1, 1, 0, 0, 0, 1, 1]))
         }
         #expect(rb.passed, "sigmoid focal: \(rb)")
+        let targets = Tensor(shape: [2, 3], scalars: [1, 0, 1, 0, 0, 1])
+        for loss in [Loss.binaryFocalCrossentropy(applyClassBalancing: true, alpha: 0.3, gamma: 1.5, fromLogits: true, labelSmoothing: 0.1),
+                     .binaryFocalCrossentropy(gamma: 2), .sparseCategoricalCrossentropy(fromLogits: true, labelSmoothing: 0.2)] {
+            let isSparse = loss == .sparseCategoricalCrossentropy(fromLogits: true, labelSmoothing: 0.2)
+            let input = isSparse ? TestData.uniform([2, 3], seed: 4, scale: 2) : Tensor.uniform([2, 3], minimum: 0.2, maximum: 0.8, seed: 4)
+            let r = checkGradients([input]) { t in
+                loss.perSample(isSparse ? Tensor([2, 0]) : targets, t[0])
+            }
+            #expect(r.passed, "\(loss): \(r)")
+        }
     }
 
     @Test func labelSmoothingInEveryCrossEntropy() {
