@@ -7,7 +7,7 @@ import Ocelli
 struct Examples: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Small demonstrations of the course's deep concepts.",
-        subcommands: [SeluExample.self, SeparableExample.self, CenterLossExample.self])
+        subcommands: [SeluExample.self, SeparableExample.self, CenterLossExample.self, DropoutExample.self])
 }
 
 /// Mean and standard deviation of a tensor's values.
@@ -117,9 +117,10 @@ struct SeparableExample: ParsableCommand {
             let data = try JSONSerialization.data(withJSONObject: ["threads": Parallel.threadCount, "shapes": rows], options: [.sortedKeys])
             print(String(data: data, encoding: .utf8)!)
         } else {
-            print("The course's \"about 9 times\": 1 / (1/N + 1/9) → 9 as the output channels N grow. The measured")
-            print("speed-up is smaller: the depthwise pass does little arithmetic per byte it moves, so it runs far")
-            print("below the GEMM's FLOP rate (compare with PyTorch: Scripts/bench_separable_torch.py).")
+            print("The course's \"about 9 times\" is the multiply-add ratio 1 / (1/N + 1/9), which tends to 9 as the output")
+            print("channels N grow. Measured speed-ups depart from it both ways: the depthwise pass does few multiply-adds per")
+            print("byte it moves (memory-bound), and the standard convolution's efficiency varies with the shape. PyTorch's")
+            print("times for the same layers: Scripts/bench_separable_torch.py.")
         }
     }
 }
@@ -222,5 +223,70 @@ struct CenterLossExample: ParsableCommand {
             s += "<text x=\"\(Int(size) - 24)\" y=\"\(40 + 14 * k)\" fill=\"\(palette[k])\">\(k)</text>\n"
         }
         return s + "</svg>\n"
+    }
+}
+
+/// Dropout vs spatial dropout vs augmentation on a small MNIST training set.
+struct DropoutExample: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dropout",
+        abstract: "A small convnet on 1,000 MNIST images: no regularisation, Dropout, SpatialDropout2D, and random shifts (augmentation); train vs test accuracy.")
+
+    @Option(help: "Training images used.") var limit: Int = 1000
+    @Option(help: "Epochs.") var epochs: Int = 8
+    @Option(help: "Random seed.") var seed: UInt64 = 1
+
+    /// Each image shifted by up to 2 pixels in each direction (zeros fill in), seeded.
+    static func shifted(_ x: Tensor, generator g: inout SeededGenerator) -> Tensor {
+        let (n, h, w) = (x.shape[0], x.shape[1], x.shape[2])
+        var out = [Float](repeating: 0, count: x.count)
+        for i in 0..<n {
+            let dy = Int(g.next() % 5) - 2, dx = Int(g.next() % 5) - 2
+            for y in 0..<h where y + dy >= 0 && y + dy < h {
+                for xx in 0..<w where xx + dx >= 0 && xx + dx < w {
+                    out[(i * h + y + dy) * w + xx + dx] = x.scalars[(i * h + y) * w + xx]
+                }
+            }
+        }
+        return Tensor(shape: x.shape, scalars: out)
+    }
+
+    func run() throws {
+        let mnist = try MNIST()
+        let n = Swift.min(limit, mnist.trainImages.shape[0])
+        let x = mnist.trainImages.sliced(axis: 0, 0..<n).detached()
+        let y = toCategorical(mnist.trainLabels.sliced(axis: 0, 0..<n), numClasses: 10)
+        let testX = mnist.testImages.sliced(axis: 0, 0..<2000).detached()
+        let testY = toCategorical(mnist.testLabels.sliced(axis: 0, 0..<2000), numClasses: 10)
+        print("Conv(32) → MaxPool → Conv(64) → MaxPool → [regulariser] → Dense(10), \(n) training images, \(epochs) epochs")
+        var results: [(String, Float, Float)] = []
+        for variant in ["none", "dropout", "spatial dropout", "augmentation"] {
+            RandomSeed.set(seed)
+            let model = Sequential(inputShape: [28, 28, 1], name: variant) {
+                Conv2D(filters: 32, kernelSize: 3, activation: .relu)
+                MaxPooling2D(2)
+                Conv2D(filters: 64, kernelSize: 3, activation: .relu)
+                if variant == "spatial dropout" { SpatialDropout2D(0.3) }
+                MaxPooling2D(2)
+                Flatten()
+                if variant == "dropout" { Dropout(0.5) }
+                Dense(units: 10, activation: .softmax)
+            }
+            model.compile(optimizer: .adam(), loss: .categoricalCrossentropy(), metrics: [.accuracy])
+            var g = SeededGenerator(seed: seed)
+            for _ in 0..<epochs {
+                let xe = variant == "augmentation" ? Self.shifted(x, generator: &g) : x
+                model.fit(x: xe, y: y, batchSize: 32, epochs: 1, verbose: .silent)
+            }
+            let train = model.evaluate(x: x, y: y)["accuracy"] ?? 0, test = model.evaluate(x: testX, y: testY)["accuracy"] ?? 0
+            let label = variant.padding(toLength: 16, withPad: " ", startingAt: 0)
+            print(String(format: "  %@ train accuracy %5.1f%%  test accuracy %5.1f%%  gap %4.1f points", label,
+                         train * 100, test * 100, (train - test) * 100))
+            results.append((variant, train, test))
+        }
+        let bestTest = results.max { $0.2 < $1.2 }!, smallestGap = results.min { $0.1 - $0.2 < $1.1 - $1.2 }!
+        print("The train–test gap measures overfitting. Here the best test accuracy came with \(bestTest.0), the smallest")
+        print("gap with \(smallestGap.0). Dropout silences single units, spatial dropout whole feature maps (neighbouring")
+        print("pixels are correlated, so single-unit dropout in conv layers is weak), augmentation shows new images.")
     }
 }
