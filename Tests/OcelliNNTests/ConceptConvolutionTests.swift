@@ -41,6 +41,21 @@ import OcelliTestSupport
         }
     }
 
+    @Test func conv2DTransposeByHand() {
+        // Stride 2, 2x2 kernel of ones: each input pixel becomes a 2x2 block (no overlap).
+        let layer = Conv2DTranspose(filters: 1, kernelSize: 2, strides: 2, useBias: false)
+        let model = Sequential(inputShape: [2, 2, 1]) { layer }
+        layer.kernel.assign(Tensor.ones([2, 2, 1, 1]))
+        #expect(layer.outputShape == [4, 4, 1])
+        #expect(model(Tensor(shape: [1, 2, 2, 1], scalars: [1, 2, 3, 4])).scalars
+                == [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4])
+        // Stride 1, 2x2 kernel [[1, 2], [3, 4]] on a single pixel 10: the kernel scaled (valid: 2x2).
+        let one = Conv2DTranspose(filters: 1, kernelSize: 2, useBias: false)
+        let m1 = Sequential(inputShape: [1, 1, 1]) { one }
+        one.kernel.assign(Tensor(shape: [2, 2, 1, 1], scalars: [1, 2, 3, 4]))
+        #expect(m1(Tensor(shape: [1, 1, 1, 1], scalars: [10])).scalars == [10, 20, 30, 40])
+    }
+
     @Test func conv2DTransposeIsTheAdjointOfConv2DAndHasGradients() {
         // ⟨conv(x), y⟩ = ⟨x, convᵀ(y)⟩ for the same kernel (stride 2, valid).
         let x = Tensor.uniform([1, 7, 6, 2], minimum: -1, maximum: 1, seed: 1)
@@ -174,6 +189,9 @@ import OcelliTestSupport
             let d = maxDifference(model(x), ConceptFixtures.tensor(f["y"]))
             #expect(d <= 1e-5 * 4, "p \(p), kernel \(k), stride \(s): \(d)")
         }
+        // By hand: p = 2 over the window [3, 4] is √(9 + 16) = 5.
+        let hand = Sequential(inputShape: [1, 2, 1]) { LpPooling2D(power: 2, poolSize: (1, 2)) }
+        #expect(hand(Tensor(shape: [1, 1, 2, 1], scalars: [3, 4])).scalars == [5])
         // Large p tends to max pooling.
         let x = Tensor.uniform([1, 4, 4, 2], minimum: 0.5, maximum: 1, seed: 2)
         let lp = Sequential(inputShape: [4, 4, 2]) { LpPooling2D(power: 64, poolSize: 2) }

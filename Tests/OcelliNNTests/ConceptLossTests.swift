@@ -20,6 +20,9 @@ import OcelliTestSupport
         let balanced = Loss.binaryFocalCrossentropy(applyClassBalancing: true, alpha: 0.3, gamma: 1, fromLogits: true, labelSmoothing: 0.2)
         #expect(maxDifference(balanced.perSample(bt, bl), ConceptFixtures.tensor(f["binary_balanced_ls"])) <= Self.tolerance)
         #expect(maxDifference(EmbeddingLoss.sigmoidFocalLoss(logits: bl, targets: bt), ConceptFixtures.tensor(f["torchvision_sigmoid_focal"])) <= Self.tolerance)
+        // By hand: p = 0.5 on the true class, α = 0.25, γ = 2 → 0.25 · 0.5² · ln 2.
+        let half = Loss.categoricalFocalCrossentropy().perSample(Tensor([[1, 0]]), Tensor([[0.5, 0.5]]))
+        #expect(abs(half.scalar - 0.25 * 0.25 * Float(M_LN2)) < 1e-6)
         // γ = 0 and α = 1: plain cross-entropy.
         #expect(maxDifference(Loss.categoricalFocalCrossentropy(alpha: 1, gamma: 0).perSample(onehot, probs),
                               Loss.categoricalCrossentropy().perSample(onehot, probs)) <= 1e-6)

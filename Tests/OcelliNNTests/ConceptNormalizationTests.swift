@@ -80,6 +80,13 @@ import OcelliTestSupport
         (wd.layer as! Dense).kernel.assign(ConceptFixtures.tensor(dense["v"]))
         (wd.layer as! Dense).bias!.assign(ConceptFixtures.tensor(dense["bias"]))
         #expect(maxDifference(dm(ConceptFixtures.tensor(dense["x"])), ConceptFixtures.tensor(dense["y"])) <= Self.tolerance)
+        // By hand: v = (3, 4), g = 10 → w = 10·(3, 4)/5 = (6, 8).
+        let byHand = WeightNormalization(Dense(units: 1, useBias: false))
+        let hm = Sequential(inputShape: [2]) { byHand }
+        (byHand.layer as! Dense).kernel.assign(Tensor([[3], [4]]))
+        byHand.g.assign(Tensor([10]))
+        #expect(byHand.effectiveKernel.isClose(to: Tensor([[6], [8]])))
+        #expect(hm(Tensor([[1, 1]])).isClose(to: Tensor([[14]])))
         // The effective kernel's columns have norm g.
         let norms = WeightNormalization.norms(wd.effectiveKernel)
         #expect(maxDifference(norms, wd.g.value) <= 1e-5)
