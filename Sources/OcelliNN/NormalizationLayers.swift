@@ -86,7 +86,7 @@ public class GroupNormalization: Layer {
 }
 
 /// Instance normalization (Ulyanov et al.): each channel of each sample normalized over its
-/// positions (group normalization with one group per channel), with γ and β per channel.
+/// positions (group normalization with one group per channel: `GroupNormalization(groups: -1)`), with γ and β per channel.
 public final class InstanceNormalization: GroupNormalization {
     public init(epsilon: Float = 1e-3, center: Bool = true, scale: Bool = true, name: String? = nil) {
         super.init(groups: -1, epsilon: epsilon, center: center, scale: scale, name: name)
