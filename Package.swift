@@ -53,7 +53,10 @@ let package = Package(
         // Tests
         .target(name: "OcelliTestSupport", dependencies: ["OcelliTensor"], path: "Tests/OcelliTestSupport"),
         .testTarget(name: "OcelliTensorTests", dependencies: ["OcelliTensor", "OcelliTestSupport"]),
-        .testTarget(name: "OcelliNNTests", dependencies: ["OcelliNN", "OcelliVision", "OcelliTestSupport"]),
+        // Fixtures made by Scripts/make_concept_fixtures.py (PyTorch and Keras as references).
+        .testTarget(
+            name: "OcelliNNTests", dependencies: ["OcelliNN", "OcelliVision", "OcelliTestSupport"],
+            exclude: ["Fixtures"]),
         // Fixtures are read by path (relative to #filePath), made by Scripts/make_vision_fixtures.py.
         .testTarget(
             name: "OcelliVisionTests", dependencies: ["OcelliVision", "OcelliTestSupport"],

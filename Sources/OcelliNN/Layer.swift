@@ -36,6 +36,9 @@ public final class Parameter {
 public struct ForwardContext {
     public var training: Bool
     public var generator: SeededGenerator
+    /// Extra loss terms layers add during this pass (activity regularizers, center loss), summed
+    /// into the training loss by `trainStep`.
+    public var losses: [Tensor] = []
     public init(training: Bool, seed: UInt64 = 0) {
         self.training = training
         self.generator = SeededGenerator(seed: seed)
@@ -56,6 +59,9 @@ open class Layer {
     public private(set) var isBuilt = false
     /// The layer's parameters in a fixed order (weights files map onto it).
     public var parameters: [Parameter] = []
+    /// A penalty on the layer's output added to the training loss, divided by the batch size
+    /// (Keras 3's `activity_regularizer`).
+    public var activityRegularizer: Regularizer?
 
     public init(name: String? = nil) {
         self.name = name ?? ""

@@ -7,8 +7,18 @@ public enum Reduction: String, Sendable { case sumOverBatchSize = "sum_over_batc
 /// [1e-7, 1 − 1e-7] when not from logits).
 public enum Loss: Equatable, Sendable {
     case categoricalCrossentropy(fromLogits: Bool = false, labelSmoothing: Float = 0)
-    case sparseCategoricalCrossentropy(fromLogits: Bool = false)
+    /// Integer class labels; `labelSmoothing` as in the categorical loss (an Ocelli extension:
+    /// Keras' sparse loss has none).
+    case sparseCategoricalCrossentropy(fromLogits: Bool = false, labelSmoothing: Float = 0)
     case binaryCrossentropy(fromLogits: Bool = false, labelSmoothing: Float = 0)
+    /// Focal loss (Lin et al.) on softmax outputs, Keras 3's CategoricalFocalCrossentropy:
+    /// Σ −α·(1 − p)^γ·t·log p over classes.
+    case categoricalFocalCrossentropy(alpha: Float = 0.25, gamma: Float = 2, fromLogits: Bool = false, labelSmoothing: Float = 0)
+    /// Focal loss on sigmoid outputs, Keras 3's BinaryFocalCrossentropy: mean over the last axis
+    /// of (1 − p_t)^γ·BCE, times α_t = α·t + (1 − α)·(1 − t) when `applyClassBalancing`
+    /// (with logits, balancing on and α = 0.25 this is torchvision's `sigmoid_focal_loss`).
+    case binaryFocalCrossentropy(applyClassBalancing: Bool = false, alpha: Float = 0.25, gamma: Float = 2,
+                                 fromLogits: Bool = false, labelSmoothing: Float = 0)
     case meanSquaredError, meanAbsoluteError, hinge, squaredHinge, poisson, kullbackLeiblerDivergence
     case huber(delta: Float = 1)
 
@@ -26,9 +36,13 @@ public enum Loss: Equatable, Sendable {
             if ls > 0 { let c = Float(yPred.shape.last!); t = yTrue * (1 - ls) + ls / c }
             let p = (yPred / yPred.sum(axes: [-1], keepDims: true)).clamped(min: Loss.epsilon, max: 1 - Loss.epsilon)
             return -(t * p.log()).sum(axes: [-1])
-        case let .sparseCategoricalCrossentropy(fromLogits):
+        case let .sparseCategoricalCrossentropy(fromLogits, ls):
             let idx = yTrue.rank == yPred.rank ? yTrue.squeezingShape(at: [-1]) : yTrue
-            if fromLogits { return Tensor.softmaxCrossEntropy(logits: yPred, classIndices: idx) }
+            if fromLogits { return Tensor.softmaxCrossEntropy(logits: yPred, classIndices: idx, labelSmoothing: ls) }
+            if ls > 0 {
+                let oneHot = Tensor.oneHot(idx, depth: yPred.shape.last!)
+                return Loss.categoricalCrossentropy(fromLogits: false, labelSmoothing: ls).perSample(oneHot, yPred)
+            }
             let p = (yPred / yPred.sum(axes: [-1], keepDims: true)).clamped(min: Loss.epsilon, max: 1 - Loss.epsilon)
             return -p.log().takingAlongAxis(idx.expandingShape(at: -1), axis: -1).squeezingShape(at: [-1])
         case let .binaryCrossentropy(fromLogits, ls):
@@ -42,6 +56,26 @@ public enum Loss: Equatable, Sendable {
                 bce = -(t * p.log() + (1 - t) * (1 - p).log())
             }
             return meanLast(bce)
+        case let .categoricalFocalCrossentropy(alpha, gamma, fromLogits, ls):
+            let c = Float(yPred.shape.last!)
+            let t = ls > 0 ? yTrue * (1 - ls) + ls / c : yTrue
+            let probabilities = fromLogits ? yPred.softmax() : yPred
+            let p = (probabilities / probabilities.sum(axes: [-1], keepDims: true)).clamped(min: Loss.epsilon, max: 1 - Loss.epsilon)
+            return ((1 - p).pow(gamma) * alpha * (-t * p.log())).sum(axes: [-1])
+        case let .binaryFocalCrossentropy(balance, alpha, gamma, fromLogits, ls):
+            let t = ls > 0 ? yTrue * (1 - ls) + 0.5 * ls : yTrue
+            let p = fromLogits ? yPred.sigmoid() : yPred
+            let bce: Tensor
+            if fromLogits {
+                bce = yPred.relu() - yPred * t + (-yPred.abs()).exp().softplusOfLog()
+            } else {
+                let pc = p.clamped(min: Loss.epsilon, max: 1 - Loss.epsilon)
+                bce = -(t * pc.log() + (1 - t) * (1 - pc).log())
+            }
+            let pt = t * p + (1 - t) * (1 - p)
+            var focal = (1 - pt).pow(gamma) * bce
+            if balance { focal = focal * (t * alpha + (1 - t) * (1 - alpha)) }
+            return meanLast(focal)
         case .meanSquaredError: return (yPred - yTrue).square().mean(axes: axes).reshapedToBatch()
         case .meanAbsoluteError: return (yPred - yTrue).abs().mean(axes: axes).reshapedToBatch()
         case .hinge:
@@ -69,8 +103,10 @@ public enum Loss: Equatable, Sendable {
         switch self {
         case let .categoricalCrossentropy(false, ls):
             return Loss.categoricalCrossentropy(fromLogits: true, labelSmoothing: ls).perSample(yTrue, logits)
-        case .sparseCategoricalCrossentropy(false):
-            return Loss.sparseCategoricalCrossentropy(fromLogits: true).perSample(yTrue, logits)
+        case let .sparseCategoricalCrossentropy(false, ls):
+            return Loss.sparseCategoricalCrossentropy(fromLogits: true, labelSmoothing: ls).perSample(yTrue, logits)
+        case let .categoricalFocalCrossentropy(alpha, gamma, false, ls):
+            return Loss.categoricalFocalCrossentropy(alpha: alpha, gamma: gamma, fromLogits: true, labelSmoothing: ls).perSample(yTrue, logits)
         default:
             return perSample(yTrue, yPred)
         }
@@ -96,6 +132,8 @@ public enum Loss: Equatable, Sendable {
         case .categoricalCrossentropy: return "categorical_crossentropy"
         case .sparseCategoricalCrossentropy: return "sparse_categorical_crossentropy"
         case .binaryCrossentropy: return "binary_crossentropy"
+        case .categoricalFocalCrossentropy: return "categorical_focal_crossentropy"
+        case .binaryFocalCrossentropy: return "binary_focal_crossentropy"
         case .meanSquaredError: return "mean_squared_error"
         case .meanAbsoluteError: return "mean_absolute_error"
         case .hinge: return "hinge"

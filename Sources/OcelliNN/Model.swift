@@ -145,6 +145,9 @@ open class Model {
             } else {
                 values[ObjectIdentifier(n)] = n.layer!.forward(args, context: &context)
             }
+            if let r = n.layer!.activityRegularizer, let y = values[ObjectIdentifier(n)] {
+                context.losses.append(r.penalty(y) / Float(Swift.max(y.shape.first ?? 1, 1)))
+            }
         }
         return (outputs.map { values[ObjectIdentifier($0)]! }, outputs.map { logits[ObjectIdentifier($0)] })
     }

@@ -125,6 +125,7 @@ extension Model {
             var cfg = l.config
             cfg["name"] = .string(l.name)
             cfg["trainable"] = .bool(l.trainable)
+            if let r = l.activityRegularizer { cfg["activity_regularizer"] = r.keras }
             layerEntries.append(.object(["class_name": .string(l.typeName), "config": .object(cfg),
                                          "inbound": .array(n.inputs.map { .string($0.name) })]))
         }
@@ -167,6 +168,7 @@ extension Model {
             let layer = try LayerRegistry.make(cls, config: c, path: path, index: index)
             layer.name = c["name"]?.string ?? ""
             layer.trainable = c["trainable"]?.bool ?? true
+            layer.activityRegularizer = c["activity_regularizer"].flatMap { Regularizer(keras: $0) }
             let args = try inbound.map { v -> SymbolicTensor in
                 guard let n = v.string, let t = tensors[n] else { throw FileFormatError(path, "layer \(index) (\(cls)) reads unknown tensor \(v)") }
                 return t
@@ -294,6 +296,7 @@ public enum LayerRegistry {
         case "Lambda":
             throw FileFormatError(path, "layer \(index) is a Lambda: its closure is code, not data; rebuild this model in Swift and load only its weights")
         default:
+            if let layer = try conceptLayer(cls, config: c, path: path, index: index) { return layer }
             if let factory = LayerRegistry.custom(cls) {
                 do { return try factory(c) } catch let e as FileFormatError { throw e } catch {
                     throw FileFormatError(path, "layer \(index) (\(cls)): \(error)")

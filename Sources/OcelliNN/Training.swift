@@ -56,7 +56,8 @@ extension Model {
         func gradients() -> (Float, Tensor) {
             var ctx = ForwardContext(training: true, seed: seed)
             let (outs, logits) = run([x], context: &ctx, logits: true)
-            let (l, _) = totalLoss(y, outs[0], logits: logits[0])
+            var (l, _) = totalLoss(y, outs[0], logits: logits[0])
+            for extra in ctx.losses { l = l + extra }
             l.backward()
             return (l.scalar, outs[0].detached())
         }

@@ -1,0 +1,77 @@
+import OcelliTensor
+
+/// Parametric ReLU (He et al. 2015): x for x > 0, α·x otherwise, with α learned per element of
+/// the input shape, shared (size 1) over `sharedAxes` (Keras' PReLU).
+///
+/// For images [H, W, C], `sharedAxes: [1, 2]` gives one α per channel (PyTorch's
+/// `PReLU(num_parameters: C)`). Axes count from 1 (axis 0 is the batch), as in Keras.
+public final class PReLU: Layer {
+    public let alphaInitializer: Initializer
+    public let alphaRegularizer: Regularizer?
+    public let sharedAxes: [Int]
+    public private(set) var alpha: Parameter!
+
+    public init(alphaInitializer: Initializer = .zeros, alphaRegularizer: Regularizer? = nil,
+                sharedAxes: [Int] = [], name: String? = nil) {
+        self.alphaInitializer = alphaInitializer; self.alphaRegularizer = alphaRegularizer
+        self.sharedAxes = sharedAxes
+        super.init(name: name)
+    }
+
+    public override func build(inputShapes s: [[Int]], generator g: inout SeededGenerator) throws -> [Int] {
+        var shape = s[0]
+        for a in sharedAxes {
+            guard a >= 1 && a <= shape.count else {
+                throw LayerError("\(name) (PReLU): shared axis \(a) is outside the input's axes 1...\(shape.count) (input \(s[0]))")
+            }
+            shape[a - 1] = 1
+        }
+        alpha = addParameter("alpha", shape, alphaInitializer, regularizer: alphaRegularizer, generator: &g)
+        return s[0]
+    }
+
+    public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
+        let x = inputs[0]
+        return x.relu() - alpha.value * (-x).relu()
+    }
+
+    public override var config: [String: JSONValue] {
+        ["alpha_initializer": alphaInitializer.keras, "alpha_regularizer": alphaRegularizer?.keras ?? .null,
+         "shared_axes": .ints(sharedAxes)]
+    }
+}
+
+/// Exponential linear unit (Clevert et al.): x for x > 0, α·(eˣ − 1) otherwise.
+public final class ELU: Layer {
+    public let alpha: Float
+    public init(alpha: Float = 1, name: String? = nil) { self.alpha = alpha; super.init(name: name) }
+    public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor { inputs[0].elu(alpha: alpha) }
+    public override var config: [String: JSONValue] { ["alpha": .number(Double(alpha))] }
+}
+
+/// Keras' ReLU layer: min(max(x, 0), maxValue) (nil: no cap; 6 gives ReLU6).
+public final class ReLU: Layer {
+    public let maxValue: Float?
+    public init(maxValue: Float? = nil, name: String? = nil) {
+        precondition(maxValue.map { $0 >= 0 } ?? true, "ReLU: maxValue must be ≥ 0, got \(maxValue!)")
+        self.maxValue = maxValue; super.init(name: name)
+    }
+    public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
+        guard let m = maxValue else { return inputs[0].relu() }
+        return m == 6 ? inputs[0].relu6() : inputs[0].clamped(min: 0, max: m)
+    }
+    public override var config: [String: JSONValue] { ["max_value": maxValue.map { .number(Double($0)) } ?? .null] }
+}
+
+/// Softmax over the last axis as a layer (a classifier's output); `log: true` gives log-softmax.
+public final class Softmax: Layer {
+    public let log: Bool
+    public init(log: Bool = false, name: String? = nil) { self.log = log; super.init(name: name) }
+    public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
+        log ? inputs[0].logSoftmax() : inputs[0].softmax()
+    }
+    public override func forwardWithLogits(_ inputs: [Tensor], context: inout ForwardContext) -> (Tensor, Tensor?) {
+        (forward(inputs, context: &context), log ? nil : inputs[0])
+    }
+    public override var config: [String: JSONValue] { ["axis": .int(-1), "log": .bool(log)] }
+}
