@@ -298,7 +298,7 @@ struct Summary: ParsableCommand {
             }
             do {
                 print(try ReceptiveFieldMap.draw(model: built, imagePath: image, cell: target, layer: layer, out: out))
-            } catch let e as CleanExit { throw e } catch let e as ExitCode { throw e } catch { throw failure("\(error)") }
+            } catch let e as ExitCode { throw e } catch { throw failure("\(error)") }
         }
     }
 }

@@ -10,7 +10,7 @@ enum ReceptiveFieldMap {
     static func parseCell(_ s: String) throws -> (Int, Int) {
         let parts = s.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard parts.count == 2, let r = parts[0], let c = parts[1] else {
-            throw CleanExit.message("error: --cell must be ROW,COL (e.g. 6,6), got '\(s)'")
+            throw failure("--cell must be ROW,COL (e.g. 6,6), got '\(s)'")
         }
         return (r, c)
     }
@@ -21,7 +21,7 @@ enum ReceptiveFieldMap {
         var image = try Image(contentsOf: imagePath)
         if image.channels != 3 { image = image.rgb() }
         let shape = model.inputs[0].shape
-        guard shape.count == 3 else { throw CleanExit.message("error: \(model.name) does not take images (input \(shape))") }
+        guard shape.count == 3 else { throw failure("\(model.name) does not take images (input \(shape))") }
         let sy = Double(image.height) / Double(shape[0]), sx = Double(image.width) / Double(shape[1])
         // Pixel i of the input covers [i, i + 1) of the scaled image.
         let top = Int((region.top * sy).rounded(.down)), bottom = Int(((region.bottom + 1) * sy).rounded(.up)) - 1
