@@ -183,6 +183,37 @@ static float *grow(float **buf, size_t *cap, size_t need) {
     return *buf;
 }
 
+typedef void (*edge_fn)(const float *, float *, long, long, long, int);
+
+static edge_fn pick_edge(void) {
+#if OCELLI_X86
+    if (ocelli_kernel_isa() == 1) return edge_avx2;
+#endif
+    return edge_portable;
+}
+
+// The macro-kernel: C[0..mc, j0..j1) (+)= packed A panels · packed B panels (kc deep), 6x16 tiles,
+// edge tiles through a scratch tile.
+static void macro_kernel(micro_fn micro, edge_fn edge, long mc, long j0, long j1, long kc,
+                         const float *ap, const float *bp, float *C, long ldc, int mode) {
+    float tile[MR * NR] __attribute__((aligned(64)));
+    for (long jr = j0; jr < j1; jr += NR) {
+        long nr = j1 - jr < NR ? j1 - jr : NR;
+        const float *bpanel = bp + jr * kc;
+        for (long ir = 0; ir < mc; ir += MR) {
+            long mr = mc - ir < MR ? mc - ir : MR;
+            float *c = C + ir * ldc + jr;
+            const float *apanel = ap + ir * kc;
+            if (mr == MR && nr == NR) {
+                micro(kc, apanel, bpanel, c, ldc, mode);
+            } else {
+                micro(kc, apanel, bpanel, tile, NR, 0);
+                edge(tile, c, ldc, mr, nr, mode);
+            }
+        }
+    }
+}
+
 void ocelli_sgemm(long M, long N, long K,
                   const float *A, long rsA, long csA,
                   const float *B, long rsB, long csB,
@@ -193,15 +224,11 @@ void ocelli_sgemm(long M, long N, long K,
         return;
     }
     micro_fn micro = pick_micro();
-    void (*edge)(const float *, float *, long, long, long, int) = edge_portable;
-#if OCELLI_X86
-    if (ocelli_kernel_isa() == 1) edge = edge_avx2;
-#endif
+    edge_fn edge = pick_edge();
     long ncMax = N < NC ? N : NC, kcMax = K < KC ? K : KC, mcMax = M < MC ? M : MC;
     float *bp = grow(&bufB, &capB, (size_t)((ncMax + NR - 1) / NR * NR) * (size_t)kcMax);
     float *ap = grow(&bufA, &capA, (size_t)((mcMax + MR - 1) / MR * MR) * (size_t)kcMax);
     if (!bp || !ap) abort();
-    float tile[MR * NR] __attribute__((aligned(64)));
 
     for (long jc = 0; jc < N; jc += NC) {
         long nc = N - jc < NC ? N - jc : NC;
@@ -212,21 +239,7 @@ void ocelli_sgemm(long M, long N, long K,
             for (long ic = 0; ic < M; ic += MC) {
                 long mc = M - ic < MC ? M - ic : MC;
                 pack_a(mc, kc, A + ic * rsA + pc * csA, rsA, csA, ap);
-                for (long jr = 0; jr < nc; jr += NR) {
-                    long nr = nc - jr < NR ? nc - jr : NR;
-                    const float *bpanel = bp + jr * kc;
-                    for (long ir = 0; ir < mc; ir += MR) {
-                        long mr = mc - ir < MR ? mc - ir : MR;
-                        float *c = C + (ic + ir) * ldc + jc + jr;
-                        const float *apanel = ap + ir * kc;
-                        if (mr == MR && nr == NR) {
-                            micro(kc, apanel, bpanel, c, ldc, mode);
-                        } else {
-                            micro(kc, apanel, bpanel, tile, NR, 0);
-                            edge(tile, c, ldc, mr, nr, mode);
-                        }
-                    }
-                }
+                macro_kernel(micro, edge, mc, 0, nc, kc, ap, bp, C + ic * ldc + jc, ldc, mode);
             }
         }
     }
@@ -258,14 +271,10 @@ void ocelli_sgemm_packed(long M, long N, long K, const float *A, long rsA, long 
         return;
     }
     micro_fn micro = pick_micro();
-    void (*edge)(const float *, float *, long, long, long, int) = edge_portable;
-#if OCELLI_X86
-    if (ocelli_kernel_isa() == 1) edge = edge_avx2;
-#endif
+    edge_fn edge = pick_edge();
     long kcMax = K < KC ? K : KC, mcMax = M < MC ? M : MC;
     float *ap = grow(&bufA, &capA, (size_t)((mcMax + MR - 1) / MR * MR) * (size_t)kcMax);
     if (!ap) abort();
-    float tile[MR * NR] __attribute__((aligned(64)));
     for (long jc = n0 / NC * NC; jc < n1; jc += NC) {
         long nc = N - jc < NC ? N - jc : NC, ncr = (nc + NR - 1) / NR * NR;
         long j0 = n0 > jc ? n0 - jc : 0, j1 = n1 - jc < nc ? n1 - jc : nc;
@@ -276,21 +285,7 @@ void ocelli_sgemm_packed(long M, long N, long K, const float *A, long rsA, long 
             for (long ic = 0; ic < M; ic += MC) {
                 long mc = M - ic < MC ? M - ic : MC;
                 pack_a(mc, kc, A + ic * rsA + pc * csA, rsA, csA, ap);
-                for (long jr = j0; jr < j1; jr += NR) {
-                    long nr = j1 - jr < NR ? j1 - jr : NR;
-                    const float *bpanel = bp + jr * kc;
-                    for (long ir = 0; ir < mc; ir += MR) {
-                        long mr = mc - ir < MR ? mc - ir : MR;
-                        float *c = C + (ic + ir) * ldc + jc + jr;
-                        const float *apanel = ap + ir * kc;
-                        if (mr == MR && nr == NR) {
-                            micro(kc, apanel, bpanel, c, ldc, mode);
-                        } else {
-                            micro(kc, apanel, bpanel, tile, NR, 0);
-                            edge(tile, c, ldc, mr, nr, mode);
-                        }
-                    }
-                }
+                macro_kernel(micro, edge, mc, j0, j1, kc, ap, bp, C + ic * ldc + jc, ldc, mode);
             }
         }
     }

@@ -47,6 +47,41 @@ func darknetBatchNormTraining(_ z: Tensor, scales: Tensor, biases: Tensor) -> (T
     return (y, mean.detached(), variance.detached())
 }
 
+/// The batch-norm parameters of a Darknet `[convolutional]` or `[connected]` layer (`scales`,
+/// `rolling_mean`, `rolling_variance`; the offset is the layer's `biases`) and what both layers do
+/// with them: the training forward with Darknet's rolling update, and the inference folding.
+struct DarknetBatchNormParameters {
+    let scales: Parameter
+    let rollingMean: Parameter
+    let rollingVariance: Parameter
+
+    init(count: Int) {
+        scales = Parameter("scales", Tensor.ones([count]))
+        rollingMean = Parameter("rolling_mean", Tensor.zeros([count]), trainableVariable: false)
+        rollingVariance = Parameter("rolling_variance", Tensor.ones([count]), trainableVariable: false)
+    }
+
+    var all: [Parameter] { [scales, rollingMean, rollingVariance] }
+
+    /// Batch statistics; the rolling averages move 1% toward them (Darknet's 0.99 / 0.01).
+    func training(_ z: Tensor, biases: Tensor) -> Tensor {
+        let (y, mean, variance) = darknetBatchNormTraining(z, scales: scales.value, biases: biases)
+        rollingMean.value = (rollingMean.value * 0.99 + mean * 0.01).detached()
+        rollingVariance.value = (rollingVariance.value * 0.99 + variance * 0.01).detached()
+        return y
+    }
+
+    /// Rolling statistics in recorded ops (differentiable inference).
+    func inference(_ z: Tensor, biases: Tensor) -> Tensor {
+        (z - rollingMean.value) / (rollingVariance.value.sqrt() + 1e-6) * scales.value + biases
+    }
+
+    func fold(kernel: Tensor, biases: Tensor) -> (Tensor, Tensor) {
+        foldDarknetBatchNorm(kernel: kernel, biases: biases, scales: scales.value, mean: rollingMean.value,
+                             variance: rollingVariance.value)
+    }
+}
+
 /// The inference form of Darknet's batch normalization folded into the preceding weights:
 /// `k = scale / (sqrt(var) + 1e-6)`, weights·k and `bias − mean·k`. `kernel` has the output
 /// channels last.
@@ -101,9 +136,10 @@ public final class DarknetConvolutional: Layer {
     public let activation: DarknetActivation
     public private(set) var kernel: Parameter!
     public private(set) var biases: Parameter!
-    public private(set) var scales: Parameter?
-    public private(set) var rollingMean: Parameter?
-    public private(set) var rollingVariance: Parameter?
+    var batchNorm: DarknetBatchNormParameters?
+    public var scales: Parameter? { batchNorm?.scales }
+    public var rollingMean: Parameter? { batchNorm?.rollingMean }
+    public var rollingVariance: Parameter? { batchNorm?.rollingVariance }
     private let prepared = DerivedWeights<PreparedConvolution>()
 
     public init(filters: Int, size: Int, stride: Int = 1, padding: Int = 0, groups: Int = 1, dilation: Int = 1,
@@ -141,10 +177,8 @@ public final class DarknetConvolutional: Layer {
         biases = Parameter("biases", Tensor.zeros([filters]))
         parameters = [kernel, biases]
         if batchNormalize {
-            scales = Parameter("scales", Tensor.ones([filters]))
-            rollingMean = Parameter("rolling_mean", Tensor.zeros([filters]), trainableVariable: false)
-            rollingVariance = Parameter("rolling_variance", Tensor.ones([filters]), trainableVariable: false)
-            parameters += [scales!, rollingMean!, rollingVariance!]
+            batchNorm = DarknetBatchNormParameters(count: filters)
+            parameters += batchNorm!.all
         }
         return out
     }
@@ -153,9 +187,8 @@ public final class DarknetConvolutional: Layer {
 
     /// The kernel and bias of the convolution that equals this layer at inference.
     public func inferenceWeights() -> (kernel: Tensor, bias: Tensor) {
-        guard batchNormalize else { return (kernel.value.detached(), biases.value.detached()) }
-        return foldDarknetBatchNorm(kernel: kernel.value, biases: biases.value, scales: scales!.value,
-                                    mean: rollingMean!.value, variance: rollingVariance!.value)
+        guard let batchNorm else { return (kernel.value.detached(), biases.value.detached()) }
+        return batchNorm.fold(kernel: kernel.value, biases: biases.value)
     }
 
     /// The inference convolution: batch norm folded in, weights packed once (rebuilt when a
@@ -174,12 +207,9 @@ public final class DarknetConvolutional: Layer {
         if !context.training && recording {
             // Inference statistics, but differentiable (saliency maps, fine-tuning with frozen
             // batch norm): the unfolded formula in recorded ops.
-            var z = Tensor.conv2d(x, filter: kernel.value, bias: batchNormalize ? nil : biases.value, strides: (stride, stride),
+            let z = Tensor.conv2d(x, filter: kernel.value, bias: batchNormalize ? nil : biases.value, strides: (stride, stride),
                                   padding: pad, dilations: (dilation, dilation), groups: groups)
-            if batchNormalize {
-                z = (z - rollingMean!.value) / (rollingVariance!.value.sqrt() + 1e-6) * scales!.value + biases.value
-            }
-            return activation(z)
+            return activation(batchNorm?.inference(z, biases: biases.value) ?? z)
         }
         guard context.training else {
             let conv = preparedConvolution
@@ -191,17 +221,13 @@ public final class DarknetConvolutional: Layer {
             default: return activation(conv(x))
             }
         }
-        guard batchNormalize else {
+        guard let batchNorm else {
             return activation(Tensor.conv2d(x, filter: kernel.value, bias: biases.value, strides: (stride, stride),
                                             padding: pad, dilations: (dilation, dilation), groups: groups))
         }
         let z = Tensor.conv2d(x, filter: kernel.value, strides: (stride, stride), padding: pad,
                               dilations: (dilation, dilation), groups: groups)
-        let (y, mean, variance) = darknetBatchNormTraining(z, scales: scales!.value, biases: biases.value)
-        // Darknet's rolling averages: 0.99 · old + 0.01 · batch.
-        rollingMean!.value = (rollingMean!.value * 0.99 + mean * 0.01).detached()
-        rollingVariance!.value = (rollingVariance!.value * 0.99 + variance * 0.01).detached()
-        return activation(y)
+        return activation(batchNorm.training(z, biases: biases.value))
     }
 
     public override var spatialFootprint: (kernel: (Int, Int), stride: (Int, Int), dilation: (Int, Int))? {
@@ -226,9 +252,10 @@ public final class DarknetConnected: Layer {
     public let activation: DarknetActivation
     public private(set) var kernel: Parameter!
     public private(set) var biases: Parameter!
-    public private(set) var scales: Parameter?
-    public private(set) var rollingMean: Parameter?
-    public private(set) var rollingVariance: Parameter?
+    var batchNorm: DarknetBatchNormParameters?
+    public var scales: Parameter? { batchNorm?.scales }
+    public var rollingMean: Parameter? { batchNorm?.rollingMean }
+    public var rollingVariance: Parameter? { batchNorm?.rollingVariance }
     private let folded = DerivedWeights<(Tensor, Tensor)>()
 
     public init(outputs: Int, batchNormalize: Bool = false, activation: DarknetActivation = .logistic, name: String? = nil) {
@@ -248,30 +275,20 @@ public final class DarknetConnected: Layer {
         biases = Parameter("biases", Tensor.zeros([outputs]))
         parameters = [kernel, biases]
         if batchNormalize {
-            scales = Parameter("scales", Tensor.ones([outputs]))
-            rollingMean = Parameter("rolling_mean", Tensor.zeros([outputs]), trainableVariable: false)
-            rollingVariance = Parameter("rolling_variance", Tensor.ones([outputs]), trainableVariable: false)
-            parameters += [scales!, rollingMean!, rollingVariance!]
+            batchNorm = DarknetBatchNormParameters(count: outputs)
+            parameters += batchNorm!.all
         }
         return [outputs]
     }
 
     public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
         let x = inputs[0].reshaped([inputs[0].shape[0], -1])
-        guard context.training else {
-            let (k, b) = batchNormalize
-                ? folded.get(parameters) {
-                    foldDarknetBatchNorm(kernel: kernel.value, biases: biases.value, scales: scales!.value,
-                                         mean: rollingMean!.value, variance: rollingVariance!.value)
-                }
-                : (kernel.value, biases.value)
-            return activation(Tensor.matmul(x, k) + b)
-        }
-        guard batchNormalize else { return activation(Tensor.matmul(x, kernel.value) + biases.value) }
-        let (y, mean, variance) = darknetBatchNormTraining(Tensor.matmul(x, kernel.value), scales: scales!.value, biases: biases.value)
-        rollingMean!.value = (rollingMean!.value * 0.99 + mean * 0.01).detached()
-        rollingVariance!.value = (rollingVariance!.value * 0.99 + variance * 0.01).detached()
-        return activation(y)
+        let recording = GradMode.isEnabled && (x.requiresGrad || trainable)
+        guard let batchNorm else { return activation(Tensor.matmul(x, kernel.value) + biases.value) }
+        if context.training { return activation(batchNorm.training(Tensor.matmul(x, kernel.value), biases: biases.value)) }
+        if recording { return activation(batchNorm.inference(Tensor.matmul(x, kernel.value), biases: biases.value)) }
+        let (k, b) = folded.get(parameters) { batchNorm.fold(kernel: kernel.value, biases: biases.value) }
+        return activation(Tensor.matmul(x, k) + b)
     }
 
     public override var config: [String: JSONValue] {

@@ -76,11 +76,7 @@ extension DarknetNetwork {
                 let n = conv.filters
                 let k = conv.kernel.shape     // [size, size, cg, n]
                 conv.biases.assign(Tensor(floats(n)))
-                if conv.batchNormalize {
-                    conv.scales!.assign(Tensor(floats(n)))
-                    conv.rollingMean!.assign(Tensor(floats(n)))
-                    conv.rollingVariance!.assign(Tensor(floats(n)))
-                }
+                for p in conv.batchNorm?.all ?? [] { p.assign(Tensor(floats(n))) }
                 let oihw = floats(k.reduce(1, *))
                 conv.kernel.assign(Tensor(shape: k, scalars: DarknetNetwork.hwio(fromOIHW: oihw, shape: k)))
             } else if let fc = layer as? DarknetConnected {
@@ -91,11 +87,7 @@ extension DarknetNetwork {
                 fc.kernel.assign(Tensor(shape: [inputs, outputs],
                                         scalars: DarknetNetwork.connectedKernel(fromDarknet: w, input: inShape, outputs: outputs,
                                                                                 transposed: header.connectedTransposed)))
-                if fc.batchNormalize {
-                    fc.scales!.assign(Tensor(floats(outputs)))
-                    fc.rollingMean!.assign(Tensor(floats(outputs)))
-                    fc.rollingVariance!.assign(Tensor(floats(outputs)))
-                }
+                for p in fc.batchNorm?.all ?? [] { p.assign(Tensor(floats(outputs))) }
             }
         }
         seen = header.seen
@@ -114,21 +106,13 @@ extension DarknetNetwork {
         for (index, layer) in weightedLayers {
             if let conv = layer as? DarknetConvolutional {
                 append(conv.biases.value.scalars)
-                if conv.batchNormalize {
-                    append(conv.scales!.value.scalars)
-                    append(conv.rollingMean!.value.scalars)
-                    append(conv.rollingVariance!.value.scalars)
-                }
+                for p in conv.batchNorm?.all ?? [] { append(p.value.scalars) }
                 append(DarknetNetwork.oihw(fromHWIO: conv.kernel.value.scalars, shape: conv.kernel.shape))
             } else if let fc = layer as? DarknetConnected {
                 append(fc.biases.value.scalars)
                 append(DarknetNetwork.darknetConnected(fromKernel: fc.kernel.value.scalars, input: layers[index].inputShape,
                                                        outputs: fc.outputs, transposed: h.connectedTransposed))
-                if fc.batchNormalize {
-                    append(fc.scales!.value.scalars)
-                    append(fc.rollingMean!.value.scalars)
-                    append(fc.rollingVariance!.value.scalars)
-                }
+                for p in fc.batchNorm?.all ?? [] { append(p.value.scalars) }
             }
         }
         return out
