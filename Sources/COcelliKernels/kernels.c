@@ -332,7 +332,7 @@ static void conv_rows(const conv_geom *g, long n, long oy, long ox0, long kh, lo
 __attribute__((target("avx2,fma")))
 static void conv_panel_avx2(const conv_geom *g, long n, long oy, long ox0, long npix,
                             const float *wpanel, float *outTile /* [MR][NR] */,
-                            float *out, long outPixelStride, const float *bias, long nr) {
+                            float *out, long outPixelStride, const float *bias, long nr, float slope) {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -389,8 +389,12 @@ static void conv_panel_avx2(const conv_geom *g, long n, long oy, long ox0, long 
         // Full tile: add the bias and store straight from the registers.
         __m256 bl = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
         __m256 bh = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
+        __m256 sv = _mm256_set1_ps(slope);
+        // v = acc + bias, then max(v, slope·v): leaky for 0 < slope < 1, relu for 0, identity for 1.
 #define OCELLI_PUT(i, lo, hi) do { float *o = out + (i) * outPixelStride; \
-        _mm256_storeu_ps(o, _mm256_add_ps(lo, bl)); _mm256_storeu_ps(o + 8, _mm256_add_ps(hi, bh)); } while (0)
+        __m256 vl = _mm256_add_ps(lo, bl), vh = _mm256_add_ps(hi, bh); \
+        _mm256_storeu_ps(o, _mm256_max_ps(vl, _mm256_mul_ps(vl, sv))); \
+        _mm256_storeu_ps(o + 8, _mm256_max_ps(vh, _mm256_mul_ps(vh, sv))); } while (0)
         OCELLI_PUT(0, c00, c01); OCELLI_PUT(1, c10, c11); OCELLI_PUT(2, c20, c21);
         OCELLI_PUT(3, c30, c31); OCELLI_PUT(4, c40, c41); OCELLI_PUT(5, c50, c51);
 #undef OCELLI_PUT
@@ -404,7 +408,10 @@ static void conv_panel_avx2(const conv_geom *g, long n, long oy, long ox0, long 
     _mm256_store_ps(outTile + 5 * NR, c50); _mm256_store_ps(outTile + 5 * NR + 8, c51);
     for (long i = 0; i < npix; i++) {
         float *o = out + i * outPixelStride;
-        for (long j = 0; j < nr; j++) o[j] = outTile[i * NR + j] + (bias ? bias[j] : 0.0f);
+        for (long j = 0; j < nr; j++) {
+            float v = outTile[i * NR + j] + (bias ? bias[j] : 0.0f);
+            o[j] = v > v * slope ? v : v * slope;
+        }
     }
 }
 #endif
@@ -427,7 +434,7 @@ void ocelli_conv2d_direct(const float *in, long n, long H, long W, long Cin, lon
                           long strideH, long strideW, long dilationH, long dilationW,
                           long padTop, long padLeft,
                           float *out, long OH, long OW, long outPixelStride,
-                          long ohBegin, long ohEnd, const float *bias, const float *zeros) {
+                          long ohBegin, long ohEnd, const float *bias, const float *zeros, float slope) {
     conv_geom g = { in, H, W, Cin, inPixelStride, KH, KW, strideH, strideW, dilationH, dilationW,
                     padTop, padLeft, zeros };
     int avx = 0;
@@ -447,12 +454,15 @@ void ocelli_conv2d_direct(const float *in, long n, long H, long W, long Cin, lon
                 float *o = out + ((n * OH + oy) * OW + ox0) * outPixelStride + oc0;
                 const float *b = bias ? bias + oc0 : NULL;
 #if OCELLI_X86
-                if (avx) { conv_panel_avx2(&g, n, oy, ox0, npix, wpanel, tile, o, outPixelStride, b, nr); continue; }
+                if (avx) { conv_panel_avx2(&g, n, oy, ox0, npix, wpanel, tile, o, outPixelStride, b, nr, slope); continue; }
 #endif
                 (void)avx;
                 conv_panel_portable(&g, n, oy, ox0, npix, wpanel, tile);
                 for (long i = 0; i < npix; i++)
-                    for (long j = 0; j < nr; j++) o[i * outPixelStride + j] = tile[i * NR + j] + (b ? b[j] : 0.0f);
+                    for (long j = 0; j < nr; j++) {
+                        float v = tile[i * NR + j] + (b ? b[j] : 0.0f);
+                        o[i * outPixelStride + j] = v > v * slope ? v : v * slope;
+                    }
             }
         }
     }

@@ -164,6 +164,15 @@ extension Tensor {
         let panels = (g.og + 15) / 16
         let packed = packedWeights ?? packDirectWeights(w, g)
         let zeros = [Float](repeating: 0, count: g.cg + 16)
+        // The kernel applies max(v, slope·v) as it stores each tile: relu and leaky slopes in [0, 1].
+        let slope: Float
+        switch activation {
+        case .linear: slope = 1
+        case .relu: slope = 0
+        case .leaky(let a): slope = (0...1).contains(a) ? a : 1
+        }
+        let fusedInKernel: Bool
+        if case .leaky(let a) = activation, !(0...1).contains(a) { fusedInKernel = false } else { fusedInKernel = true }
         let rows = g.n * oh
         let biasScalars = bias ?? []
         x.withUnsafeBufferPointer { xp in
@@ -184,9 +193,9 @@ extension Tensor {
                                                              pb + gi * panels * g.kdim * 16, g.og, g.kh, g.kw,
                                                              g.sh, g.sw, g.dh, g.dw, g.pt, g.pl,
                                                              ob + gi * g.og, oh, ow, g.o, y0, y1,
-                                                             bb.map { $0 + gi * g.og }, zb)
+                                                             bb.map { $0 + gi * g.og }, zb, slope)
                                     }
-                                    if activation != .linear {
+                                    if !fusedInKernel {
                                         finishRows(ob + (n * oh + y0) * ow * g.o, count: (y1 - y0) * ow * g.o, activation)
                                     }
                                     row += y1 - y0

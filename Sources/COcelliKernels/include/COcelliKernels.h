@@ -45,14 +45,16 @@ void ocelli_pack_conv_weights(long K, long Cout, const float *W, long ldw, float
 /// Direct NHWC convolution for output rows [ohBegin, ohEnd) of image `n`.
 /// Input pixel (n, y, x) starts at in + ((n*H + y)*W + x)*inPixelStride; channels [0, Cin).
 /// Output pixel (n, y, x) starts at out + ((n*OH + y)*OW + x)*outPixelStride; channels [0, Cout).
-/// `wpacked` comes from ocelli_pack_conv_weights with K = KH*KW*Cin. `bias` may be NULL.
+/// `wpacked` comes from ocelli_pack_conv_weights with K = KH*KW*Cin. `bias` may be NULL. Each
+/// output v (after the bias) is stored as max(v, slope·v): slope 1 leaves it, 0 is relu, 0 < slope
+/// < 1 leaky relu.
 /// `zeros` must point to at least Cin zero floats (used for padded cells).
 void ocelli_conv2d_direct(const float *in, long n, long H, long W, long Cin, long inPixelStride,
                           const float *wpacked, long Cout, long KH, long KW,
                           long strideH, long strideW, long dilationH, long dilationW,
                           long padTop, long padLeft,
                           float *out, long OH, long OW, long outPixelStride,
-                          long ohBegin, long ohEnd, const float *bias, const float *zeros);
+                          long ohBegin, long ohEnd, const float *bias, const float *zeros, float slope);
 
 /// Direct convolution for few output channels (Cout <= 4): each output value is a dot product
 /// over the window's KH*KW*Cin inputs, vectorised along the input channels. `wt` holds the
