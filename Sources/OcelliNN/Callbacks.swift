@@ -215,7 +215,7 @@ public final class CSVLogger: Callback {
             if !exists { text += (["epoch"] + keys!).joined(separator: separator) + "\n" }
         }
         text += ([String(epoch)] + keys!.map { logs[$0].map { String($0) } ?? "" }).joined(separator: separator) + "\n"
-        if let h = FileHandle(forWritingAtPath: path) ?? { FileManager.default.createFile(atPath: path, contents: nil); return FileHandle(forWritingAtPath: path) }() {
+        if let h = FileHandle(forWritingAtPath: path) ?? { _ = FileManager.default.createFile(atPath: path, contents: nil); return FileHandle(forWritingAtPath: path) }() {
             h.seekToEndOfFile(); h.write(text.data(using: .utf8)!); h.closeFile()
         }
     }
