@@ -279,8 +279,16 @@ extension Tensor {
 
     /// Output pixels per im2col chunk: a multiple of 6 whose columns (~256 KB) stay in L2.
     static func im2colChunkRows(_ g: ConvGeometry) -> Int {
+        let rows: Int = Swift.max(6, 65_536 / Swift.max(1, g.kdim)) / 6 * 6
+        return Swift.min(rows, g.n * g.oh * g.ow)
+    }
+
+    /// Rows per chunk of the im2col forward: as `im2colChunkRows`, but tall chunks when the weights
+    /// are large. (Each output row is one GEMM over the full K whatever the chunk, so the result
+    /// does not depend on it; the filter gradient keeps the fixed chunks its partial sums need.)
+    static func im2colForwardChunkRows(_ g: ConvGeometry) -> Int {
         let total = g.n * g.oh * g.ow
-        var rows: Int = Swift.max(6, 65_536 / Swift.max(1, g.kdim)) / 6 * 6
+        var rows = im2colChunkRows(g)
         if g.kdim * g.o > 1 << 16 {
             // Large weights (deep layers): every chunk streams all of them from memory, so use
             // few, tall chunks — a multiple of the thread count, at most 288 rows each.
@@ -299,7 +307,7 @@ extension Tensor {
         let kdim = g.kdim
         let total = g.n * g.oh * g.ow
         var out = uninitializedScalars(total * g.o)  // every row and group is written by a GEMM
-        let chunk = im2colChunkRows(g)
+        let chunk = im2colForwardChunkRows(g)
         let chunks = (total + chunk - 1) / chunk
         // Each group's weights are packed once and shared by every chunk and thread.
         let packed = (packedWeights ?? (0..<g.groups).map {
