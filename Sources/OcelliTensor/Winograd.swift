@@ -48,6 +48,20 @@ struct WinogradTransform: Sendable {
              0, 1, 1, 4, 4, 0,
              0, 1, -1, 8, -8, 1])
 
+    /// dst[0..<count] = initial (or 0) + Σ_k coefficient(k) · source(k), skipping zero
+    /// coefficients: every transform here is such a combination of vectors over channels.
+    @inline(__always)
+    static func combine(_ dst: UnsafeMutablePointer<Float>, count: Int, initial: UnsafePointer<Float>? = nil, terms: Int,
+                        coefficient: (Int) -> Float, source: (Int) -> UnsafePointer<Float>) {
+        if let initial { dst.update(from: initial, count: count) } else { dst.update(repeating: 0, count: count) }
+        for k in 0..<terms {
+            let coef = coefficient(k)
+            if coef == 0 { continue }
+            let src = source(k)
+            for e in 0..<count { dst[e] += coef * src[e] }
+        }
+    }
+
     /// The transformed filter, one packed [C, O] matrix per position ξ = i·α + j.
     func transformFilter(_ w: [Float], channels c: Int, filters o: Int) -> [PackedMatrix] {
         let a = alpha, block = c * o
@@ -60,28 +74,16 @@ struct WinogradTransform: Sendable {
                 // tmp[l] = Σ_k G[i][k] g[k][l]
                 tmp.withUnsafeMutableBufferPointer { tp in
                     for l in 0..<3 {
-                        let t = tp.baseAddress! + l * block
-                        t.update(repeating: 0, count: block)
-                        for k in 0..<3 {
-                            let coef = g[i * 3 + k]
-                            if coef == 0 { continue }
-                            let src = wp.baseAddress! + (k * 3 + l) * block
-                            for e in 0..<block { t[e] += coef * src[e] }
-                        }
+                        WinogradTransform.combine(tp.baseAddress! + l * block, count: block, terms: 3,
+                                                  coefficient: { g[i * 3 + $0] }, source: { wp.baseAddress! + ($0 * 3 + l) * block })
                     }
                 }
                 for j in 0..<a {
                     // U[i][j] = Σ_l tmp[l] G[j][l]
                     u.withUnsafeMutableBufferPointer { up in
                         tmp.withUnsafeBufferPointer { tp in
-                            let dst = up.baseAddress!
-                            dst.update(repeating: 0, count: block)
-                            for l in 0..<3 {
-                                let coef = g[j * 3 + l]
-                                if coef == 0 { continue }
-                                let src = tp.baseAddress! + l * block
-                                for e in 0..<block { dst[e] += coef * src[e] }
-                            }
+                            WinogradTransform.combine(up.baseAddress!, count: block, terms: 3,
+                                                      coefficient: { g[j * 3 + $0] }, source: { tp.baseAddress! + $0 * block })
                         }
                     }
                     out.append(PackedMatrix(k: c, n: o, scalars: u, rsB: o, csB: 1))
@@ -139,27 +141,15 @@ extension Tensor {
                                     // tmp[i][j] = Σ_k Bᵀ[i][k] d[k][j]
                                     for i in 0..<a {
                                         for j in 0..<a {
-                                            let dst = tmp + (i * a + j) * c
-                                            dst.update(repeating: 0, count: c)
-                                            for k in 0..<a {
-                                                let coef = t.bt[i * a + k]
-                                                if coef == 0 { continue }
-                                                let src = d + (k * a + j) * c
-                                                for e in 0..<c { dst[e] += coef * src[e] }
-                                            }
+                                            WinogradTransform.combine(tmp + (i * a + j) * c, count: c, terms: a,
+                                                                      coefficient: { t.bt[i * a + $0] }, source: { UnsafePointer(d + ($0 * a + j) * c) })
                                         }
                                     }
                                     // V[i][j] = Σ_k tmp[i][k] Bᵀ[j][k]
                                     for i in 0..<a {
                                         for j in 0..<a {
-                                            let dst = vb + ((i * a + j) * tiles + tile) * c
-                                            dst.update(repeating: 0, count: c)
-                                            for k in 0..<a {
-                                                let coef = t.bt[j * a + k]
-                                                if coef == 0 { continue }
-                                                let src = tmp + (i * a + k) * c
-                                                for e in 0..<c { dst[e] += coef * src[e] }
-                                            }
+                                            WinogradTransform.combine(vb + ((i * a + j) * tiles + tile) * c, count: c, terms: a,
+                                                                      coefficient: { t.bt[j * a + $0] }, source: { UnsafePointer(tmp + (i * a + $0) * c) })
                                         }
                                     }
                                 }
@@ -183,14 +173,9 @@ extension Tensor {
                                     // tmp[i][j] = Σ_k Aᵀ[i][k] M[k][j]
                                     for i in 0..<m {
                                         for j in 0..<a {
-                                            let dst = tmp + (i * a + j) * o
-                                            dst.update(repeating: 0, count: o)
-                                            for k in 0..<a {
-                                                let coef = t.at[i * a + k]
-                                                if coef == 0 { continue }
-                                                let src = mb + ((k * a + j) * tiles + tile) * o
-                                                for e in 0..<o { dst[e] += coef * src[e] }
-                                            }
+                                            WinogradTransform.combine(tmp + (i * a + j) * o, count: o, terms: a,
+                                                                      coefficient: { t.at[i * a + $0] },
+                                                                      source: { UnsafePointer(mb + (($0 * a + j) * tiles + tile) * o) })
                                         }
                                     }
                                     for i in 0..<m {
@@ -200,13 +185,8 @@ extension Tensor {
                                             let ox = tx * m + j
                                             if ox >= ow { break }
                                             let dst = ob + ((n * oh + oy) * ow + ox) * o
-                                            dst.update(from: bb, count: o)
-                                            for k in 0..<a {
-                                                let coef = t.at[j * a + k]
-                                                if coef == 0 { continue }
-                                                let src = tmp + (i * a + k) * o
-                                                for e in 0..<o { dst[e] += coef * src[e] }
-                                            }
+                                            WinogradTransform.combine(dst, count: o, initial: bb, terms: a,
+                                                                      coefficient: { t.at[j * a + $0] }, source: { UnsafePointer(tmp + (i * a + $0) * o) })
                                             if activation != .linear { finishRows(dst, count: o, activation) }
                                         }
                                     }

@@ -6,17 +6,52 @@ import Musl
 import Darwin
 #endif
 
+/// The POSIX `read` (FileIO.read shadows the name inside the enum).
+@inline(__always)
+private func posixRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+    read(fd, buffer, count)
+}
+
 /// Whole-file reads and atomic writes with POSIX calls, errors reported as `ImageError`s.
 enum FileIO {
     static func errorText(_ code: Int32) -> String { String(cString: strerror(code)) }
 
-    /// The bytes of the file at `path`.
-    static func contents(of path: String) throws -> [UInt8] {
+    /// Opens `path` for reading; a missing file is `.fileNotFound`.
+    private static func openForReading(_ path: String) throws -> Int32 {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let code = errno
             throw ImageError(file: path, reason: code == ENOENT ? .fileNotFound : .unreadable(errorText(code)))
         }
+        return fd
+    }
+
+    /// Up to `count` bytes from `fd` (fewer at the end of the file), retrying interrupted reads.
+    private static func read(_ fd: Int32, upTo count: Int, path: String) throws -> [UInt8] {
+        var failure: Int32 = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            var done = 0
+            while done < count {
+                let n = posixRead(fd, buffer.baseAddress! + done, count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    break
+                }
+                if n == 0 { break }  // end of file (or the file shrank while we read it)
+                done += n
+            }
+            initialized = done
+        }
+        guard failure == 0 else {
+            throw ImageError(file: path, reason: .unreadable(failure == EISDIR ? "it is a directory" : errorText(failure)))
+        }
+        return bytes
+    }
+
+    /// The bytes of the file at `path`.
+    static func contents(of path: String) throws -> [UInt8] {
+        let fd = try openForReading(path)
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw ImageError(file: path, reason: .unreadable(errorText(errno))) }
@@ -25,24 +60,14 @@ enum FileIO {
         guard kind == Int(S_IFREG) else {
             throw ImageError(file: path, reason: .unreadable(kind == Int(S_IFDIR) ? "it is a directory" : "not a regular file"))
         }
-        let size = Int(info.st_size)
-        var failure: Int32 = 0
-        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
-            var done = 0
-            while done < size {
-                let n = read(fd, buffer.baseAddress! + done, size - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    break
-                }
-                if n == 0 { break }  // the file shrank while we read it
-                done += n
-            }
-            initialized = done
-        }
-        guard failure == 0 else { throw ImageError(file: path, reason: .unreadable(errorText(failure))) }
-        return bytes
+        return try read(fd, upTo: Int(info.st_size), path: path)
+    }
+
+    /// The first `count` bytes of the file at `path` (fewer if the file is shorter).
+    static func prefix(of path: String, count: Int) throws -> [UInt8] {
+        let fd = try openForReading(path)
+        defer { close(fd) }
+        return try read(fd, upTo: count, path: path)
     }
 
     /// Writes `bytes` to `path` atomically: into a new file beside it, then renamed over it, so

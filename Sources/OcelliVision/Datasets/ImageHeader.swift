@@ -67,34 +67,3 @@ extension Image {
         }
     }
 }
-
-extension FileIO {
-    /// The first `count` bytes of the file at `path` (fewer if the file is shorter).
-    static func prefix(of path: String, count: Int) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            let code = errno
-            throw ImageError(file: path, reason: code == ENOENT ? .fileNotFound : .unreadable(errorText(code)))
-        }
-        defer { close(fd) }
-        var failure: Int32 = 0
-        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            var done = 0
-            while done < count {
-                let n = read(fd, buffer.baseAddress! + done, count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    break
-                }
-                if n == 0 { break }
-                done += n
-            }
-            initialized = done
-        }
-        guard failure == 0 else {
-            throw ImageError(file: path, reason: .unreadable(failure == EISDIR ? "it is a directory" : errorText(failure)))
-        }
-        return bytes
-    }
-}
