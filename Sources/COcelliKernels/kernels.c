@@ -583,3 +583,158 @@ void ocelli_conv2d_dot(const float *in, long n, long H, long W, long Cin, long i
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Dropout: a counter-based mask. Element i keeps its value when hash(i, key) >= threshold, so
+// the mask depends only on the key and the element's index: any split over threads gives the
+// same bits, the backward recomputes it from the key, and the loop vectorizes (8 hashes per
+// AVX2 instruction sequence).
+
+static inline unsigned dropout_hash(unsigned x) {  // Wellons' lowbias32 mixer
+    x ^= x >> 16; x *= 0x7feb352du;
+    x ^= x >> 15; x *= 0x846ca68bu;
+    x ^= x >> 16;
+    return x;
+}
+
+static inline __attribute__((always_inline)) void dropout_body(const float *restrict x, float *restrict y, long start, long end,
+                                unsigned long long key, unsigned threshold, float scale) {
+    unsigned k0 = (unsigned)key, k1 = (unsigned)(key >> 32);
+    long i = start;
+    while (i < end) {
+        // Indices are hashed in 2^32 segments so the inner loop works on 32-bit lanes.
+        unsigned hi = (unsigned)((unsigned long long)i >> 32);
+        long segEnd = (long)(((unsigned long long)hi + 1) << 32);
+        if (segEnd > end) segEnd = end;
+        unsigned kk = k1 ^ dropout_hash(hi + 0x9e3779b9u);
+        unsigned lo = (unsigned)i;
+        long m = segEnd - i;
+        const float *xs = x + i; float *ys = y + i;
+        for (long j = 0; j < m; j++) {
+            unsigned h = dropout_hash(dropout_hash((lo + (unsigned)j) ^ k0) + kk);
+            ys[j] = xs[j] * (h >= threshold ? scale : 0.0f);
+        }
+        i = segEnd;
+    }
+}
+
+#if OCELLI_X86
+__attribute__((target("avx2,fma")))
+static void dropout_avx2(const float *restrict x, float *restrict y, long start, long end,
+                         unsigned long long key, unsigned threshold, float scale) {
+    dropout_body(x, y, start, end, key, threshold, scale);
+}
+#endif
+
+void ocelli_dropout(const float *x, float *y, long start, long end,
+                    unsigned long long key, unsigned threshold, float scale) {
+#if OCELLI_X86
+    if (ocelli_kernel_isa() == 1) { dropout_avx2(x, y, start, end, key, threshold, scale); return; }
+#endif
+    dropout_body(x, y, start, end, key, threshold, scale);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Max pooling over NHWC windows. Cells outside the input (padding) are skipped: they count as
+// −∞, Darknet's rule too. Plain loops over the channels, which the compiler vectorizes.
+
+typedef struct {
+    long H, W, C, OH, OW, kh, kw, sh, sw, pt, pl;
+} pool_geom;
+
+static inline void pool_window(const pool_geom *g, long oy, long ox, long *y0, long *y1, long *x0, long *x1) {
+    long ys = oy * g->sh - g->pt, xs = ox * g->sw - g->pl;
+    *y0 = ys < 0 ? 0 : ys; *y1 = ys + g->kh < g->H ? ys + g->kh : g->H;
+    *x0 = xs < 0 ? 0 : xs; *x1 = xs + g->kw < g->W ? xs + g->kw : g->W;
+}
+
+static inline __attribute__((always_inline)) void maxpool_forward_body(const pool_geom *g, const float *restrict x, float *restrict y,
+                                        long rowBegin, long rowEnd) {
+    const long C = g->C;
+    for (long row = rowBegin; row < rowEnd; row++) {
+        long n = row / g->OH, oy = row % g->OH;
+        for (long ox = 0; ox < g->OW; ox++) {
+            float *restrict o = y + (row * g->OW + ox) * C;
+            for (long c = 0; c < C; c++) o[c] = -__builtin_inff();
+            long y0, y1, x0, x1;
+            pool_window(g, oy, ox, &y0, &y1, &x0, &x1);
+            for (long iy = y0; iy < y1; iy++) {
+                for (long ix = x0; ix < x1; ix++) {
+                    const float *restrict s = x + ((n * g->H + iy) * g->W + ix) * C;
+                    for (long c = 0; c < C; c++) o[c] = s[c] > o[c] ? s[c] : o[c];
+                }
+            }
+        }
+    }
+}
+
+enum { POOL_CB = 256 };  // channels per block of the backward's "still open" flags
+
+static inline __attribute__((always_inline)) void maxpool_backward_body(const pool_geom *g, const float *restrict x, const float *restrict y,
+                                         const float *restrict dy, float *restrict dx,
+                                         long imageBegin, long imageEnd) {
+    const long C = g->C;
+    float open[POOL_CB];
+    memset(dx + imageBegin * g->H * g->W * C, 0, (size_t)((imageEnd - imageBegin) * g->H * g->W * C) * sizeof(float));
+    for (long n = imageBegin; n < imageEnd; n++) {
+        for (long oy = 0; oy < g->OH; oy++) {
+            for (long ox = 0; ox < g->OW; ox++) {
+                long y0, y1, x0, x1;
+                pool_window(g, oy, ox, &y0, &y1, &x0, &x1);
+                long o = ((n * g->OH + oy) * g->OW + ox) * C;
+                for (long c0 = 0; c0 < C; c0 += POOL_CB) {
+                    long cb = C - c0 < POOL_CB ? C - c0 : POOL_CB;
+                    const float *restrict yo = y + o + c0, *restrict go = dy + o + c0;
+                    // The gradient goes to the first cell (row-major) of the window holding the
+                    // maximum: `open` is 1 until a channel's maximum has been found.
+                    for (long c = 0; c < cb; c++) open[c] = 1.0f;
+                    for (long iy = y0; iy < y1; iy++) {
+                        for (long ix = x0; ix < x1; ix++) {
+                            long b = ((n * g->H + iy) * g->W + ix) * C + c0;
+                            const float *restrict xs = x + b;
+                            float *restrict ds = dx + b;
+                            for (long c = 0; c < cb; c++) {
+                                float hit = xs[c] == yo[c] ? open[c] : 0.0f;
+                                ds[c] += hit * go[c];
+                                open[c] -= hit;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#if OCELLI_X86
+__attribute__((target("avx2,fma")))
+static void maxpool_forward_avx2(const pool_geom *g, const float *x, float *y, long r0, long r1) {
+    maxpool_forward_body(g, x, y, r0, r1);
+}
+__attribute__((target("avx2,fma")))
+static void maxpool_backward_avx2(const pool_geom *g, const float *x, const float *y, const float *dy,
+                                  float *dx, long n0, long n1) {
+    maxpool_backward_body(g, x, y, dy, dx, n0, n1);
+}
+#endif
+
+void ocelli_maxpool_forward(const float *x, float *y, long H, long W, long C, long OH, long OW,
+                            long kh, long kw, long sh, long sw, long pt, long pl,
+                            long rowBegin, long rowEnd) {
+    pool_geom g = { H, W, C, OH, OW, kh, kw, sh, sw, pt, pl };
+#if OCELLI_X86
+    if (ocelli_kernel_isa() == 1) { maxpool_forward_avx2(&g, x, y, rowBegin, rowEnd); return; }
+#endif
+    maxpool_forward_body(&g, x, y, rowBegin, rowEnd);
+}
+
+void ocelli_maxpool_backward(const float *x, const float *y, const float *dy, float *dx,
+                             long H, long W, long C, long OH, long OW,
+                             long kh, long kw, long sh, long sw, long pt, long pl,
+                             long imageBegin, long imageEnd) {
+    pool_geom g = { H, W, C, OH, OW, kh, kw, sh, sw, pt, pl };
+#if OCELLI_X86
+    if (ocelli_kernel_isa() == 1) { maxpool_backward_avx2(&g, x, y, dy, dx, imageBegin, imageEnd); return; }
+#endif
+    maxpool_backward_body(&g, x, y, dy, dx, imageBegin, imageEnd);
+}

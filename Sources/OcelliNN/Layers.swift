@@ -166,13 +166,18 @@ public final class Conv2D: Layer {
         return out
     }
 
-    func preActivation(_ x: Tensor) -> Tensor {
+    func preActivation(_ x: Tensor, fused: FusedActivation = .linear) -> Tensor {
         Tensor.conv2d(x, filter: kernel.value, bias: bias?.value, strides: strides,
-                      padding: padding, dilations: dilationRate, groups: groups)
+                      padding: padding, dilations: dilationRate, groups: groups, activation: fused)
     }
 
     public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
-        activation(preActivation(inputs[0]))
+        // relu and leaky relu run inside the convolution kernel (one pass over the output).
+        switch activation {
+        case .relu: return preActivation(inputs[0], fused: .relu)
+        case .leakyRelu(let a) where (0...1).contains(a): return preActivation(inputs[0], fused: .leaky(a))
+        default: return activation(preActivation(inputs[0]))
+        }
     }
 
     public override func forwardWithLogits(_ inputs: [Tensor], context: inout ForwardContext) -> (Tensor, Tensor?) {

@@ -108,7 +108,7 @@ public final class Optimizer {
     public let name: String
     /// Updates applied so far (Keras' `iterations`).
     public private(set) var iterations = 0
-    private var slots: [ObjectIdentifier: [[Float]]] = [:]
+    private var slots: [ObjectIdentifier: [Float]] = [:]
 
     init(kind: Kind, name: String, learningRate: any LearningRateSchedule, weightDecay: Float? = nil,
          clipNorm: Float? = nil, globalClipNorm: Float? = nil, clipValue: Float? = nil) {
@@ -184,68 +184,100 @@ public final class Optimizer {
         iterations += 1
     }
 
-    private func state(_ key: ObjectIdentifier, _ count: Int, _ n: Int, initial: Float = 0) -> [[Float]] {
+    /// Runs `body` on the parameter's `count` state slots (each n floats, one flat buffer), the
+    /// weights and the gradient, as raw pointers so the element loops vectorize.
+    private func withState(_ key: ObjectIdentifier, _ count: Int, initial: Float = 0,
+                           _ w: inout [Float], _ g: [Float],
+                           _ body: ([UnsafeMutablePointer<Float>], UnsafeMutablePointer<Float>, UnsafePointer<Float>) -> Void) {
+        let n = w.count
         // Taken out of the dictionary so that the update mutates it in place (no copy).
-        slots.removeValue(forKey: key) ?? [[Float]](repeating: [Float](repeating: initial, count: n), count: count)
+        var s = slots.removeValue(forKey: key) ?? [Float](repeating: initial, count: count * n)
+        s.withUnsafeMutableBufferPointer { sp in
+            w.withUnsafeMutableBufferPointer { wp in
+                g.withUnsafeBufferPointer { gp in
+                    body((0..<count).map { sp.baseAddress! + $0 * n }, wp.baseAddress!, gp.baseAddress!)
+                }
+            }
+        }
+        slots[key] = s
     }
 
     private func update(_ w: inout [Float], _ g: [Float], key: ObjectIdentifier, lr: Float, t: Int) {
         let n = w.count
+        if n == 0 { return }
         switch kind {
         case let .sgd(momentum, nesterov):
-            if momentum == 0 { for i in 0..<n { w[i] -= lr * g[i] }; return }
-            var s = state(key, 1, n)
-            for i in 0..<n {
-                s[0][i] = momentum * s[0][i] - lr * g[i]
-                w[i] += nesterov ? momentum * s[0][i] - lr * g[i] : s[0][i]
+            if momentum == 0 {
+                w.withUnsafeMutableBufferPointer { w in g.withUnsafeBufferPointer { g in for i in 0..<n { w[i] -= lr * g[i] } } }
+                return
             }
-            slots[key] = s
+            withState(key, 1, &w, g) { s, w, g in
+                let m = s[0]
+                if nesterov {
+                    for i in 0..<n { m[i] = momentum * m[i] - lr * g[i]; w[i] += momentum * m[i] - lr * g[i] }
+                } else {
+                    for i in 0..<n { m[i] = momentum * m[i] - lr * g[i]; w[i] += m[i] }
+                }
+            }
         case let .adam(b1, b2, eps, amsgrad):
-            var s = state(key, amsgrad ? 3 : 2, n)
             let alpha = lr * Float((1 - Foundation.pow(Double(b2), Double(t))).squareRoot() / (1 - Foundation.pow(Double(b1), Double(t))))
-            for i in 0..<n {
-                s[0][i] += (g[i] - s[0][i]) * (1 - b1)
-                s[1][i] += (g[i] * g[i] - s[1][i]) * (1 - b2)
-                var v = s[1][i]
-                if amsgrad { s[2][i] = Swift.max(s[2][i], v); v = s[2][i] }
-                w[i] -= alpha * s[0][i] / (v.squareRoot() + eps)
+            withState(key, amsgrad ? 3 : 2, &w, g) { s, w, g in
+                let m = s[0], v = s[1]
+                if amsgrad {
+                    let vMax = s[2]
+                    for i in 0..<n {
+                        m[i] += (g[i] - m[i]) * (1 - b1)
+                        v[i] += (g[i] * g[i] - v[i]) * (1 - b2)
+                        vMax[i] = Swift.max(vMax[i], v[i])
+                        w[i] -= alpha * m[i] / (vMax[i].squareRoot() + eps)
+                    }
+                } else {
+                    for i in 0..<n {
+                        m[i] += (g[i] - m[i]) * (1 - b1)
+                        v[i] += (g[i] * g[i] - v[i]) * (1 - b2)
+                        w[i] -= alpha * m[i] / (v[i].squareRoot() + eps)
+                    }
+                }
             }
-            slots[key] = s
         case let .adamax(b1, b2, eps):
-            var s = state(key, 2, n)
             let scaled = lr / Float(1 - Foundation.pow(Double(b1), Double(t)))
-            for i in 0..<n {
-                s[0][i] += (g[i] - s[0][i]) * (1 - b1)
-                s[1][i] = Swift.max(b2 * s[1][i], Swift.abs(g[i]))
-                w[i] -= scaled * s[0][i] / (s[1][i] + eps)
+            withState(key, 2, &w, g) { s, w, g in
+                let m = s[0], u = s[1]
+                for i in 0..<n {
+                    m[i] += (g[i] - m[i]) * (1 - b1)
+                    u[i] = Swift.max(b2 * u[i], Swift.abs(g[i]))
+                    w[i] -= scaled * m[i] / (u[i] + eps)
+                }
             }
-            slots[key] = s
         case let .rmsprop(rho, momentum, eps, centered):
-            var s = state(key, 3, n)
-            for i in 0..<n {
-                s[0][i] = rho * s[0][i] + (1 - rho) * g[i] * g[i]
-                var denominator = s[0][i]
-                if centered { s[1][i] = rho * s[1][i] + (1 - rho) * g[i]; denominator -= s[1][i] * s[1][i] }
-                let increment = lr * g[i] / (denominator + eps).squareRoot()
-                if momentum > 0 { s[2][i] = momentum * s[2][i] + increment; w[i] -= s[2][i] } else { w[i] -= increment }
+            withState(key, 3, &w, g) { s, w, g in
+                let ms = s[0], mg = s[1], mom = s[2]
+                for i in 0..<n {
+                    ms[i] = rho * ms[i] + (1 - rho) * g[i] * g[i]
+                    var denominator = ms[i]
+                    if centered { mg[i] = rho * mg[i] + (1 - rho) * g[i]; denominator -= mg[i] * mg[i] }
+                    let increment = lr * g[i] / (denominator + eps).squareRoot()
+                    if momentum > 0 { mom[i] = momentum * mom[i] + increment; w[i] -= mom[i] } else { w[i] -= increment }
+                }
             }
-            slots[key] = s
         case let .adadelta(rho, eps):
-            var s = state(key, 2, n)
-            for i in 0..<n {
-                s[0][i] = rho * s[0][i] + (1 - rho) * g[i] * g[i]
-                let delta = -(s[1][i] + eps).squareRoot() / (s[0][i] + eps).squareRoot() * g[i]
-                s[1][i] = rho * s[1][i] + (1 - rho) * delta * delta
-                w[i] += lr * delta
+            withState(key, 2, &w, g) { s, w, g in
+                let acc = s[0], accDelta = s[1]
+                for i in 0..<n {
+                    acc[i] = rho * acc[i] + (1 - rho) * g[i] * g[i]
+                    let delta = -(accDelta[i] + eps).squareRoot() / (acc[i] + eps).squareRoot() * g[i]
+                    accDelta[i] = rho * accDelta[i] + (1 - rho) * delta * delta
+                    w[i] += lr * delta
+                }
             }
-            slots[key] = s
         case let .adagrad(initial, eps):
-            var s = state(key, 1, n, initial: initial)
-            for i in 0..<n {
-                s[0][i] += g[i] * g[i]
-                w[i] -= lr * g[i] / (s[0][i] + eps).squareRoot()
+            withState(key, 1, initial: initial, &w, g) { s, w, g in
+                let acc = s[0]
+                for i in 0..<n {
+                    acc[i] += g[i] * g[i]
+                    w[i] -= lr * g[i] / (acc[i] + eps).squareRoot()
+                }
             }
-            slots[key] = s
         }
     }
 }

@@ -61,8 +61,12 @@ extension Tensor {
     public static func conv2d(_ input: Tensor, filter: Tensor, bias: Tensor? = nil,
                               strides: (Int, Int) = (1, 1), padding: Padding = .valid,
                               dilations: (Int, Int) = (1, 1), groups: Int = 1,
-                              algorithm: ConvolutionAlgorithm = .automatic) -> Tensor {
+                              algorithm: ConvolutionAlgorithm = .automatic,
+                              activation: FusedActivation = .linear) -> Tensor {
         require(input.rank == 4, "conv2d", "input must be NHWC (rank 4), got shape \(input.shape)")
+        if case .leaky(let a) = activation {
+            require((0...1).contains(a), "conv2d", "a fused leaky slope must lie in [0, 1], got \(a)")
+        }
         require(filter.rank == 4, "conv2d", "filter must be HWIO (rank 4), got shape \(filter.shape)")
         require(groups >= 1 && input.shape[3] % groups == 0 && filter.shape[3] % groups == 0, "conv2d",
                 "groups \(groups) must divide input channels \(input.shape[3]) and filters \(filter.shape[3])")
@@ -86,35 +90,112 @@ extension Tensor {
             // 26x26 layer): one GEMM [N, H·W·C] × [H·W·C, O], forward and backward.
             var y = matmul(input.reshaped([g.n, -1]), filter.reshaped([-1, g.o]))
             if let bias { y = y + bias }
+            switch activation {
+            case .linear: break
+            case .relu: y = y.relu()
+            case .leaky(let a): y = y.leakyRelu(negativeSlope: a)
+            }
             return y.reshaped([g.n, 1, 1, g.o])
         }
-        let y = convForward(input.scalars, filter.scalars, bias?.scalars, g, algorithm)
+        let y = Tensor(shape: [g.n, g.oh, g.ow, g.o],
+                       scalars: convForward(input.scalars, filter.scalars, bias?.scalars, g, algorithm, activation: activation))
         let x = input.detached(), f = filter.detached()
         let needX = input.node != nil, needF = filter.node != nil, needB = bias?.node != nil
         var inputs = [input, filter]
         if let b = bias { inputs.append(b) }
-        return record(Tensor(shape: [g.n, g.oh, g.ow, g.o], scalars: y), inputs) { dy in
+        return record(y, inputs) { dyIn in
+            // Through the fused activation first: relu and leaky (slope in [0, 1]) keep the
+            // sign, so the output tells where the pre-activation was positive.
+            let dy = activation == .linear ? dyIn : activationGradient(dyIn, output: y, activation)
             let (dx, df) = convBackward(x.scalars, f.scalars, dy.scalars, g, needInput: needX, needFilter: needF)
             var r: [Tensor?] = [dx.map { Tensor(shape: x.shape, scalars: $0) }, df.map { Tensor(shape: f.shape, scalars: $0) }]
-            if bias != nil { r.append(needB ? dy.reshaped([-1, g.o]).sum(axes: [0]) : nil) }
+            if bias != nil { r.append(needB ? Tensor(shape: [g.o], scalars: columnSums(dy.scalars, columns: g.o)) : nil) }
             return r
         }
+    }
+
+    /// dz = dy where the output of a fused relu/leaky is positive, dy·slope elsewhere.
+    static func activationGradient(_ dy: Tensor, output y: Tensor, _ activation: FusedActivation) -> Tensor {
+        let slope: Float
+        switch activation {
+        case .linear: return dy
+        case .relu: slope = 0
+        case .leaky(let a): slope = a
+        }
+        let n = dy.count
+        return Tensor.make(dy.shape) { d in
+            dy.scalars.withUnsafeBufferPointer { gs in
+                y.scalars.withUnsafeBufferPointer { ys in
+                    let p = UnsafeSendable((gs.baseAddress!, ys.baseAddress!, d.baseAddress!))
+                    Parallel.forRanges(n, minimumChunk: 1 << 16, alignment: 8) { r in
+                        let (g, y, d) = p.value
+                        let s = SIMD8<Float>(repeating: slope)
+                        var i = r.lowerBound
+                        while i + 8 <= r.upperBound {
+                            let gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self)
+                            let yv = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
+                            UnsafeMutableRawPointer(d + i).storeBytes(of: gv.replacing(with: gv * s, where: yv .<= 0),
+                                                                      as: SIMD8<Float>.self)
+                            i += 8
+                        }
+                        while i < r.upperBound { d[i] = y[i] > 0 ? g[i] : g[i] * slope; i += 1 }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sums of the columns of a row-major [rows, columns] matrix (a bias gradient). The rows are
+    /// split into a number of partial sums fixed by the shape, added in order: bitwise the same
+    /// for any thread count.
+    static func columnSums(_ m: [Float], columns: Int) -> [Float] {
+        let rows = columns == 0 ? 0 : m.count / columns
+        let partials = Swift.max(1, Swift.min(8, rows * columns / 32_768))
+        var acc = [Float](repeating: 0, count: partials * columns)
+        m.withUnsafeBufferPointer { mp in
+            acc.withUnsafeMutableBufferPointer { ap in
+                let p = UnsafeSendable((mp.baseAddress!, ap.baseAddress!))
+                Parallel.forRanges(partials) { range in
+                    let (src, dst) = p.value
+                    for s in range {
+                        let sum = dst + s * columns
+                        for r in (s * rows / partials)..<((s + 1) * rows / partials) {
+                            let row = src + r * columns
+                            for j in 0..<columns { sum[j] += row[j] }
+                        }
+                    }
+                }
+            }
+        }
+        if partials == 1 { return acc }
+        var out = Array(acc[0..<columns])
+        for s in 1..<partials { for j in 0..<columns { out[j] += acc[s * columns + j] } }
+        return out
     }
 
     // MARK: Forward
 
     static func convForward(_ x: [Float], _ w: [Float], _ bias: [Float]?, _ g: ConvGeometry,
-                            _ algorithm: ConvolutionAlgorithm) -> [Float] {
+                            _ algorithm: ConvolutionAlgorithm, activation: FusedActivation = .linear) -> [Float] {
         let algo = algorithm == .automatic ? automaticAlgorithm(g) : algorithm
-        if g.isPointwise && algorithm == .automatic {
-            return pointwise(x, w, bias, g)
+        var out: [Float]
+        if g.isPointwise && algorithm == .automatic && g.c > 64 {
+            // Deep 1x1 layers: one GEMM. (Shallow ones go to the direct kernel, which reads the
+            // pixels in place instead of packing them.)
+            out = pointwise(x, w, bias, g)
+        } else {
+            switch algo {
+            case .direct: return directForward(x, w, bias, g, activation: activation)
+            case .im2col: return im2colForward(x, w, bias, g, activation: activation)
+            case .naive: out = g.isDepthwise ? depthwiseForward(x, w, bias, g) : naiveForward(x, w, bias, g)
+            case .dot: out = dotForward(x, w, bias, g)
+            default: return im2colForward(x, w, bias, g, activation: activation)
+            }
         }
-        switch algo {
-        case .naive: return g.isDepthwise ? depthwiseForward(x, w, bias, g) : naiveForward(x, w, bias, g)
-        case .direct: return directForward(x, w, bias, g)
-        case .dot: return dotForward(x, w, bias, g)
-        default: return im2colForward(x, w, bias, g)
+        if activation != .linear {
+            out.withUnsafeMutableBufferPointer { finishRows($0.baseAddress!, count: $0.count, activation) }
         }
+        return out
     }
 
     /// The kernel `.automatic` runs for a geometry. Measured here: the direct kernel wins up to 64
@@ -367,9 +448,14 @@ extension Tensor {
                             for c in (s * chunks / partials)..<((s + 1) * chunks / partials) {
                                 let rows = (c * chunk)..<Swift.min(total, (c + 1) * chunk)
                                 for gi in 0..<g.groups {
-                                    im2col(xb, g, rows: rows, group: gi, cols)
+                                    // A 1x1 stride-1 convolution's columns are its input pixels.
+                                    let a: UnsafePointer<Float>
+                                    if g.isPointwise { a = xb + rows.lowerBound * g.c } else {
+                                        im2col(xb, g, rows: rows, group: gi, cols)
+                                        a = UnsafePointer(cols)
+                                    }
                                     // dW[(ky,kx,c), o] += colsᵀ · dY[rows, o]
-                                    ocelli_sgemm(kdim, g.og, rows.count, cols, 1, kdim,
+                                    ocelli_sgemm(kdim, g.og, rows.count, a, 1, kdim,
                                                  gb + rows.lowerBound * g.o + gi * g.og, g.o, 1,
                                                  dw + gi * g.og, g.o, 1)
                                 }

@@ -1,3 +1,5 @@
+import COcelliKernels
+
 extension Padding {
     /// Darknet's `[maxpool]` rule: `padding` cells in total (default size − 1), the window starting
     /// at −padding/2, so the output is (H + padding − size) / stride + 1.
@@ -40,23 +42,13 @@ extension Tensor {
         let (oh, ow, c) = (g.oh, g.ow, g.c)
         let outCount = g.n * oh * ow * c
         var out = uninitializedScalars(outCount)  // every element is written
+        if outCount == 0 { return Tensor(shape: [g.n, oh, ow, c], scalars: out) }
         input.scalars.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
                 let p = UnsafeSendable((xp.baseAddress!, op.baseAddress!))
-                Parallel.forRanges(g.n * oh, minimumChunk: 4) { r in
-                    let (x, o) = p.value
-                    for row in r {
-                        let n = row / oh, oy = row % oh
-                        for ox in 0..<ow {
-                            let dst = o + ((n * oh + oy) * ow + ox) * c
-                            for j in 0..<c { dst[j] = -.infinity }
-                            let (ys, xs) = g.window(oy, ox)
-                            for iy in ys { for ix in xs {
-                                let src = x + ((n * g.h + iy) * g.w + ix) * c
-                                for j in 0..<c { dst[j] = Swift.max(dst[j], src[j]) }
-                            } }
-                        }
-                    }
+                Parallel.forRanges(g.n * oh, minimumChunk: Swift.max(1, 16_384 / Swift.max(1, ow * c))) { r in
+                    ocelli_maxpool_forward(p.value.0, p.value.1, g.h, g.w, c, oh, ow, g.kh, g.kw, g.sh, g.sw,
+                                           g.pt, g.pl, r.lowerBound, r.upperBound)
                 }
             }
         }
@@ -64,40 +56,22 @@ extension Tensor {
         let y = Tensor(shape: [g.n, oh, ow, c], scalars: out)
         return record(y, [input]) { dy in
             // The gradient goes to the first cell of each window (row-major) holding the maximum,
-            // found again here instead of storing indices during the forward pass.
-            var dx = [Float](repeating: 0, count: x.count)
-            x.scalars.withUnsafeBufferPointer { xs in
-                y.scalars.withUnsafeBufferPointer { ys in
-                    dy.scalars.withUnsafeBufferPointer { gs in
-                        dx.withUnsafeMutableBufferPointer { ds in
-                            let p = UnsafeSendable((xs.baseAddress!, ys.baseAddress!, gs.baseAddress!, ds.baseAddress!))
-                            // Images are independent (their windows never overlap): split over them.
+            // found again here instead of storing indices during the forward pass. Images are
+            // independent (their windows never overlap): split over them.
+            [Tensor.make(x.shape) { dx in
+                x.scalars.withUnsafeBufferPointer { xs in
+                    y.scalars.withUnsafeBufferPointer { ys in
+                        dy.scalars.withUnsafeBufferPointer { gs in
+                            let p = UnsafeSendable((xs.baseAddress!, ys.baseAddress!, gs.baseAddress!, dx.baseAddress!))
                             Parallel.forRanges(g.n) { images in
                                 let (xs, ys, gs, ds) = p.value
-                                // Per channel, 1 until the window's first maximum has taken the
-                                // gradient: branch-free, so the channel loop vectorizes.
-                                var open = [Float](repeating: 1, count: c)
-                                open.withUnsafeMutableBufferPointer { op in
-                                    for n in images { for oy in 0..<oh { for ox in 0..<ow {
-                                        let o = ((n * oh + oy) * ow + ox) * c
-                                        for j in 0..<c { op[j] = 1 }
-                                        let (rows, columns) = g.window(oy, ox)
-                                        for iy in rows { for ix in columns {
-                                            let b = ((n * g.h + iy) * g.w + ix) * c
-                                            for j in 0..<c {
-                                                let hit: Float = xs[b + j] == ys[o + j] ? op[j] : 0
-                                                ds[b + j] += hit * gs[o + j]
-                                                op[j] -= hit
-                                            }
-                                        } }
-                                    } } }
-                                }
+                                ocelli_maxpool_backward(xs, ys, gs, ds, g.h, g.w, c, oh, ow, g.kh, g.kw, g.sh, g.sw,
+                                                        g.pt, g.pl, images.lowerBound, images.upperBound)
                             }
                         }
                     }
                 }
-            }
-            return [Tensor(shape: x.shape, scalars: dx)]
+            }]
         }
     }
 

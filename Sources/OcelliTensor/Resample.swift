@@ -1,3 +1,5 @@
+import COcelliKernels
+
 /// Dropout, nearest-neighbour upsampling and the space/depth rearrangements (TensorFlow's and
 /// Darknet's), each with its backward.
 extension Tensor {
@@ -6,38 +8,26 @@ extension Tensor {
     public static func dropout(_ x: Tensor, rate: Float, using generator: inout SeededGenerator) -> Tensor {
         require(rate >= 0 && rate < 1, "dropout", "rate \(rate) must lie in [0, 1)")
         if rate == 0 { return x }
-        let start = generator
-        let y = dropoutMask(x, rate: rate, generator: &generator)
-        // The backward pass draws the same mask again from the saved generator state instead
-        // of keeping a mask as large as the activations.
-        return record(y, [x]) { g in
-            var replay = start
-            return [dropoutMask(g, rate: rate, generator: &replay)]
-        }
+        // One draw from the generator keys the whole mask; the backward recomputes the same
+        // mask from the key instead of keeping one as large as the activations.
+        let key = generator.next()
+        let y = dropoutMask(x, rate: rate, key: key)
+        return record(y, [x]) { g in [dropoutMask(g, rate: rate, key: key)] }
     }
 
-    /// x times the dropout mask: kept elements (a 32-bit uniform integer ≥ rate·2³², two
-    /// decisions per 64-bit draw) scaled by 1/(1 − rate), the others zero.
-    static func dropoutMask(_ x: Tensor, rate: Float, generator: inout SeededGenerator) -> Tensor {
-        let scaleBits = (1 / (1 - rate)).bitPattern
+    /// x times the dropout mask: element i is kept (and scaled by 1/(1 − rate)) when a 32-bit
+    /// hash of (i, key) is ≥ rate·2³². Counter-based, so the mask is the same for any split of
+    /// the work over threads.
+    static func dropoutMask(_ x: Tensor, rate: Float, key: UInt64) -> Tensor {
+        let scale = 1 / (1 - rate)
         let threshold = UInt32(Swift.min(Double(rate) * 4_294_967_296.0, 4_294_967_295.0))
         let n = x.count
-        var rng = generator  // a local copy keeps the state in registers
-        defer { generator = rng }
+        if n == 0 { return x }
         return Tensor.make(x.shape) { d in
             x.scalars.withUnsafeBufferPointer { s in
-                var i = 0
-                while i < n {
-                    let r = rng.next()
-                    // Branch-free select (each decision is a coin flip a branch would mispredict):
-                    // the scale's bits masked to all ones or zero.
-                    let keep0: UInt32 = UInt32(truncatingIfNeeded: r) >= threshold ? .max : 0
-                    d[i] = s[i] * Float(bitPattern: scaleBits & keep0)
-                    if i + 1 < n {
-                        let keep1: UInt32 = UInt32(truncatingIfNeeded: r >> 32) >= threshold ? .max : 0
-                        d[i + 1] = s[i + 1] * Float(bitPattern: scaleBits & keep1)
-                    }
-                    i += 2
+                let src = UnsafeSendable(s.baseAddress!), dst = UnsafeSendable(d.baseAddress!)
+                Parallel.forRanges(n, minimumChunk: 1 << 16, alignment: 64) { r in
+                    ocelli_dropout(src.value, dst.value, r.lowerBound, r.upperBound, key, threshold, scale)
                 }
             }
         }

@@ -70,6 +70,7 @@ import OcelliTestSupport
         ConvCase(x: [2, 9, 11, 17], w: [3, 3, 17, 3], padding: .same),
         ConvCase(x: [1, 8, 7, 32], w: [3, 2, 16, 2], stride: (2, 1), dilation: (1, 2), groups: 2, padding: .same),
         ConvCase(x: [1, 30, 30, 3], w: [3, 3, 3, 16], padding: .same),
+        ConvCase(x: [2, 5, 4, 70], w: [1, 1, 70, 9]),  // a deep 1x1: the GEMM path
     ]
 
     func referenceParams(_ c: ConvCase) -> Reference.Conv {
@@ -98,6 +99,26 @@ import OcelliTestSupport
                                           dilations: c.dilation, groups: c.groups, algorithm: algo)
                     let err = y.maxAbsDifference(ref)
                     #expect(err <= tol, "\(name) case \(i) \(algo): \(err)")
+                    // The activation fused into the same kernels equals the activation applied after.
+                    for (act, f) in [(FusedActivation.relu, { (v: Float) in max(v, 0) }), (.leaky(0.1), { $0 > 0 ? $0 : 0.1 * $0 })] {
+                        let fused = Tensor.conv2d(x, filter: w, bias: bias, strides: c.stride, padding: c.padding,
+                                                  dilations: c.dilation, groups: c.groups, algorithm: algo, activation: act)
+                        let expected = Tensor(shape: ref.shape, scalars: ref.scalars.map(f))
+                        #expect(fused.maxAbsDifference(expected) <= tol, "\(name) case \(i) \(algo) \(act)")
+                    }
+                }
+                // The fused relu's backward: the reference gradients of dy masked where the output is 0.
+                do {
+                    let dy = Tensor.uniform(ref.shape, minimum: -1, maximum: 1, seed: UInt64(i + 400))
+                    let masked = Tensor(shape: dy.shape, scalars: zip(dy.scalars, ref.scalars).map { $1 > 0 ? $0 : 0 })
+                    let (rdx, rdw) = Reference.conv2dBackward(x, w, masked, p)
+                    let xg = x.requiringGrad(), wg = w.requiringGrad(), bg = bias.requiringGrad()
+                    Tensor.conv2d(xg, filter: wg, bias: bg, strides: c.stride, padding: c.padding, dilations: c.dilation,
+                                  groups: c.groups, activation: .relu).backward(dy)
+                    let rdb = (0..<c.w[3]).map { j in stride(from: j, to: masked.count, by: c.w[3]).reduce(Float(0)) { $0 + masked.scalars[$1] } }
+                    #expect(xg.grad!.maxAbsDifference(rdx) <= tol * 8, "\(name) case \(i) fused relu dInput")
+                    #expect(wg.grad!.maxAbsDifference(rdw) <= tol * 32, "\(name) case \(i) fused relu dFilter")
+                    #expect(bg.grad!.maxAbsDifference(Tensor(rdb)) <= tol * 32, "\(name) case \(i) fused relu dBias")
                 }
                 // Backward against the reference gradients.
                 let dy = Tensor.uniform(ref.shape, minimum: -1, maximum: 1, seed: UInt64(i + 300))

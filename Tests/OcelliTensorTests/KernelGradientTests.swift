@@ -25,6 +25,14 @@ let kernelCases: [GradCase] = [
         Tensor.conv2d($0[0], filter: $0[1], bias: $0[2]) },
     GradCase("conv2d full window (a GEMM)", { [u([2, 4, 3, 2], 24), u([4, 3, 2, 3], 25), u([3], 26)] }) {
         Tensor.conv2d($0[0], filter: $0[1], bias: $0[2]) },
+    GradCase("conv2d + fused relu", { [u([2, 5, 6, 3], 41), u([3, 3, 3, 4], 42), u([4], 43)] }) {
+        Tensor.conv2d($0[0], filter: $0[1], bias: $0[2], activation: .relu) },
+    GradCase("conv2d 1x1 + fused leaky 0.1", { [u([2, 3, 3, 5], 54), u([1, 1, 5, 3], 55), u([3], 56)] }) {
+        Tensor.conv2d($0[0], filter: $0[1], bias: $0[2], activation: .leaky(0.1)) },
+    GradCase("conv2d full window + fused relu", { [u([2, 4, 3, 2], 47), u([4, 3, 2, 3], 48), u([3], 49)] }) {
+        Tensor.conv2d($0[0], filter: $0[1], bias: $0[2], activation: .relu) },
+    GradCase("conv2d im2col + fused relu", { [u([1, 5, 5, 3], 50), u([3, 3, 3, 2], 51)] }) {
+        Tensor.conv2d($0[0], filter: $0[1], padding: .same, algorithm: .im2col, activation: .relu) },
     GradCase("conv2d im2col", { [u([1, 5, 5, 3], 20), u([3, 3, 3, 2], 21)] }) {
         Tensor.conv2d($0[0], filter: $0[1], padding: .same, algorithm: .im2col) },
     GradCase("conv2d padding wider than kernel", { [u([1, 3, 3, 1], 22), u([2, 2, 1, 2], 23)] }) {
@@ -104,6 +112,36 @@ let kernelCases: [GradCase] = [
         #expect(abs(a.mean().scalar - 1) < 0.03)
     }
 
+    @Test func dropoutMaskIsThreadIndependentAndWellMixed() {
+        let x = Tensor.ones([300_001])
+        func draw(_ threads: Int, seed: UInt64 = 8) -> [Float] {
+            var g = SeededGenerator(seed: seed)
+            return Parallel.withThreadCount(threads) { Tensor.dropout(x, rate: 0.5, using: &g).scalars }
+        }
+        let one = draw(1), two = draw(2)
+        #expect(one == two)
+        #expect(one != draw(1, seed: 9))
+        // Successive calls on one generator draw different masks.
+        var g = SeededGenerator(seed: 8)
+        let first = Tensor.dropout(x, rate: 0.5, using: &g).scalars
+        let second = Tensor.dropout(x, rate: 0.5, using: &g).scalars
+        #expect(first == one && second != first)
+        // Kept fraction and independence of neighbours and of successive masks (≈ 5σ bounds).
+        let kept = one.map { $0 != 0 }, kept2 = second.map { $0 != 0 }
+        let n = Double(kept.count)
+        let p = Double(kept.filter { $0 }.count) / n
+        #expect(abs(p - 0.5) < 5 * (0.25 / n).squareRoot())
+        let pairs = Double((1..<kept.count).filter { kept[$0] && kept[$0 - 1] }.count) / (n - 1)
+        #expect(abs(pairs - 0.25) < 5 * (0.1875 / n).squareRoot())
+        let both = Double((0..<kept.count).filter { kept[$0] && kept2[$0] }.count) / n
+        #expect(abs(both - 0.25) < 5 * (0.1875 / n).squareRoot())
+        // The backward multiplies the incoming gradient by the same mask.
+        var gb = SeededGenerator(seed: 8)
+        let v = Tensor.ones([300_001]).requiringGrad()
+        Tensor.dropout(v, rate: 0.5, using: &gb).sum().backward()
+        #expect(v.grad?.scalars == one)
+    }
+
     @Test func poolingByHand() {
         let x = Tensor(shape: [1, 4, 4, 1], scalars: (0..<16).map(Float.init))
         #expect(Tensor.maxPool2d(x, poolSize: (2, 2)).scalars == [5, 7, 13, 15])
@@ -130,6 +168,35 @@ let kernelCases: [GradCase] = [
             #expect(y.shape == r.shape)
             #expect(y.scalars == r.scalars, "size \(size) stride \(stride)")
             #expect(y.scalars.allSatisfy { $0 < 0 })
+        }
+    }
+
+    @Test func maxPoolBackwardGivesEachWindowsFirstMaximumTheGradient() {
+        // Many ties (values in {0, 1, 2}), overlapping windows, padding, and more channels than
+        // the kernel's 256-channel block: against a scalar loop written from the definition.
+        let (n, h, w, c) = (2, 5, 6, 300)
+        let x = Tensor(shape: [n, h, w, c], scalars: (0..<(n * h * w * c)).map { Float(($0 * 7919) % 3) })
+        for (size, stride, pad) in [(2, 2, 0), (3, 2, 1), (3, 1, 1)] {
+            let padding = Padding.explicit(top: pad, bottom: pad, left: pad, right: pad)
+            let y = Tensor.maxPool2d(x.requiringGrad(), poolSize: (size, size), strides: (stride, stride), padding: padding)
+            let (oh, ow) = (y.shape[1], y.shape[2])
+            let dy = Tensor.uniform(y.shape, minimum: -1, maximum: 1, seed: 4)
+            let leaf = x.requiringGrad()
+            Tensor.maxPool2d(leaf, poolSize: (size, size), strides: (stride, stride), padding: padding).backward(dy)
+            var expected = [Float](repeating: 0, count: x.count)
+            for b in 0..<n { for oy in 0..<oh { for ox in 0..<ow { for ch in 0..<c {
+                var best = -Float.infinity, at = -1
+                for iy in (oy * stride - pad)..<(oy * stride - pad + size) where iy >= 0 && iy < h {
+                    for ix in (ox * stride - pad)..<(ox * stride - pad + size) where ix >= 0 && ix < w {
+                        let i = ((b * h + iy) * w + ix) * c + ch
+                        if x.scalars[i] > best { best = x.scalars[i]; at = i }
+                    }
+                }
+                let o = ((b * oh + oy) * ow + ox) * c + ch
+                #expect(y.scalars[o] == best)
+                expected[at] += dy.scalars[o]
+            } } } }
+            #expect(leaf.grad!.scalars == expected, "size \(size) stride \(stride) pad \(pad)")
         }
     }
 

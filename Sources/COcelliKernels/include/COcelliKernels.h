@@ -66,6 +66,25 @@ void ocelli_conv2d_dot(const float *in, long n, long H, long W, long Cin, long i
                        float *out, long OH, long OW, long outPixelStride,
                        long ohBegin, long ohEnd, const float *bias);
 
+/// y[i] = x[i] * (hash(i, key) >= threshold ? scale : 0) for i in start..<end: inverted dropout
+/// with a counter-based mask (the same key and index give the same decision on every thread
+/// split and on every CPU). threshold = rate * 2^32.
+void ocelli_dropout(const float *x, float *y, long start, long end,
+                    unsigned long long key, unsigned threshold, float scale);
+
+/// Max pooling of NHWC images: output rows rowBegin..<rowEnd (row = n*OH + oy). Window of output
+/// (oy, ox) starts at (oy*sh − pt, ox*sw − pl); cells outside the input count as −∞.
+void ocelli_maxpool_forward(const float *x, float *y, long H, long W, long C, long OH, long OW,
+                            long kh, long kw, long sh, long sw, long pt, long pl,
+                            long rowBegin, long rowEnd);
+
+/// Its gradient for images imageBegin..<imageEnd: dx (zeroed here for those images) gets each
+/// output's dy at the first cell (row-major) of its window that holds the maximum y.
+void ocelli_maxpool_backward(const float *x, const float *y, const float *dy, float *dx,
+                             long H, long W, long C, long OH, long OW,
+                             long kh, long kw, long sh, long sw, long pt, long pl,
+                             long imageBegin, long imageEnd);
+
 #ifdef __cplusplus
 }
 #endif

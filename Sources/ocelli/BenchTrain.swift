@@ -1,0 +1,111 @@
+import ArgumentParser
+import Foundation
+import Ocelli
+
+/// `ocelli bench train`: where a training step of the MNIST models spends its time: the whole
+/// step (forward, loss, backward, optimizer) and each layer's forward and backward alone.
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Milliseconds per training step of the MNIST models, and per layer (forward, backward) and optimizer update.")
+
+    @Option(help: "seed or convnet (the models of `ocelli mnist`).")
+    var model: Mnist.ModelKind = .seed
+
+    @Option(name: .customLong("batch-size"), help: "Batch size (default: 32 for seed, 128 for convnet).")
+    var batchSize: Int?
+
+    @Option(help: "Timed repetitions (the best is reported).")
+    var steps: Int = 30
+
+    @Option(help: "Threads (default: OCELLI_NUM_THREADS or every core).")
+    var threads: Int?
+
+    @Flag(help: "Print one JSON object instead of the table.")
+    var json = false
+
+    func validate() throws {
+        if steps < 1 { throw ValidationError("--steps must be at least 1") }
+        if let b = batchSize, b < 1 { throw ValidationError("--batch-size must be at least 1") }
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    /// The best of `steps` runs of `body`, in milliseconds (after one warm-up run).
+    func best(_ body: () -> Void) -> Double { timed(body).best }
+
+    /// Best and mean of `steps` runs of `body`, in milliseconds (after one warm-up run).
+    func timed(_ body: () -> Void) -> (best: Double, mean: Double) {
+        body()
+        var b = Double.infinity, sum = 0.0
+        for _ in 0..<steps {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            body()
+            let t = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+            b = min(b, t); sum += t
+        }
+        return (b, sum / Double(steps))
+    }
+
+    func run() throws {
+        if let t = threads { Parallel.threadCount = t }
+        let batch = batchSize ?? (model == .seed ? 32 : 128)
+        RandomSeed.set(1)
+        let net = Mnist.build(model)
+        net.compile(optimizer: .adam(), loss: .categoricalCrossentropy(), metrics: [.accuracy])
+        let x = Tensor.uniform([batch, 28, 28, 1], seed: 2)
+        let labels = Tensor.uniform([batch], minimum: 0, maximum: 10, seed: 3).scalars.map { Float(Int($0)) }
+        let y = toCategorical(Tensor(labels), numClasses: 10)
+
+        var seed: UInt64 = 0
+        let (step, stepMean) = timed { seed += 1; _ = net.trainStep(x, y, seed: seed) }
+
+        var rows: [(name: String, forward: Double, backward: Double)] = []
+        var input = x
+        for (i, layer) in net.layers.enumerated() {
+            // The first layer's input needs no gradient (as in training); later inputs do.
+            let xi = i == 0 ? input.detached() : input.detached().requiringGrad()
+            var ctx = ForwardContext(training: true, seed: 7)
+            let out = layer.forward([xi], context: &ctx)
+            let g = Tensor.uniform(out.shape, minimum: -1, maximum: 1, seed: 11)
+            let fwd = best { var c = ForwardContext(training: true, seed: 7); _ = layer.forward([xi], context: &c) }
+            let both = best {
+                // Gradients are set, not accumulated, as in a training step.
+                xi.zeroGrad()
+                for p in layer.parameters { p.value.zeroGrad() }
+                var c = ForwardContext(training: true, seed: 7)
+                layer.forward([xi], context: &c).backward(g)
+            }
+            for p in layer.parameters { p.value.zeroGrad() }
+            rows.append((layer.name, fwd, max(0, both - fwd)))
+            input = withoutGradients { var c = ForwardContext(training: true, seed: 7); return layer.forward([input], context: &c) }
+        }
+        // The optimizer's update alone, on gradients of the right shapes.
+        let fakeGradients = net.trainableParameters.map { Tensor.uniform($0.shape, minimum: -1e-3, maximum: 1e-3, seed: 5) }
+        let update = best {
+            for (p, g) in zip(net.trainableParameters, fakeGradients) { p.value.grad = g }
+            net.optimizer!.apply(net.trainableParameters)
+        }
+
+        if json {
+            let object: [String: Any] = [
+                "model": model.rawValue, "batch_size": batch, "threads": Parallel.threadCount, "step_ms": step, "step_mean_ms": stepMean,
+                "optimizer_ms": update,
+                "layers": rows.map { ["name": $0.name, "forward_ms": $0.forward, "backward_ms": $0.backward] },
+            ]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print(String(data: data, encoding: .utf8)!)
+            return
+        }
+        print("\(model.rawValue) model, batch \(batch), \(Parallel.threadCount) threads, best of \(steps)")
+        let stepsPerEpoch = Double((60_000 + batch - 1) / batch)
+        print(String(format: "training step: best %.3f ms, mean %.3f ms (%.1f–%.1f s per 60,000-image epoch)",
+                     step, stepMean, step * stepsPerEpoch / 1000, stepMean * stepsPerEpoch / 1000))
+        print("layer".padding(toLength: 24, withPad: " ", startingAt: 0) + "  forward ms  backward ms")
+        for r in rows {
+            print(r.name.padding(toLength: 24, withPad: " ", startingAt: 0) + String(format: "  %10.3f  %11.3f", r.forward, r.backward))
+        }
+        let sum = rows.reduce(0) { $0 + $1.forward + $1.backward }
+        print(String(format: "optimizer update: %.3f ms; layers total %.3f ms; rest of the step (loss, bookkeeping) %.3f ms",
+                     update, sum, step - sum - update))
+    }
+}
