@@ -333,12 +333,12 @@ __attribute__((target("avx2,fma")))
 static void conv_panel_avx2(const conv_geom *g, long n, long oy, long ox0, long npix,
                             const float *wpanel, float *outTile /* [MR][NR] */,
                             float *out, long outPixelStride, const float *bias, long nr, float slope) {
-    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
-    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
-    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
-    __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    // Full tiles start from the bias (no add when storing); partial ones add it per element.
+    int fullTile = npix == MR && nr == NR;
+    __m256 bl = fullTile && bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+    __m256 bh = fullTile && bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
+    __m256 c00 = bl, c01 = bh, c10 = bl, c11 = bh, c20 = bl, c21 = bh;
+    __m256 c30 = bl, c31 = bh, c40 = bl, c41 = bh, c50 = bl, c51 = bh;
     const float *rows[MR];
     long Cin = g->Cin;
     // Fast path: all six windows lie inside the input horizontally and taps are adjacent
@@ -385,21 +385,28 @@ static void conv_panel_avx2(const conv_geom *g, long n, long oy, long ox0, long 
             }
         }
     }
-    if (npix == MR && nr == NR) {
-        // Full tile: add the bias and store straight from the registers.
-        __m256 bl = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
-        __m256 bh = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
-        __m256 sv = _mm256_set1_ps(slope);
-        // v = acc + bias, then max(v, slope·v): leaky for 0 < slope < 1, relu for 0, identity for 1.
+    if (fullTile) {
+        // Full tile: store straight from the registers, through max(v, slope·v) (leaky for
+        // 0 < slope < 1, relu for 0; slope 1 is the identity and skips it).
+        if (slope == 1.0f) {
 #define OCELLI_PUT(i, lo, hi) do { float *o = out + (i) * outPixelStride; \
-        __m256 vl = _mm256_add_ps(lo, bl), vh = _mm256_add_ps(hi, bh); \
-        _mm256_storeu_ps(o, _mm256_max_ps(vl, _mm256_mul_ps(vl, sv))); \
-        _mm256_storeu_ps(o + 8, _mm256_max_ps(vh, _mm256_mul_ps(vh, sv))); } while (0)
+            _mm256_storeu_ps(o, lo); _mm256_storeu_ps(o + 8, hi); } while (0)
+            OCELLI_PUT(0, c00, c01); OCELLI_PUT(1, c10, c11); OCELLI_PUT(2, c20, c21);
+            OCELLI_PUT(3, c30, c31); OCELLI_PUT(4, c40, c41); OCELLI_PUT(5, c50, c51);
+#undef OCELLI_PUT
+            return;
+        }
+        __m256 sv = _mm256_set1_ps(slope);
+#define OCELLI_PUT(i, lo, hi) do { float *o = out + (i) * outPixelStride; \
+        _mm256_storeu_ps(o, _mm256_max_ps(lo, _mm256_mul_ps(lo, sv))); \
+        _mm256_storeu_ps(o + 8, _mm256_max_ps(hi, _mm256_mul_ps(hi, sv))); } while (0)
         OCELLI_PUT(0, c00, c01); OCELLI_PUT(1, c10, c11); OCELLI_PUT(2, c20, c21);
         OCELLI_PUT(3, c30, c31); OCELLI_PUT(4, c40, c41); OCELLI_PUT(5, c50, c51);
 #undef OCELLI_PUT
         return;
     }
+    // Partial tile (fewer pixels or channels): through the aligned tile buffer. (AVX2 masked
+    // stores are slow on AMD cores, and a full-width store would touch the next pixel.)
     _mm256_store_ps(outTile + 0 * NR, c00); _mm256_store_ps(outTile + 0 * NR + 8, c01);
     _mm256_store_ps(outTile + 1 * NR, c10); _mm256_store_ps(outTile + 1 * NR + 8, c11);
     _mm256_store_ps(outTile + 2 * NR, c20); _mm256_store_ps(outTile + 2 * NR + 8, c21);
@@ -675,6 +682,46 @@ static inline __attribute__((always_inline)) void maxpool_backward_body(const po
                                          long imageBegin, long imageEnd) {
     const long C = g->C;
     float open[POOL_CB];
+    if (g->kh == g->sh && g->kw == g->sw && g->pt == 0 && g->pl == 0) {
+        // Windows tile the input without overlap (pool 2 stride 2): every covered cell is
+        // written exactly once, so no zero fill and no read-modify-write; only the cells no
+        // window covers (a last odd row or column) are zeroed.
+        for (long n = imageBegin; n < imageEnd; n++) {
+            for (long oy = 0; oy < g->OH; oy++) {
+                for (long ox = 0; ox < g->OW; ox++) {
+                    long o = ((n * g->OH + oy) * g->OW + ox) * C;
+                    for (long c0 = 0; c0 < C; c0 += POOL_CB) {
+                        long cb = C - c0 < POOL_CB ? C - c0 : POOL_CB;
+                        const float *restrict yo = y + o + c0, *restrict go = dy + o + c0;
+                        for (long c = 0; c < cb; c++) open[c] = 1.0f;
+                        // (clipped: "same" padding may add cells after the last row or column)
+                        long iyEnd = oy * g->sh + g->kh < g->H ? oy * g->sh + g->kh : g->H;
+                        long ixEnd = ox * g->sw + g->kw < g->W ? ox * g->sw + g->kw : g->W;
+                        for (long iy = oy * g->sh; iy < iyEnd; iy++) {
+                            for (long ix = ox * g->sw; ix < ixEnd; ix++) {
+                                long b = ((n * g->H + iy) * g->W + ix) * C + c0;
+                                const float *restrict xs = x + b;
+                                float *restrict ds = dx + b;
+                                for (long c = 0; c < cb; c++) {
+                                    float hit = xs[c] == yo[c] ? open[c] : 0.0f;
+                                    ds[c] = hit * go[c];
+                                    open[c] -= hit;
+                                }
+                            }
+                        }
+                    }
+                }
+                long rowEnd = (oy + 1) * g->sh < g->H ? (oy + 1) * g->sh : g->H;
+                for (long iy = oy * g->sh; iy < rowEnd; iy++) {
+                    long ix0 = g->OW * g->sw;
+                    if (ix0 < g->W) memset(dx + ((n * g->H + iy) * g->W + ix0) * C, 0, (size_t)((g->W - ix0) * C) * sizeof(float));
+                }
+            }
+            long iy0 = g->OH * g->sh;
+            if (iy0 < g->H) memset(dx + (n * g->H + iy0) * g->W * C, 0, (size_t)((g->H - iy0) * g->W * C) * sizeof(float));
+        }
+        return;
+    }
     memset(dx + imageBegin * g->H * g->W * C, 0, (size_t)((imageEnd - imageBegin) * g->H * g->W * C) * sizeof(float));
     for (long n = imageBegin; n < imageEnd; n++) {
         for (long oy = 0; oy < g->OH; oy++) {
@@ -737,4 +784,171 @@ void ocelli_maxpool_backward(const float *x, const float *y, const float *dy, fl
     if (ocelli_kernel_isa() == 1) { maxpool_backward_avx2(&g, x, y, dy, dx, imageBegin, imageEnd); return; }
 #endif
     maxpool_backward_body(&g, x, y, dy, dx, imageBegin, imageEnd);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tiny atomics for the thread pool's spin-wait (Swift's Atomic needs newer OS versions).
+
+long ocelli_atomic_load(const long *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+void ocelli_atomic_store(long *p, long v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+void ocelli_cpu_relax(void) {
+#if OCELLI_X86
+    _mm_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+// ---------------------------------------------------------------------------------------------
+// Filter and bias gradient of a convolution with a small window (KH·KW·Cin ≤ 12, e.g. a first
+// layer on gray or RGB images), with the gradient of a fused relu/leaky applied on the fly:
+//   dz[p][o] = dy[p][o] · (y[p][o] > 0 ? 1 : slope)      (dz = dy when y is NULL)
+//   dW[k][o] += Σ_p patch[p][k] · dz[p][o],   db[o] += Σ_p dz[p][o]
+// over output pixels p of rows rowBegin..<rowEnd (row = n·OH + oy). One pass over dy and y:
+// the patches of a block of pixels are gathered once, then each 8-channel block of dz meets
+// them with the kernel's KD + 1 accumulators (the bias as a patch value of 1) in registers.
+
+enum { FGS_MAXK = 12, FGS_BLOCK = 256 };
+
+typedef struct {
+    const float *x; long H, W, C;
+    const float *dy, *y; float slope; long O, OH, OW;
+    long KH, KW, sh, sw, dh, dw, pt, pl;
+} fgs_geom;
+
+// cols[p][0..<kd] = the window of pixel p (zeros outside the input), cols[p][kd] = 1.
+// (no_builtin: the per-tap copies are a few floats, not worth a memcpy call.)
+__attribute__((no_builtin("memcpy"), no_builtin("memset")))
+static void fgs_gather(const fgs_geom *g, long p0, long np, float *cols, long stride) {
+    const long kd = g->KH * g->KW * g->C, C = g->C;
+    long row = p0 / g->OW, ox = p0 % g->OW;
+    long n = row / g->OH, oy = row % g->OH;
+    const long rowStep = g->dh * g->W * C, colStep = g->dw * C;
+    for (long q = 0; q < np; q++) {
+        float *c = cols + q * stride;
+        long y0 = oy * g->sh - g->pt, x0 = ox * g->sw - g->pl;
+        if (y0 >= 0 && y0 + (g->KH - 1) * g->dh < g->H && x0 >= 0 && x0 + (g->KW - 1) * g->dw < g->W) {
+            // The whole window inside the input (most pixels): plain strided copies.
+            const float *base = g->x + ((n * g->H + y0) * g->W + x0) * C;
+            if (C == 1 && g->KH == 3 && g->KW == 3) {
+                c[0] = base[0]; c[1] = base[colStep]; c[2] = base[2 * colStep];
+                c[3] = base[rowStep]; c[4] = base[rowStep + colStep]; c[5] = base[rowStep + 2 * colStep];
+                c[6] = base[2 * rowStep]; c[7] = base[2 * rowStep + colStep]; c[8] = base[2 * rowStep + 2 * colStep];
+            } else {
+                long k = 0;
+                for (long kh = 0; kh < g->KH; kh++)
+                    for (long kw = 0; kw < g->KW; kw++, k += C)
+                        for (long ci = 0; ci < C; ci++) c[k + ci] = base[kh * rowStep + kw * colStep + ci];
+            }
+            c[kd] = 1.0f;
+            if (++ox == g->OW) { ox = 0; if (++oy == g->OH) { oy = 0; n++; } }
+            continue;
+        }
+        long k = 0;
+        for (long kh = 0; kh < g->KH; kh++) {
+            long iy = oy * g->sh + kh * g->dh - g->pt;
+            int rowInside = iy >= 0 && iy < g->H;
+            const float *xr = g->x + (n * g->H + iy) * g->W * C;
+            for (long kw = 0; kw < g->KW; kw++, k += C) {
+                long ix = ox * g->sw + kw * g->dw - g->pl;
+                if (rowInside && ix >= 0 && ix < g->W) {
+                    const float *src = xr + ix * C;
+                    for (long ci = 0; ci < C; ci++) c[k + ci] = src[ci];
+                } else {
+                    for (long ci = 0; ci < C; ci++) c[k + ci] = 0.0f;
+                }
+            }
+        }
+        c[kd] = 1.0f;
+        if (++ox == g->OW) { ox = 0; if (++oy == g->OH) { oy = 0; n++; } }
+    }
+}
+
+static void fgs_portable(const fgs_geom *g, const float *cols, long stride, long p0, long np,
+                         float *dW, float *db) {
+    long kd = g->KH * g->KW * g->C, O = g->O;
+    for (long q = 0; q < np; q++) {
+        const float *gy = g->dy + (p0 + q) * O, *yy = g->y ? g->y + (p0 + q) * O : NULL;
+        const float *c = cols + q * stride;
+        for (long o = 0; o < O; o++) {
+            float dz = gy[o];
+            if (yy && !(yy[o] > 0)) dz *= g->slope;
+            for (long k = 0; k < kd; k++) dW[k * O + o] += c[k] * dz;
+            db[o] += dz;
+        }
+    }
+}
+
+#if OCELLI_X86
+static inline __attribute__((always_inline, target("avx2,fma")))
+void fgs_block_avx2(const int KD, const fgs_geom *g, const float *cols, long stride, long np,
+                    long p0, float *dW, float *db) {
+    const long O = g->O;
+    const __m256 zero = _mm256_setzero_ps(), sv = _mm256_set1_ps(g->slope);
+    static const int laneMask[16] = { -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0 };
+    for (long o0 = 0; o0 < O; o0 += 8) {
+        long w = O - o0 < 8 ? O - o0 : 8;
+        __m256i m = _mm256_loadu_si256((const __m256i *)(laneMask + 8 - w));
+        __m256 acc[FGS_MAXK + 1];
+        for (int k = 0; k <= KD; k++) acc[k] = zero;
+        const float *gy = g->dy + p0 * O + o0, *yy = g->y ? g->y + p0 * O + o0 : NULL;
+        // Four variants (fused activation or not, full or partial channel block), each a
+        // tight loop: dz, then KD + 1 broadcast-FMAs.
+#define FGS_LOOP(LOAD_DZ) \
+        for (long q = 0; q < np; q++) { \
+            __m256 dz = LOAD_DZ; \
+            const float *c = cols + q * stride; \
+            for (int k = 0; k <= KD; k++) acc[k] = _mm256_fmadd_ps(_mm256_broadcast_ss(c + k), dz, acc[k]); \
+        }
+#define FGS_MASKED(v, yv) _mm256_blendv_ps(_mm256_mul_ps(v, sv), v, _mm256_cmp_ps(yv, zero, _CMP_GT_OQ))
+        if (yy && w == 8) {
+            FGS_LOOP(FGS_MASKED(_mm256_loadu_ps(gy + q * O), _mm256_loadu_ps(yy + q * O)))
+        } else if (yy) {
+            FGS_LOOP(FGS_MASKED(_mm256_maskload_ps(gy + q * O, m), _mm256_maskload_ps(yy + q * O, m)))
+        } else if (w == 8) {
+            FGS_LOOP(_mm256_loadu_ps(gy + q * O))
+        } else {
+            FGS_LOOP(_mm256_maskload_ps(gy + q * O, m))
+        }
+#undef FGS_MASKED
+#undef FGS_LOOP
+        float t[8] __attribute__((aligned(32)));
+        for (int k = 0; k <= KD; k++) {
+            _mm256_store_ps(t, acc[k]);
+            float *dst = k < KD ? dW + k * O + o0 : db + o0;
+            for (long j = 0; j < w; j++) dst[j] += t[j];
+        }
+    }
+}
+
+__attribute__((target("avx2,fma")))
+static void fgs_avx2(const fgs_geom *g, const float *cols, long stride, long p0, long np, float *dW, float *db) {
+    switch (g->KH * g->KW * g->C) {
+#define FGS_CASE(K) case K: fgs_block_avx2(K, g, cols, stride, np, p0, dW, db); break;
+    FGS_CASE(1) FGS_CASE(2) FGS_CASE(3) FGS_CASE(4) FGS_CASE(5) FGS_CASE(6)
+    FGS_CASE(7) FGS_CASE(8) FGS_CASE(9) FGS_CASE(10) FGS_CASE(11) FGS_CASE(12)
+#undef FGS_CASE
+    default: fgs_portable(g, cols, stride, p0, np, dW, db);
+    }
+}
+#endif
+
+int ocelli_conv_filter_grad_small(const float *x, long H, long W, long C,
+                                  const float *dy, const float *y, float slope, long O, long OH, long OW,
+                                  long KH, long KW, long sh, long sw, long dh, long dw, long pt, long pl,
+                                  long rowBegin, long rowEnd, float *dW, float *db) {
+    long kd = KH * KW * C;
+    if (kd > FGS_MAXK) return 0;
+    fgs_geom g = { x, H, W, C, dy, y, slope, O, OH, OW, KH, KW, sh, sw, dh, dw, pt, pl };
+    float cols[FGS_BLOCK * (FGS_MAXK + 1)];
+    long stride = kd + 1;
+    for (long p0 = rowBegin * OW; p0 < rowEnd * OW; p0 += FGS_BLOCK) {
+        long np = rowEnd * OW - p0 < FGS_BLOCK ? rowEnd * OW - p0 : FGS_BLOCK;
+        fgs_gather(&g, p0, np, cols, stride);
+#if OCELLI_X86
+        if (ocelli_kernel_isa() == 1) { fgs_avx2(&g, cols, stride, p0, np, dW, db); continue; }
+#endif
+        fgs_portable(&g, cols, stride, p0, np, dW, db);
+    }
+    return 1;
 }

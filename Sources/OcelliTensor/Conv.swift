@@ -104,6 +104,15 @@ extension Tensor {
         var inputs = [input, filter]
         if let b = bias { inputs.append(b) }
         return record(y, inputs) { dyIn in
+            // A first layer (no input gradient) with a small window: filter and bias gradients
+            // in one pass over dy, the fused activation's gradient applied on the fly.
+            if !needX && needF,
+               let (dw, db) = smallFilterGradient(x.scalars, dyIn.scalars, activation == .linear ? nil : y.scalars,
+                                                  activation, g) {
+                var r: [Tensor?] = [nil, Tensor(shape: f.shape, scalars: dw)]
+                if bias != nil { r.append(needB ? Tensor(shape: [g.o], scalars: db) : nil) }
+                return r
+            }
             // Through the fused activation first: relu and leaky (slope in [0, 1]) keep the
             // sign, so the output tells where the pre-activation was positive.
             let dy = activation == .linear ? dyIn : activationGradient(dyIn, output: y, activation)
@@ -112,6 +121,46 @@ extension Tensor {
             if bias != nil { r.append(needB ? Tensor(shape: [g.o], scalars: columnSums(dy.scalars, columns: g.o)) : nil) }
             return r
         }
+    }
+
+    /// Filter and bias gradients for windows of at most 12 values (KH·KW·C ≤ 12, one group) by
+    /// the one-pass C kernel; nil for other geometries. `y` is the output of the fused
+    /// activation (nil for linear). Pixel rows are split into a number of partial sums fixed by
+    /// the shape, added in order: the same bits for any thread count.
+    static func smallFilterGradient(_ x: [Float], _ dy: [Float], _ y: [Float]?, _ activation: FusedActivation,
+                                    _ g: ConvGeometry) -> (dW: [Float], db: [Float])? {
+        guard g.groups == 1, g.kdim <= 12, g.n * g.oh * g.ow > 0 else { return nil }
+        let slope: Float
+        switch activation {
+        case .linear: slope = 1
+        case .relu: slope = 0
+        case .leaky(let a): slope = a
+        }
+        let rows = g.n * g.oh, wcount = g.kdim * g.o, stride = wcount + g.o
+        let partials = Swift.max(1, Swift.min(8, rows * g.ow * g.o / 65_536))
+        var acc = [Float](repeating: 0, count: partials * stride)
+        let yScalars = y ?? []
+        x.withUnsafeBufferPointer { xp in
+            dy.withUnsafeBufferPointer { gp in
+                yScalars.withUnsafeBufferPointer { yp in
+                    acc.withUnsafeMutableBufferPointer { ap in
+                        let p = UnsafeSendable((xp.baseAddress!, gp.baseAddress!, y == nil ? nil : yp.baseAddress, ap.baseAddress!))
+                        Parallel.forRanges(partials) { range in
+                            let (xb, gb, yb, ab) = p.value
+                            for s in range {
+                                let done = ocelli_conv_filter_grad_small(
+                                    xb, g.h, g.w, g.c, gb, yb, slope, g.o, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw,
+                                    g.pt, g.pl, s * rows / partials, (s + 1) * rows / partials,
+                                    ab + s * stride, ab + s * stride + wcount)
+                                precondition(done == 1)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for s in 1..<partials { for i in 0..<stride { acc[i] += acc[s * stride + i] } }
+        return (Array(acc[0..<wcount]), Array(acc[wcount..<stride]))
     }
 
     /// dz = dy where the output of a fused relu/leaky is positive, dy·slope elsewhere.

@@ -1,3 +1,4 @@
+import COcelliKernels
 import Dispatch
 import Foundation
 
@@ -70,20 +71,29 @@ struct UnsafeSendable<T>: @unchecked Sendable {
     init(_ value: T) { self.value = value }
 }
 
-/// A small pool of persistent worker threads that sleep on a condition variable between jobs.
+/// A small pool of persistent worker threads.
 ///
-/// libdispatch's `concurrentPerform` workers spin in `sched_yield` after each job; on a
-/// 2-core machine that spinning took a quarter of the CPU from the kernels. Here idle workers
-/// block, the calling thread takes chunks too, and a call made from inside a job (or while
+/// Between jobs a worker first spins for a short while (training runs many small parallel
+/// regions back to back, and waking a sleeping thread takes tens of microseconds on a virtual
+/// machine), then blocks on a condition variable. libdispatch's `concurrentPerform` workers spin in
+/// `sched_yield` without limit; on a 2-core machine that took a quarter of the CPU from the
+/// kernels. The calling thread takes chunks too, and a call made from inside a job (or while
 /// another thread's job runs) simply runs serially on its caller.
 final class ThreadPool: @unchecked Sendable {
     static let shared = ThreadPool()
+
+    /// How long an idle worker, or a caller waiting for the last chunks, spins before sleeping.
+    static let spinNanoseconds: UInt64 = 100_000
 
     private let condition = NSCondition()
     private var job: ((Int) -> Void)?
     private var chunks = 0, next = 0, remaining = 0
     private var generation = 0
     private var workerCount = 0
+    /// Mirrors of `generation` and `remaining` that spinning threads read without the lock.
+    private let published = UnsafeMutablePointer<Int>.allocate(capacity: 2)
+
+    init() { published.initialize(repeating: 0, count: 2) }
 
     private func ensureWorkers(_ n: Int) {
         // Called with the lock held.
@@ -93,6 +103,21 @@ final class ThreadPool: @unchecked Sendable {
             t.stackSize = 1 << 20
             t.start()
         }
+    }
+
+    /// Spins until `done()` holds, at most `spinNanoseconds`. Returns whether it does.
+    @inline(__always)
+    private func spin(until done: () -> Bool) -> Bool {
+        let start = DispatchTime.now().uptimeNanoseconds
+        var spins = 0
+        while !done() {
+            ocelli_cpu_relax()
+            spins &+= 1
+            if spins & 127 == 0 && DispatchTime.now().uptimeNanoseconds &- start > ThreadPool.spinNanoseconds {
+                return false
+            }
+        }
+        return true
     }
 
     func run(_ chunks: Int, _ body: @escaping (Int) -> Void) {
@@ -105,10 +130,14 @@ final class ThreadPool: @unchecked Sendable {
         ensureWorkers(Swift.min(Parallel.threadCount, chunks) - 1)
         job = body
         self.chunks = chunks; next = 0; remaining = chunks
+        ocelli_atomic_store(published + 1, chunks)
         generation &+= 1
+        ocelli_atomic_store(published, generation)
         condition.broadcast()
         condition.unlock()
         work()
+        // The other threads' last chunks: spin for them first, then sleep.
+        _ = spin { ocelli_atomic_load(self.published + 1) == 0 }
         condition.lock()
         while remaining > 0 { condition.wait() }
         job = nil
@@ -140,6 +169,7 @@ final class ThreadPool: @unchecked Sendable {
     private func finish() {
         condition.lock()
         remaining -= 1
+        ocelli_atomic_store(published + 1, remaining)
         if remaining == 0 { condition.broadcast() }
         condition.unlock()
     }
@@ -147,8 +177,20 @@ final class ThreadPool: @unchecked Sendable {
     private func workerLoop() {
         var seen = 0
         while true {
+            let spotted = spin { ocelli_atomic_load(self.published) != seen }
             condition.lock()
-            while generation == seen || job == nil { condition.wait() }
+            if generation != seen && job == nil {
+                // That job ended before this worker got to it: wait for the next one, spinning again.
+                seen = generation
+                condition.unlock()
+                continue
+            }
+            if !spotted {
+                while generation == seen || job == nil {
+                    condition.wait()
+                    if generation != seen && job == nil { seen = generation }
+                }
+            }
             seen = generation
             condition.unlock()
             work()

@@ -33,17 +33,17 @@ struct BenchTrain: ParsableCommand {
     /// The best of `steps` runs of `body`, in milliseconds (after one warm-up run).
     func best(_ body: () -> Void) -> Double { timed(body).best }
 
-    /// Best and mean of `steps` runs of `body`, in milliseconds (after one warm-up run).
-    func timed(_ body: () -> Void) -> (best: Double, mean: Double) {
+    /// Best and median of `steps` runs of `body`, in milliseconds (after one warm-up run).
+    func timed(_ body: () -> Void) -> (best: Double, median: Double) {
         body()
-        var b = Double.infinity, sum = 0.0
+        var times: [Double] = []
         for _ in 0..<steps {
             let t0 = DispatchTime.now().uptimeNanoseconds
             body()
-            let t = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
-            b = min(b, t); sum += t
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
         }
-        return (b, sum / Double(steps))
+        times.sort()
+        return (times[0], times[times.count / 2])
     }
 
     func run() throws {
@@ -57,7 +57,7 @@ struct BenchTrain: ParsableCommand {
         let y = toCategorical(Tensor(labels), numClasses: 10)
 
         var seed: UInt64 = 0
-        let (step, stepMean) = timed { seed += 1; _ = net.trainStep(x, y, seed: seed) }
+        let (step, stepMedian) = timed { seed += 1; _ = net.trainStep(x, y, seed: seed) }
 
         var rows: [(name: String, forward: Double, backward: Double)] = []
         var input = x
@@ -88,7 +88,7 @@ struct BenchTrain: ParsableCommand {
 
         if json {
             let object: [String: Any] = [
-                "model": model.rawValue, "batch_size": batch, "threads": Parallel.threadCount, "step_ms": step, "step_mean_ms": stepMean,
+                "model": model.rawValue, "batch_size": batch, "threads": Parallel.threadCount, "step_ms": step, "step_median_ms": stepMedian,
                 "optimizer_ms": update,
                 "layers": rows.map { ["name": $0.name, "forward_ms": $0.forward, "backward_ms": $0.backward] },
             ]
@@ -98,8 +98,8 @@ struct BenchTrain: ParsableCommand {
         }
         print("\(model.rawValue) model, batch \(batch), \(Parallel.threadCount) threads, best of \(steps)")
         let stepsPerEpoch = Double((60_000 + batch - 1) / batch)
-        print(String(format: "training step: best %.3f ms, mean %.3f ms (%.1f–%.1f s per 60,000-image epoch)",
-                     step, stepMean, step * stepsPerEpoch / 1000, stepMean * stepsPerEpoch / 1000))
+        print(String(format: "training step: best %.3f ms, median %.3f ms (%.1f–%.1f s per 60,000-image epoch)",
+                     step, stepMedian, step * stepsPerEpoch / 1000, stepMedian * stepsPerEpoch / 1000))
         print("layer".padding(toLength: 24, withPad: " ", startingAt: 0) + "  forward ms  backward ms")
         for r in rows {
             print(r.name.padding(toLength: 24, withPad: " ", startingAt: 0) + String(format: "  %10.3f  %11.3f", r.forward, r.backward))

@@ -134,6 +134,45 @@ import OcelliTestSupport
         }
     }
 
+    /// First layers (no input gradient, window of ≤ 12 values) take the one-pass filter-gradient
+    /// kernel: against the reference gradients, linear and with fused relu / leaky, with padding,
+    /// strides, dilation, odd channel counts (the 8-channel blocks' tails) and 1 or 2 threads.
+    @Test func smallWindowFilterGradientMatchesReference() {
+        let cases = [
+            ConvCase(x: [3, 9, 8, 1], w: [3, 3, 1, 32]),
+            ConvCase(x: [2, 11, 10, 3], w: [2, 2, 3, 13], stride: (2, 1), padding: .same),
+            ConvCase(x: [2, 12, 9, 1], w: [3, 3, 1, 5], dilation: (2, 2), padding: .same),
+            ConvCase(x: [1, 7, 7, 4], w: [1, 3, 4, 20], stride: (1, 2), padding: .explicit(top: 2, bottom: 0, left: 1, right: 3)),
+            ConvCase(x: [64, 10, 10, 1], w: [3, 3, 1, 16]),  // several partial sums
+        ]
+        for (i, c) in cases.enumerated() {
+            let x = Tensor.uniform(c.x, minimum: -1, maximum: 1, seed: UInt64(i + 500))
+            let w = Tensor.uniform(c.w, minimum: -1, maximum: 1, seed: UInt64(i + 600))
+            let bias = Tensor.uniform([c.w[3]], minimum: -1, maximum: 1, seed: UInt64(i + 700))
+            let p = referenceParams(c)
+            let ref = Reference.conv2d(x, w, bias: bias, p)
+            let dy = Tensor.uniform(ref.shape, minimum: -1, maximum: 1, seed: UInt64(i + 800))
+            let tol = 2e-5 * Float(ref.count / c.w[3]).squareRoot() * 8
+            for (act, slope) in [(FusedActivation.linear, Float(1)), (.relu, 0), (.leaky(0.1), 0.1)] {
+                let dz = Tensor(shape: dy.shape, scalars: zip(dy.scalars, ref.scalars).map { $1 > 0 ? $0 : $0 * slope })
+                let (_, rdw) = Reference.conv2dBackward(x, w, dz, p)
+                let rdb = (0..<c.w[3]).map { j in stride(from: j, to: dz.count, by: c.w[3]).reduce(Float(0)) { $0 + dz.scalars[$1] } }
+                var previous: [Float]?
+                for threads in [1, 2] {
+                    let wg = w.requiringGrad(), bg = bias.requiringGrad()
+                    Parallel.withThreadCount(threads) {
+                        Tensor.conv2d(x, filter: wg, bias: bg, strides: c.stride, padding: c.padding, dilations: c.dilation,
+                                      activation: act).backward(dy)
+                    }
+                    #expect(wg.grad!.maxAbsDifference(rdw) <= tol, "case \(i) \(act) dFilter \(wg.grad!.maxAbsDifference(rdw))")
+                    #expect(bg.grad!.maxAbsDifference(Tensor(rdb)) <= tol, "case \(i) \(act) dBias")
+                    if let previous { #expect(wg.grad!.scalars == previous, "case \(i) \(act): thread count changed the bits") }
+                    previous = wg.grad!.scalars
+                }
+            }
+        }
+    }
+
     /// The inference path (weights packed once, bias and activation fused) equals the reference
     /// convolution followed by the activation, on every case and on shapes that take the
     /// pointwise and large-weight im2col paths; a second call reuses the packed weights.

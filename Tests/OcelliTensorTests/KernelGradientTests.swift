@@ -176,8 +176,9 @@ let kernelCases: [GradCase] = [
         // the kernel's 256-channel block: against a scalar loop written from the definition.
         let (n, h, w, c) = (2, 5, 6, 300)
         let x = Tensor(shape: [n, h, w, c], scalars: (0..<(n * h * w * c)).map { Float(($0 * 7919) % 3) })
-        for (size, stride, pad) in [(2, 2, 0), (3, 2, 1), (3, 1, 1)] {
-            let padding = Padding.explicit(top: pad, bottom: pad, left: pad, right: pad)
+        // (2, 2, 0, 1): Keras "same" on odd sizes, windows past the last row and column.
+        for (size, stride, pad, after) in [(2, 2, 0, 0), (2, 2, 0, 1), (3, 2, 1, 1), (3, 1, 1, 1)] {
+            let padding = Padding.explicit(top: pad, bottom: after, left: pad, right: after)
             let y = Tensor.maxPool2d(x.requiringGrad(), poolSize: (size, size), strides: (stride, stride), padding: padding)
             let (oh, ow) = (y.shape[1], y.shape[2])
             let dy = Tensor.uniform(y.shape, minimum: -1, maximum: 1, seed: 4)
@@ -196,7 +197,7 @@ let kernelCases: [GradCase] = [
                 #expect(y.scalars[o] == best)
                 expected[at] += dy.scalars[o]
             } } } }
-            #expect(leaf.grad!.scalars == expected, "size \(size) stride \(stride) pad \(pad)")
+            #expect(leaf.grad!.scalars == expected, "size \(size) stride \(stride) pad \(pad) \(after)")
         }
     }
 

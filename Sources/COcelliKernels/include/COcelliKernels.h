@@ -85,6 +85,21 @@ void ocelli_maxpool_backward(const float *x, const float *y, const float *dy, fl
                              long kh, long kw, long sh, long sw, long pt, long pl,
                              long imageBegin, long imageEnd);
 
+/// Acquire load, release store and a spin-loop hint, for the thread pool's spin-wait.
+long ocelli_atomic_load(const long *p);
+void ocelli_atomic_store(long *p, long v);
+void ocelli_cpu_relax(void);
+
+/// Filter and bias gradients of a convolution whose window holds at most 12 values
+/// (KH·KW·Cin ≤ 12), for output rows rowBegin..<rowEnd (row = n·OH + oy), accumulated into
+/// dW ([KH·KW·Cin][O]) and db ([O]). With y (the output of a fused relu/leaky) the incoming dy
+/// is first multiplied by 1 where y > 0 and by slope elsewhere. Returns 0 (and does nothing)
+/// when the window is larger.
+int ocelli_conv_filter_grad_small(const float *x, long H, long W, long C,
+                                  const float *dy, const float *y, float slope, long O, long OH, long OW,
+                                  long KH, long KW, long sh, long sw, long dh, long dw, long pt, long pl,
+                                  long rowBegin, long rowEnd, float *dW, float *db);
+
 #ifdef __cplusplus
 }
 #endif
