@@ -952,3 +952,33 @@ int ocelli_conv_filter_grad_small(const float *x, long H, long W, long C,
     }
     return 1;
 }
+
+// dst[px][c] = max of the 2x2 block (top/bottom rows, columns 2px and 2px+1), for px < pw.
+static inline __attribute__((always_inline)) void pool2x2_body(const float *restrict top, const float *restrict bottom,
+                                                              float *restrict dst, long pw, long C) {
+    for (long px = 0; px < pw; px++) {
+        const float *a = top + 2 * px * C, *b = bottom + 2 * px * C;
+        float *d = dst + px * C;
+        for (long c = 0; c < C; c++) {
+            float m = a[c];
+            m = a[C + c] > m ? a[C + c] : m;
+            m = b[c] > m ? b[c] : m;
+            m = b[C + c] > m ? b[C + c] : m;
+            d[c] = m;
+        }
+    }
+}
+
+#if OCELLI_X86
+__attribute__((target("avx2,fma")))
+static void pool2x2_avx2(const float *top, const float *bottom, float *dst, long pw, long C) {
+    pool2x2_body(top, bottom, dst, pw, C);
+}
+#endif
+
+void ocelli_maxpool2x2_rows(const float *top, const float *bottom, float *dst, long pw, long C) {
+#if OCELLI_X86
+    if (ocelli_kernel_isa() == 1) { pool2x2_avx2(top, bottom, dst, pw, C); return; }
+#endif
+    pool2x2_body(top, bottom, dst, pw, C);
+}

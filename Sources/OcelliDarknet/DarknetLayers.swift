@@ -230,6 +230,28 @@ public final class DarknetConvolutional: Layer {
         return activation(batchNorm.training(z, biases: biases.value))
     }
 
+    /// Inference: a thin convolution and the 2x2 stride-2 max pool after it in one pass
+    /// (YOLOv3-tiny's and YOLOv2-tiny's first layers), when the direct kernel runs it.
+    public override func forward(_ inputs: [Tensor], fusedWith next: Layer, context: inout ForwardContext) -> Tensor? {
+        let x = inputs[0]
+        guard !context.training, !(GradMode.isEnabled && (x.requiresGrad || trainable)),
+              let pool = next as? MaxPooling2D, pool.poolSize == (2, 2), pool.strides == (2, 2), x.rank == 4 else { return nil }
+        let fused: FusedActivation
+        switch activation {
+        case .linear: fused = .linear
+        case .leaky: fused = .leaky(0.1)
+        case .relu: fused = .relu
+        case .relie: fused = .leaky(0.01)
+        default: return nil
+        }
+        // The pool must take the conv map's even rows and columns from the top-left corner.
+        guard let y = preparedConvolution.maxPooled2x2(x, activation: fused) else { return nil }
+        let (t, _, l, _) = pool.padding.amounts(height: 2 * y.shape[1], width: 2 * y.shape[2], kernel: (2, 2), stride: (2, 2))
+        guard t == 0, l == 0, (try? pool.computeOutputShape([[2 * y.shape[1], 2 * y.shape[2], y.shape[3]]])) == Array(y.shape.dropFirst())
+        else { return nil }
+        return y
+    }
+
     public override var spatialFootprint: (kernel: (Int, Int), stride: (Int, Int), dilation: (Int, Int))? {
         ((size, size), (stride, stride), (dilation, dilation))
     }

@@ -87,6 +87,11 @@ open class Layer {
     }
 
     /// The output and, when the layer ends in a softmax, the logits before it (nil otherwise).
+    /// This layer and `next` (which consumes only this layer's output, and is its only consumer)
+    /// in one pass, or nil to run them one after the other. Inference kernels override it to
+    /// avoid writing and re-reading the intermediate map (a convolution and its max pool).
+    open func forward(_ inputs: [Tensor], fusedWith next: Layer, context: inout ForwardContext) -> Tensor? { nil }
+
     open func forwardWithLogits(_ inputs: [Tensor], context: inout ForwardContext) -> (Tensor, Tensor?) {
         (forward(inputs, context: &context), nil)
     }

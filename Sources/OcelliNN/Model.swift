@@ -52,6 +52,12 @@ open class Model {
     public private(set) var outputs: [SymbolicTensor]
     /// Every node but the inputs, in the order they run.
     private(set) var nodes: [SymbolicTensor] = []
+    /// Per node: the values no later node reads (dropped once it has run, so a forward pass
+    /// holds only the live activations).
+    private var releaseAfter: [[ObjectIdentifier]] = []
+    /// Per node: whether the next node is its only consumer and reads nothing else (a pair
+    /// that `Layer.forward(_:fusedWith:context:)` may run in one pass).
+    private var fusibleWithNext: [Bool] = []
     public private(set) var layers: [Layer] = []
 
     // Training configuration (set by compile).
@@ -87,6 +93,20 @@ open class Model {
             precondition(inputs.contains { $0 === t }, "Model: output depends on an Input that is not among the model's inputs")
         }
         nodes = order.filter { $0.layer != nil }
+        var lastUse: [ObjectIdentifier: Int] = [:]
+        var consumers: [ObjectIdentifier: Int] = [:]
+        for (i, n) in nodes.enumerated() {
+            for t in n.inputs { lastUse[ObjectIdentifier(t)] = i; consumers[ObjectIdentifier(t), default: 0] += 1 }
+        }
+        let kept = Set(outputs.map { ObjectIdentifier($0) })
+        releaseAfter = Array(repeating: [], count: nodes.count)
+        for (id, i) in lastUse where !kept.contains(id) { releaseAfter[i].append(id) }
+        fusibleWithNext = nodes.indices.map { i in
+            guard i + 1 < nodes.count else { return false }
+            let n = nodes[i], next = nodes[i + 1]
+            return next.inputs.count == 1 && next.inputs[0] === n && consumers[ObjectIdentifier(n)] == 1
+                && !kept.contains(ObjectIdentifier(n)) && !kept.contains(ObjectIdentifier(next))
+        }
         var ls: [Layer] = []
         for n in nodes where !ls.contains(where: { $0 === n.layer! }) { ls.append(n.layer!) }
         layers = ls
@@ -136,8 +156,17 @@ open class Model {
                          "\(name): input '\(t.name)' expects batches of shape [N] + \(t.shape), got \(x.shape)")
             values[ObjectIdentifier(t)] = x
         }
-        for n in nodes {
+        var i = 0
+        while i < nodes.count {
+            let n = nodes[i]
             let args = n.inputs.map { values[ObjectIdentifier($0)]! }
+            if fusibleWithNext[i], n.layer!.activityRegularizer == nil, nodes[i + 1].layer!.activityRegularizer == nil,
+               let y = n.layer!.forward(args, fusedWith: nodes[i + 1].layer!, context: &context) {
+                values[ObjectIdentifier(nodes[i + 1])] = y
+                for id in releaseAfter[i] + releaseAfter[i + 1] { values[id] = nil }
+                i += 2
+                continue
+            }
             if wantLogits && outputs.contains(where: { $0 === n }) {
                 let (y, z) = n.layer!.forwardWithLogits(args, context: &context)
                 values[ObjectIdentifier(n)] = y
@@ -148,6 +177,8 @@ open class Model {
             if let r = n.layer!.activityRegularizer, let y = values[ObjectIdentifier(n)] {
                 context.losses.append(r.penalty(y) / Float(Swift.max(y.shape.first ?? 1, 1)))
             }
+            for id in releaseAfter[i] { values[id] = nil }
+            i += 1
         }
         return (outputs.map { values[ObjectIdentifier($0)]! }, outputs.map { logits[ObjectIdentifier($0)] })
     }

@@ -339,6 +339,60 @@ extension Tensor {
         return out
     }
 
+    /// The direct kernel followed by a 2x2 stride-2 max pool (even output sizes): each pair of
+    /// conv rows goes to a per-thread buffer and is pooled into one output row from there.
+    static func directForwardMaxPooled(_ x: [Float], _ bias: [Float]?, _ g: ConvGeometry,
+                                       packedWeights packed: [Float], activation: FusedActivation) -> [Float] {
+        let (oh, ow, o) = (g.oh, g.ow, g.o)
+        let (ph, pw) = (oh / 2, ow / 2)
+        var out = uninitializedScalars(g.n * ph * pw * o)  // every element is written
+        let panels = (g.og + 15) / 16
+        let zeros = [Float](repeating: 0, count: g.cg + 16)
+        let slope: Float
+        switch activation {
+        case .linear: slope = 1
+        case .relu: slope = 0
+        case .leaky(let a): slope = (0...1).contains(a) ? a : 1
+        }
+        let fusedInKernel: Bool
+        if case .leaky(let a) = activation, !(0...1).contains(a) { fusedInKernel = false } else { fusedInKernel = true }
+        let biasScalars = bias ?? []
+        x.withUnsafeBufferPointer { xp in
+            packed.withUnsafeBufferPointer { pp in
+                zeros.withUnsafeBufferPointer { zp in
+                    biasScalars.withUnsafeBufferPointer { bp in
+                        out.withUnsafeMutableBufferPointer { op in
+                            let ptrs = UnsafeSendable((xp.baseAddress!, pp.baseAddress!, zp.baseAddress!,
+                                                       op.baseAddress!, bias == nil ? nil : bp.baseAddress))
+                            Parallel.forRanges(g.n * ph, minimumChunk: Swift.max(1, 2048 / Swift.max(1, ow * o / 16))) { r in
+                                let (xb, pb, zb, ob, bb) = ptrs.value
+                                let rowFloats = ow * o
+                                let buffer = UnsafeMutablePointer<Float>.allocate(capacity: 2 * rowFloats)
+                                defer { buffer.deallocate() }
+                                for prow in r {
+                                    let n = prow / ph, y0 = 2 * (prow % ph)
+                                    // The kernel writes row (n, y) at out + ((n·OH + y)·OW)·O: shift
+                                    // the base so rows y0 and y0 + 1 land in the buffer.
+                                    let base = buffer - (n * oh + y0) * rowFloats
+                                    for gi in 0..<g.groups {
+                                        ocelli_conv2d_direct(xb + gi * g.cg, n, g.h, g.w, g.cg, g.c,
+                                                             pb + gi * panels * g.kdim * 16, g.og, g.kh, g.kw,
+                                                             g.sh, g.sw, g.dh, g.dw, g.pt, g.pl,
+                                                             base + gi * g.og, oh, ow, o, y0, y0 + 2,
+                                                             bb.map { $0 + gi * g.og }, zb, slope)
+                                    }
+                                    if !fusedInKernel { finishRows(buffer, count: 2 * rowFloats, activation) }
+                                    ocelli_maxpool2x2_rows(buffer, buffer + rowFloats, ob + prow * pw * o, pw, o)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
     /// Dot-product kernel (C): the filter is rearranged to [group][O/groups][KH][KW][C/groups].
     static func dotForward(_ x: [Float], _ w: [Float], _ bias: [Float]?, _ g: ConvGeometry) -> [Float] {
         let (oh, ow) = (g.oh, g.ow)

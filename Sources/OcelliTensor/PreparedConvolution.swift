@@ -116,6 +116,20 @@ public final class PreparedConvolution: @unchecked Sendable {
         }
     }
 
+    /// The convolution (bias and `activation` applied) followed by a 2x2 stride-2 max pool, in one
+    /// pass that never writes the full-resolution map: each pair of output rows is computed
+    /// into a small per-thread buffer and pooled from there. For the geometries the direct kernel
+    /// runs (thin layers, where writing and re-reading the map costs as much as computing it)
+    /// with an even output size; nil otherwise. Equals `maxPool2d(self(input, activation:),
+    /// poolSize: (2, 2))`.
+    public func maxPooled2x2(_ input: Tensor, activation: FusedActivation = .linear) -> Tensor? {
+        let g = geometry(input)
+        guard !g.isPointwise, winogradTile(g) == nil, Tensor.automaticAlgorithm(g) == .direct,
+              g.oh % 2 == 0, g.ow % 2 == 0, g.n * g.oh * g.ow > 0 else { return nil }
+        let out = Tensor.directForwardMaxPooled(input.scalars, bias, g, packedWeights: directWeights(g), activation: activation)
+        return Tensor(shape: [g.n, g.oh / 2, g.ow / 2, g.o], scalars: out)
+    }
+
     /// 1x1 stride-1 convolutions: one GEMM [pixels, C] × [C, O] over row blocks, bias and activation per block.
     private func pointwise(_ x: [Float], _ g: ConvGeometry, _ activation: FusedActivation) -> [Float] {
         let packed = gemmWeights(g)[0]

@@ -170,6 +170,31 @@ enum Paths {
         #expect(conv.rollingMean!.value.isClose(to: before * 0.99 + batchMean * 0.01, absolute: 1e-5, relative: 1e-5))
     }
 
+    /// A thin convolution followed by a 2x2/2 max pool runs in one fused pass at inference; the
+    /// result is bitwise the unfused one (same kernel, same maxima), for Darknet's pool padding
+    /// and Keras' valid pool, with and without a consumer that keeps the fusion off.
+    @Test func convolutionFusedWithMaxPoolEqualsTheTwoLayers() throws {
+        for (h, w, pad) in [(12, 10, Padding.darknetMaxPool(size: 2)), (8, 6, .valid), (7, 9, .darknetMaxPool(size: 2))] {
+            let conv = DarknetConvolutional(filters: 20, size: 3, padding: 1, batchNormalize: true, activation: .leaky)
+            let input = Input(shape: [h, w, 3])
+            let pooled = MaxPooling2D(poolSize: (2, 2), strides: (2, 2), padding: pad)(conv(input))
+            let model = Model(inputs: input, outputs: pooled)
+            conv.scales!.assign(TestData.uniform([20], seed: 1) + 1.2)
+            conv.biases.assign(TestData.uniform([20], seed: 2))
+            conv.rollingVariance!.assign(TestData.uniform([20], seed: 4) + 1.5)
+            let x = TestData.uniform([2, h, w, 3], seed: 5)
+            let fused = withoutGradients { model(x) }
+            var ctx = ForwardContext(training: false)
+            let separate = withoutGradients {
+                let y = conv.forward([x], context: &ctx)
+                return Tensor.maxPool2d(y, poolSize: (2, 2), strides: (2, 2), padding: pad)
+            }
+            #expect(fused.shape == separate.shape && fused.scalars == separate.scalars, "\(h)x\(w) \(pad)")
+            #expect(withoutGradients { conv.forward([x], fusedWith: model.layers.last!, context: &ctx) } != nil || h % 2 == 1,
+                    "\(h)x\(w): the fused path should run")
+        }
+    }
+
     @Test func savedModelReloadsWithDarknetLayers() throws {
         let net = try DarknetNetwork(cfg: Paths.cfg("yolov2-tiny-voc.cfg"), width: 64, height: 64)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocelli-darknet-\(UUID().uuidString)").path

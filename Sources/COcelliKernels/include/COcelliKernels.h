@@ -100,6 +100,10 @@ int ocelli_conv_filter_grad_small(const float *x, long H, long W, long C,
                                   long KH, long KW, long sh, long sw, long dh, long dw, long pt, long pl,
                                   long rowBegin, long rowEnd, float *dW, float *db);
 
+/// One row of a 2x2 stride-2 max pool: dst[px][c] = max(top[2px][c], top[2px+1][c],
+/// bottom[2px][c], bottom[2px+1][c]) for px < pw, c < C.
+void ocelli_maxpool2x2_rows(const float *top, const float *bottom, float *dst, long pw, long C);
+
 #ifdef __cplusplus
 }
 #endif
