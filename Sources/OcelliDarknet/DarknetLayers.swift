@@ -213,13 +213,8 @@ public final class DarknetConvolutional: Layer {
         }
         guard context.training else {
             let conv = preparedConvolution
-            switch activation {
-            case .linear: return conv(x)
-            case .leaky: return conv(x, activation: .leaky(0.1))
-            case .relu: return conv(x, activation: .relu)
-            case .relie: return conv(x, activation: .leaky(0.01))
-            default: return activation(conv(x))
-            }
+            guard let fused = fusedActivation else { return activation(conv(x)) }
+            return conv(x, activation: fused)
         }
         guard let batchNorm else {
             return activation(Tensor.conv2d(x, filter: kernel.value, bias: biases.value, strides: (stride, stride),
@@ -230,20 +225,24 @@ public final class DarknetConvolutional: Layer {
         return activation(batchNorm.training(z, biases: biases.value))
     }
 
+    /// The activation as the inference kernels apply it while storing, if they can.
+    var fusedActivation: FusedActivation? {
+        switch activation {
+        case .linear: return .linear
+        case .leaky: return .leaky(0.1)
+        case .relu: return .relu
+        case .relie: return .leaky(0.01)
+        default: return nil
+        }
+    }
+
     /// Inference: a thin convolution and the 2x2 stride-2 max pool after it in one pass
     /// (YOLOv3-tiny's and YOLOv2-tiny's first layers), when the direct kernel runs it.
     public override func forward(_ inputs: [Tensor], fusedWith next: Layer, context: inout ForwardContext) -> Tensor? {
         let x = inputs[0]
         guard !context.training, !(GradMode.isEnabled && (x.requiresGrad || trainable)),
-              let pool = next as? MaxPooling2D, pool.poolSize == (2, 2), pool.strides == (2, 2), x.rank == 4 else { return nil }
-        let fused: FusedActivation
-        switch activation {
-        case .linear: fused = .linear
-        case .leaky: fused = .leaky(0.1)
-        case .relu: fused = .relu
-        case .relie: fused = .leaky(0.01)
-        default: return nil
-        }
+              let pool = next as? MaxPooling2D, pool.poolSize == (2, 2), pool.strides == (2, 2), x.rank == 4,
+              let fused = fusedActivation else { return nil }
         // The pool must take the conv map's even rows and columns from the top-left corner.
         guard let y = preparedConvolution.maxPooled2x2(x, activation: fused) else { return nil }
         let (t, _, l, _) = pool.padding.amounts(height: 2 * y.shape[1], width: 2 * y.shape[2], kernel: (2, 2), stride: (2, 2))

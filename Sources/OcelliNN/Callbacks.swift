@@ -205,7 +205,9 @@ public final class CSVLogger: Callback {
     }
     public override func onTrainBegin() {
         keys = nil
-        if !append { FileManager.default.createFile(atPath: path, contents: nil) }
+        if !append && !FileManager.default.createFile(atPath: path, contents: nil) {
+            FileHandle.standardError.write("error: CSVLogger could not create \(path)\n".data(using: .utf8)!)
+        }
     }
     public override func onEpochEnd(_ epoch: Int, logs: inout [String: Float]) {
         var text = ""
@@ -217,6 +219,8 @@ public final class CSVLogger: Callback {
         text += ([String(epoch)] + keys!.map { logs[$0].map { String($0) } ?? "" }).joined(separator: separator) + "\n"
         if let h = FileHandle(forWritingAtPath: path) ?? { _ = FileManager.default.createFile(atPath: path, contents: nil); return FileHandle(forWritingAtPath: path) }() {
             h.seekToEndOfFile(); h.write(text.data(using: .utf8)!); h.closeFile()
+        } else {
+            FileHandle.standardError.write("error: CSVLogger could not write epoch \(epoch) to \(path)\n".data(using: .utf8)!)
         }
     }
 }

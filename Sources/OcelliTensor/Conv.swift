@@ -130,12 +130,7 @@ extension Tensor {
     static func smallFilterGradient(_ x: [Float], _ dy: [Float], _ y: [Float]?, _ activation: FusedActivation,
                                     _ g: ConvGeometry) -> (dW: [Float], db: [Float])? {
         guard g.groups == 1, g.kdim <= 12, g.n * g.oh * g.ow > 0 else { return nil }
-        let slope: Float
-        switch activation {
-        case .linear: slope = 1
-        case .relu: slope = 0
-        case .leaky(let a): slope = a
-        }
+        let slope = activation.slope
         let rows = g.n * g.oh, wcount = g.kdim * g.o, stride = wcount + g.o
         let partials = Swift.max(1, Swift.min(8, rows * g.ow * g.o / 65_536))
         var acc = [Float](repeating: 0, count: partials * stride)
@@ -165,12 +160,8 @@ extension Tensor {
 
     /// dz = dy where the output of a fused relu/leaky is positive, dy·slope elsewhere.
     static func activationGradient(_ dy: Tensor, output y: Tensor, _ activation: FusedActivation) -> Tensor {
-        let slope: Float
-        switch activation {
-        case .linear: return dy
-        case .relu: slope = 0
-        case .leaky(let a): slope = a
-        }
+        if activation == .linear { return dy }
+        let slope = activation.slope
         let n = dy.count
         return Tensor.make(dy.shape) { d in
             dy.scalars.withUnsafeBufferPointer { gs in
@@ -295,14 +286,8 @@ extension Tensor {
         let packed = packedWeights ?? packDirectWeights(w, g)
         let zeros = [Float](repeating: 0, count: g.cg + 16)
         // The kernel applies max(v, slope·v) as it stores each tile: relu and leaky slopes in [0, 1].
-        let slope: Float
-        switch activation {
-        case .linear: slope = 1
-        case .relu: slope = 0
-        case .leaky(let a): slope = (0...1).contains(a) ? a : 1
-        }
-        let fusedInKernel: Bool
-        if case .leaky(let a) = activation, !(0...1).contains(a) { fusedInKernel = false } else { fusedInKernel = true }
+        let fusedInKernel = activation.storesAsMax
+        let slope = fusedInKernel ? activation.slope : 1
         let rows = g.n * oh
         let biasScalars = bias ?? []
         x.withUnsafeBufferPointer { xp in
@@ -348,14 +333,8 @@ extension Tensor {
         var out = uninitializedScalars(g.n * ph * pw * o)  // every element is written
         let panels = (g.og + 15) / 16
         let zeros = [Float](repeating: 0, count: g.cg + 16)
-        let slope: Float
-        switch activation {
-        case .linear: slope = 1
-        case .relu: slope = 0
-        case .leaky(let a): slope = (0...1).contains(a) ? a : 1
-        }
-        let fusedInKernel: Bool
-        if case .leaky(let a) = activation, !(0...1).contains(a) { fusedInKernel = false } else { fusedInKernel = true }
+        let fusedInKernel = activation.storesAsMax
+        let slope = fusedInKernel ? activation.slope : 1
         let biasScalars = bias ?? []
         x.withUnsafeBufferPointer { xp in
             packed.withUnsafeBufferPointer { pp in
@@ -587,12 +566,8 @@ extension Tensor {
 
     /// Applies a fused activation in place to `count` values.
     static func finishRows(_ p: UnsafeMutablePointer<Float>, count: Int, _ activation: FusedActivation) {
-        let slope: Float
-        switch activation {
-        case .linear: return
-        case .relu: slope = 0
-        case .leaky(let a): slope = a
-        }
+        if activation == .linear { return }
+        let slope = activation.slope
         var i = 0
         let s = SIMD8<Float>(repeating: slope)
         while i + 8 <= count {

@@ -6,6 +6,18 @@ public enum FusedActivation: Sendable, Equatable {
     case relu
     /// `x` for x ≥ 0, `slope·x` otherwise (Darknet's leaky is 0.1).
     case leaky(Float)
+
+    /// The slope for negative values: 1 (linear), 0 (relu) or the leaky one.
+    var slope: Float {
+        switch self {
+        case .linear: return 1
+        case .relu: return 0
+        case .leaky(let a): return a
+        }
+    }
+
+    /// Whether kernels can apply it as max(v, slope·v) while storing (slopes in [0, 1]).
+    var storesAsMax: Bool { (0...1).contains(slope) }
 }
 
 /// A convolution whose weights are packed once for the kernel that runs them, for inference:
