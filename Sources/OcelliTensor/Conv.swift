@@ -282,41 +282,16 @@ extension Tensor {
                               packedWeights: [Float]? = nil, activation: FusedActivation = .linear) -> [Float] {
         let (oh, ow) = (g.oh, g.ow)
         var out = uninitializedScalars(g.n * oh * ow * g.o)  // every element is written
-        let panels = (g.og + 15) / 16
-        let packed = packedWeights ?? packDirectWeights(w, g)
-        let zeros = [Float](repeating: 0, count: g.cg + 16)
-        // The kernel applies max(v, slope·v) as it stores each tile: relu and leaky slopes in [0, 1].
-        let fusedInKernel = activation.storesAsMax
-        let slope = fusedInKernel ? activation.slope : 1
-        let rows = g.n * oh
-        let biasScalars = bias ?? []
-        x.withUnsafeBufferPointer { xp in
-            packed.withUnsafeBufferPointer { pp in
-                zeros.withUnsafeBufferPointer { zp in
-                    biasScalars.withUnsafeBufferPointer { bp in
-                        out.withUnsafeMutableBufferPointer { op in
-                            let ptrs = UnsafeSendable((xp.baseAddress!, pp.baseAddress!, zp.baseAddress!,
-                                                       op.baseAddress!, bias == nil ? nil : bp.baseAddress))
-                            Parallel.forRanges(rows, minimumChunk: Swift.max(1, 4096 / Swift.max(1, ow * g.o / 16))) { r in
-                                let (xb, pb, zb, ob, bb) = ptrs.value
-                                var row = r.lowerBound
-                                while row < r.upperBound {
-                                    let n = row / oh, y0 = row % oh
-                                    let y1 = Swift.min(oh, y0 + (r.upperBound - row))
-                                    for gi in 0..<g.groups {
-                                        ocelli_conv2d_direct(xb + gi * g.cg, n, g.h, g.w, g.cg, g.c,
-                                                             pb + gi * panels * g.kdim * 16, g.og, g.kh, g.kw,
-                                                             g.sh, g.sw, g.dh, g.dw, g.pt, g.pl,
-                                                             ob + gi * g.og, oh, ow, g.o, y0, y1,
-                                                             bb.map { $0 + gi * g.og }, zb, slope)
-                                    }
-                                    if !fusedInKernel {
-                                        finishRows(ob + (n * oh + y0) * ow * g.o, count: (y1 - y0) * ow * g.o, activation)
-                                    }
-                                    row += y1 - y0
-                                }
-                            }
-                        }
+        out.withUnsafeMutableBufferPointer { op in
+            let ob = UnsafeSendable(op.baseAddress!)
+            withDirectKernel(x, packedWeights ?? packDirectWeights(w, g), bias, g, activation) { run in
+                Parallel.forRanges(g.n * oh, minimumChunk: Swift.max(1, 4096 / Swift.max(1, ow * g.o / 16))) { r in
+                    var row = r.lowerBound
+                    while row < r.upperBound {
+                        let n = row / oh, y0 = row % oh
+                        let y1 = Swift.min(oh, y0 + (r.upperBound - row))
+                        run(n, y0, y1, ob.value)
+                        row += y1 - y0
                     }
                 }
             }
@@ -331,8 +306,36 @@ extension Tensor {
         let (oh, ow, o) = (g.oh, g.ow, g.o)
         let (ph, pw) = (oh / 2, ow / 2)
         var out = uninitializedScalars(g.n * ph * pw * o)  // every element is written
+        out.withUnsafeMutableBufferPointer { op in
+            let ob = UnsafeSendable(op.baseAddress!)
+            withDirectKernel(x, packed, bias, g, activation) { run in
+                Parallel.forRanges(g.n * ph, minimumChunk: Swift.max(1, 2048 / Swift.max(1, ow * o / 16))) { r in
+                    let rowFloats = ow * o
+                    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: 2 * rowFloats)
+                    defer { buffer.deallocate() }
+                    for prow in r {
+                        let n = prow / ph, y0 = 2 * (prow % ph)
+                        // Rows are written at ((n·OH + y)·OW)·O from the base: shift it so rows
+                        // y0 and y0 + 1 land in the buffer.
+                        run(n, y0, y0 + 2, buffer - (n * oh + y0) * rowFloats)
+                        ocelli_maxpool2x2_rows(buffer, buffer + rowFloats, ob.value + prow * pw * o, pw, o)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Sets up the direct kernel's operands once and hands `body` a function that computes
+    /// output rows y0..<y1 of image n — every group, the bias, and the activation (in the
+    /// kernel's store when it can, else in a pass over those rows) — into an output laid out as
+    /// [N, OH, OW, O] from the given base.
+    static func withDirectKernel(_ x: [Float], _ packed: [Float], _ bias: [Float]?, _ g: ConvGeometry,
+                                 _ activation: FusedActivation,
+                                 _ body: (_ run: (Int, Int, Int, UnsafeMutablePointer<Float>) -> Void) -> Void) {
         let panels = (g.og + 15) / 16
         let zeros = [Float](repeating: 0, count: g.cg + 16)
+        // The kernel applies max(v, slope·v) as it stores each tile: relu and leaky slopes in [0, 1].
         let fusedInKernel = activation.storesAsMax
         let slope = fusedInKernel ? activation.slope : 1
         let biasScalars = bias ?? []
@@ -340,36 +343,25 @@ extension Tensor {
             packed.withUnsafeBufferPointer { pp in
                 zeros.withUnsafeBufferPointer { zp in
                     biasScalars.withUnsafeBufferPointer { bp in
-                        out.withUnsafeMutableBufferPointer { op in
-                            let ptrs = UnsafeSendable((xp.baseAddress!, pp.baseAddress!, zp.baseAddress!,
-                                                       op.baseAddress!, bias == nil ? nil : bp.baseAddress))
-                            Parallel.forRanges(g.n * ph, minimumChunk: Swift.max(1, 2048 / Swift.max(1, ow * o / 16))) { r in
-                                let (xb, pb, zb, ob, bb) = ptrs.value
-                                let rowFloats = ow * o
-                                let buffer = UnsafeMutablePointer<Float>.allocate(capacity: 2 * rowFloats)
-                                defer { buffer.deallocate() }
-                                for prow in r {
-                                    let n = prow / ph, y0 = 2 * (prow % ph)
-                                    // The kernel writes row (n, y) at out + ((n·OH + y)·OW)·O: shift
-                                    // the base so rows y0 and y0 + 1 land in the buffer.
-                                    let base = buffer - (n * oh + y0) * rowFloats
-                                    for gi in 0..<g.groups {
-                                        ocelli_conv2d_direct(xb + gi * g.cg, n, g.h, g.w, g.cg, g.c,
-                                                             pb + gi * panels * g.kdim * 16, g.og, g.kh, g.kw,
-                                                             g.sh, g.sw, g.dh, g.dw, g.pt, g.pl,
-                                                             base + gi * g.og, oh, ow, o, y0, y0 + 2,
-                                                             bb.map { $0 + gi * g.og }, zb, slope)
-                                    }
-                                    if !fusedInKernel { finishRows(buffer, count: 2 * rowFloats, activation) }
-                                    ocelli_maxpool2x2_rows(buffer, buffer + rowFloats, ob + prow * pw * o, pw, o)
-                                }
+                        let ptrs = UnsafeSendable((xp.baseAddress!, pp.baseAddress!, zp.baseAddress!,
+                                                   bias == nil ? nil : bp.baseAddress))
+                        body { n, y0, y1, out in
+                            let (xb, pb, zb, bb) = ptrs.value
+                            for gi in 0..<g.groups {
+                                ocelli_conv2d_direct(xb + gi * g.cg, n, g.h, g.w, g.cg, g.c,
+                                                     pb + gi * panels * g.kdim * 16, g.og, g.kh, g.kw,
+                                                     g.sh, g.sw, g.dh, g.dw, g.pt, g.pl,
+                                                     out + gi * g.og, g.oh, g.ow, g.o, y0, y1,
+                                                     bb.map { $0 + gi * g.og }, zb, slope)
+                            }
+                            if !fusedInKernel {
+                                finishRows(out + (n * g.oh + y0) * g.ow * g.o, count: (y1 - y0) * g.ow * g.o, activation)
                             }
                         }
                     }
                 }
             }
         }
-        return out
     }
 
     /// Dot-product kernel (C): the filter is rearranged to [group][O/groups][KH][KW][C/groups].
