@@ -228,13 +228,19 @@ import OcelliTestSupport
             let x = Tensor.normal([2, 24, 24, 8], seed: 1).requiringGrad()
             let w = Tensor.normal([3, 3, 8, 40], standardDeviation: 0.1, seed: 2).requiringGrad()
             let w2 = Tensor.normal([3, 3, 40, 16], standardDeviation: 0.1, seed: 3).requiringGrad()
-            let h = Tensor.conv2d(x, filter: w, padding: .same).relu()
-            let p = Tensor.maxPool2d(h, poolSize: (2, 2))
+            // A first layer (no input gradient: the one-pass small-window filter gradient) with
+            // a fused relu, a conv with a fused relu, max pooling, dropout, a strided conv.
+            let gray = Tensor.normal([2, 24, 24, 1], seed: 5)
+            let w0 = Tensor.normal([3, 3, 1, 8], standardDeviation: 0.3, seed: 6).requiringGrad()
+            let h0 = Tensor.conv2d(gray, filter: w0, padding: .same, activation: .relu)
+            let h = Tensor.conv2d(x + h0, filter: w, padding: .same, activation: .relu)
+            var generator = SeededGenerator(seed: 9)
+            let p = Tensor.dropout(Tensor.maxPool2d(h, poolSize: (2, 2)), rate: 0.3, using: &generator)
             let y = Tensor.conv2d(p, filter: w2, strides: (2, 2), padding: .same)
             let m = matmul(y.reshaped([2, -1]), Tensor.normal([6 * 6 * 16, 10], seed: 4))
             let loss = Tensor.softmaxCrossEntropy(logits: m, classIndices: Tensor([3, 7])).mean()
             loss.backward()
-            return m.scalars + w.grad!.scalars + w2.grad!.scalars + x.grad!.scalars
+            return m.scalars + w.grad!.scalars + w2.grad!.scalars + x.grad!.scalars + w0.grad!.scalars
         }
         for (name, setUp, tearDown) in Self.backends {
             setUp()
