@@ -15,7 +15,7 @@ struct BenchTrain: ParsableCommand {
     @Option(name: .customLong("batch-size"), help: "Batch size (default: 32 for seed, 128 for convnet).")
     var batchSize: Int?
 
-    @Option(help: "Timed repetitions (the best is reported).")
+    @Option(help: "Timed repetitions (the step's best and median are reported; each layer's best).")
     var steps: Int = 30
 
     @Option(help: "Threads (default: OCELLI_NUM_THREADS or every core).")
