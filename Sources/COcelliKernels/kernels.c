@@ -421,6 +421,54 @@ static void conv_panel_avx2(const conv_geom *g, long n, long oy, long ox0, long 
         }
     }
 }
+
+// Interior tiles of one output row (every window inside the input horizontally, dilation 1,
+// dense channels): per tile and valid kernel row, KW·Cin contiguous inputs per pixel.
+__attribute__((target("avx2,fma")))
+static void conv_row_interior_avx2(const float *const *rowBase, const long *wOff, long nrows, long len,
+                                   long ps, const float *wpanel, float *out, long outPixelStride,
+                                   long ntiles, const float *bias, float slope) {
+    __m256 bl = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+    __m256 bh = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
+    __m256 sv = _mm256_set1_ps(slope);
+    int identity = slope == 1.0f;
+    long tileStep = MR * ps;
+    for (long t = 0; t < ntiles; t++) {
+        __m256 c00 = bl, c01 = bh, c10 = bl, c11 = bh, c20 = bl, c21 = bh;
+        __m256 c30 = bl, c31 = bh, c40 = bl, c41 = bh, c50 = bl, c51 = bh;
+        for (long r = 0; r < nrows; r++) {
+            const float *a = rowBase[r] + t * tileStep;
+            const float *w = wpanel + wOff[r];
+            const float *a1 = a + ps, *a2 = a + 2 * ps, *a3 = a + 3 * ps, *a4 = a + 4 * ps, *a5 = a + 5 * ps;
+            for (long q = 0; q < len; q++) {
+                __m256 b0 = _mm256_loadu_ps(w), b1 = _mm256_loadu_ps(w + 8);
+                __m256 ai;
+                ai = _mm256_broadcast_ss(a + q); c00 = _mm256_fmadd_ps(ai, b0, c00); c01 = _mm256_fmadd_ps(ai, b1, c01);
+                ai = _mm256_broadcast_ss(a1 + q); c10 = _mm256_fmadd_ps(ai, b0, c10); c11 = _mm256_fmadd_ps(ai, b1, c11);
+                ai = _mm256_broadcast_ss(a2 + q); c20 = _mm256_fmadd_ps(ai, b0, c20); c21 = _mm256_fmadd_ps(ai, b1, c21);
+                ai = _mm256_broadcast_ss(a3 + q); c30 = _mm256_fmadd_ps(ai, b0, c30); c31 = _mm256_fmadd_ps(ai, b1, c31);
+                ai = _mm256_broadcast_ss(a4 + q); c40 = _mm256_fmadd_ps(ai, b0, c40); c41 = _mm256_fmadd_ps(ai, b1, c41);
+                ai = _mm256_broadcast_ss(a5 + q); c50 = _mm256_fmadd_ps(ai, b0, c50); c51 = _mm256_fmadd_ps(ai, b1, c51);
+                w += NR;
+            }
+        }
+        float *o = out + t * MR * outPixelStride;
+        if (!identity) {
+            c00 = _mm256_max_ps(c00, _mm256_mul_ps(c00, sv)); c01 = _mm256_max_ps(c01, _mm256_mul_ps(c01, sv));
+            c10 = _mm256_max_ps(c10, _mm256_mul_ps(c10, sv)); c11 = _mm256_max_ps(c11, _mm256_mul_ps(c11, sv));
+            c20 = _mm256_max_ps(c20, _mm256_mul_ps(c20, sv)); c21 = _mm256_max_ps(c21, _mm256_mul_ps(c21, sv));
+            c30 = _mm256_max_ps(c30, _mm256_mul_ps(c30, sv)); c31 = _mm256_max_ps(c31, _mm256_mul_ps(c31, sv));
+            c40 = _mm256_max_ps(c40, _mm256_mul_ps(c40, sv)); c41 = _mm256_max_ps(c41, _mm256_mul_ps(c41, sv));
+            c50 = _mm256_max_ps(c50, _mm256_mul_ps(c50, sv)); c51 = _mm256_max_ps(c51, _mm256_mul_ps(c51, sv));
+        }
+        _mm256_storeu_ps(o, c00); _mm256_storeu_ps(o + 8, c01); o += outPixelStride;
+        _mm256_storeu_ps(o, c10); _mm256_storeu_ps(o + 8, c11); o += outPixelStride;
+        _mm256_storeu_ps(o, c20); _mm256_storeu_ps(o + 8, c21); o += outPixelStride;
+        _mm256_storeu_ps(o, c30); _mm256_storeu_ps(o + 8, c31); o += outPixelStride;
+        _mm256_storeu_ps(o, c40); _mm256_storeu_ps(o + 8, c41); o += outPixelStride;
+        _mm256_storeu_ps(o, c50); _mm256_storeu_ps(o + 8, c51);
+    }
+}
 #endif
 
 static void conv_panel_portable(const conv_geom *g, long n, long oy, long ox0, long npix,
@@ -455,7 +503,35 @@ void ocelli_conv2d_direct(const float *in, long n, long H, long W, long Cin, lon
     for (long oy = ohBegin; oy < ohEnd; oy++) {
         for (long oc0 = 0; oc0 < Cout; oc0 += NR) {
             long nr = Cout - oc0 < NR ? Cout - oc0 : NR;
+            // Full 16-channel panels with dense channels run their interior tiles (all six
+            // windows inside the input horizontally) in one call per row: the row's input
+            // pointers are set up once instead of per tile. The rest go tile by tile.
+            long tBegin = 0, tEnd = 0;
+#if OCELLI_X86
+            if (avx && nr == NR && dilationW == 1 && inPixelStride == Cin && KH <= 64) {
+                tBegin = (padLeft + strideW * MR - 1) / (strideW * MR);
+                tEnd = OW / MR;
+                while (tEnd > tBegin && (tEnd * MR - 1) * strideW - padLeft + KW - 1 >= W) tEnd--;
+                if (tEnd > tBegin) {
+                    const float *rowBase[64]; long wOff[64]; long nrows = 0;
+                    for (long kh = 0; kh < KH; kh++) {
+                        long iy = oy * strideH + kh * dilationH - padTop;
+                        if (iy < 0 || iy >= H) continue;  // reads padding: adds zero
+                        rowBase[nrows] = in + ((n * H + iy) * W + tBegin * MR * strideW - padLeft) * Cin;
+                        wOff[nrows] = kh * KW * Cin * NR;
+                        nrows++;
+                    }
+                    conv_row_interior_avx2(rowBase, wOff, nrows, KW * Cin, strideW * Cin,
+                                           wpacked + (oc0 / NR) * K * NR,
+                                           out + ((n * OH + oy) * OW + tBegin * MR) * outPixelStride + oc0,
+                                           outPixelStride, tEnd - tBegin, bias ? bias + oc0 : NULL, slope);
+                } else {
+                    tBegin = tEnd = 0;
+                }
+            }
+#endif
             for (long ox0 = 0; ox0 < OW; ox0 += MR) {
+                if (ox0 == tBegin * MR && tEnd > tBegin) { ox0 = (tEnd - 1) * MR; continue; }
                 long npix = OW - ox0 < MR ? OW - ox0 : MR;
                 const float *wpanel = wpacked + (oc0 / NR) * K * NR;
                 float *o = out + ((n * OH + oy) * OW + ox0) * outPixelStride + oc0;

@@ -71,6 +71,11 @@ import OcelliTestSupport
         ConvCase(x: [1, 8, 7, 32], w: [3, 2, 16, 2], stride: (2, 1), dilation: (1, 2), groups: 2, padding: .same),
         ConvCase(x: [1, 30, 30, 3], w: [3, 3, 3, 16], padding: .same),
         ConvCase(x: [2, 5, 4, 70], w: [1, 1, 70, 9]),  // a deep 1x1: the GEMM path
+        // Rows whose interior tiles take the direct kernel's one-call-per-row path: stride 2,
+        // a partial second channel panel beside full ones, dilated rows.
+        ConvCase(x: [1, 9, 40, 5], w: [3, 3, 5, 16], stride: (2, 2), padding: .same),
+        ConvCase(x: [2, 5, 31, 7], w: [3, 5, 7, 20], padding: .same),
+        ConvCase(x: [1, 11, 26, 4], w: [3, 3, 4, 16], dilation: (2, 1)),
     ]
 
     func referenceParams(_ c: ConvCase) -> Reference.Conv {
