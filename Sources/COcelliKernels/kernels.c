@@ -328,132 +328,56 @@ static void conv_rows(const conv_geom *g, long n, long oy, long ox0, long kh, lo
     }
 }
 
-#if OCELLI_X86
-__attribute__((target("avx2,fma")))
-static void conv_panel_avx2(const conv_geom *g, long n, long oy, long ox0, long npix,
-                            const float *wpanel, float *outTile /* [MR][NR] */,
-                            float *out, long outPixelStride, const float *bias, long nr, float slope) {
-    // Full tiles start from the bias (no add when storing); partial ones add it per element.
-    int fullTile = npix == MR && nr == NR;
-    __m256 bl = fullTile && bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
-    __m256 bh = fullTile && bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
-    __m256 c00 = bl, c01 = bh, c10 = bl, c11 = bh, c20 = bl, c21 = bh;
-    __m256 c30 = bl, c31 = bh, c40 = bl, c41 = bh, c50 = bl, c51 = bh;
-    const float *rows[MR];
-    long Cin = g->Cin;
-    // Fast path: all six windows lie inside the input horizontally and taps are adjacent
-    // (dilation 1), so for each kernel row a pixel's KW·Cin inputs are contiguous in NHWC.
-    long x0 = ox0 * g->sw - g->pl, xLast = (ox0 + MR - 1) * g->sw - g->pl + g->KW - 1;
-    int rowsContiguous = g->dw == 1 && x0 >= 0 && xLast < g->W && npix == MR;
-    for (long kh = 0; kh < g->KH; kh++) {
-        long iy = oy * g->sh + kh * g->dh - g->pt;
-        if (iy < 0 || iy >= g->H) continue;  // the whole kernel row reads padding: adds zero
-        if (rowsContiguous) {
-            const float *r0 = g->in + ((n * g->H + iy) * g->W + x0) * g->inStride;
-            long ps = g->sw * g->inStride;  // distance between neighbouring output pixels
-            const float *w = wpanel + kh * g->KW * Cin * NR;
-            if (g->inStride == Cin) {
-                long len = g->KW * Cin;
-                for (long q = 0; q < len; q++) {
-                    __m256 b0 = _mm256_loadu_ps(w), b1 = _mm256_loadu_ps(w + 8);
-                    __m256 ai;
-                    ai = _mm256_broadcast_ss(r0 + q); c00 = _mm256_fmadd_ps(ai, b0, c00); c01 = _mm256_fmadd_ps(ai, b1, c01);
-                    ai = _mm256_broadcast_ss(r0 + ps + q); c10 = _mm256_fmadd_ps(ai, b0, c10); c11 = _mm256_fmadd_ps(ai, b1, c11);
-                    ai = _mm256_broadcast_ss(r0 + 2 * ps + q); c20 = _mm256_fmadd_ps(ai, b0, c20); c21 = _mm256_fmadd_ps(ai, b1, c21);
-                    ai = _mm256_broadcast_ss(r0 + 3 * ps + q); c30 = _mm256_fmadd_ps(ai, b0, c30); c31 = _mm256_fmadd_ps(ai, b1, c31);
-                    ai = _mm256_broadcast_ss(r0 + 4 * ps + q); c40 = _mm256_fmadd_ps(ai, b0, c40); c41 = _mm256_fmadd_ps(ai, b1, c41);
-                    ai = _mm256_broadcast_ss(r0 + 5 * ps + q); c50 = _mm256_fmadd_ps(ai, b0, c50); c51 = _mm256_fmadd_ps(ai, b1, c51);
-                    w += NR;
-                }
-                continue;
-            }
-        }
-        for (long kw = 0; kw < g->KW; kw++) {
-            conv_rows(g, n, oy, ox0, kh, kw, rows, npix);
-            const float *w = wpanel + (kh * g->KW + kw) * Cin * NR;
-            const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3], *r4 = rows[4], *r5 = rows[5];
-            for (long ic = 0; ic < Cin; ic++) {
-                __m256 b0 = _mm256_loadu_ps(w), b1 = _mm256_loadu_ps(w + 8);
-                __m256 ai;
-                ai = _mm256_broadcast_ss(r0 + ic); c00 = _mm256_fmadd_ps(ai, b0, c00); c01 = _mm256_fmadd_ps(ai, b1, c01);
-                ai = _mm256_broadcast_ss(r1 + ic); c10 = _mm256_fmadd_ps(ai, b0, c10); c11 = _mm256_fmadd_ps(ai, b1, c11);
-                ai = _mm256_broadcast_ss(r2 + ic); c20 = _mm256_fmadd_ps(ai, b0, c20); c21 = _mm256_fmadd_ps(ai, b1, c21);
-                ai = _mm256_broadcast_ss(r3 + ic); c30 = _mm256_fmadd_ps(ai, b0, c30); c31 = _mm256_fmadd_ps(ai, b1, c31);
-                ai = _mm256_broadcast_ss(r4 + ic); c40 = _mm256_fmadd_ps(ai, b0, c40); c41 = _mm256_fmadd_ps(ai, b1, c41);
-                ai = _mm256_broadcast_ss(r5 + ic); c50 = _mm256_fmadd_ps(ai, b0, c50); c51 = _mm256_fmadd_ps(ai, b1, c51);
-                w += NR;
-            }
-        }
-    }
-    if (fullTile) {
-        // Full tile: store straight from the registers, through max(v, slope·v) (leaky for
-        // 0 < slope < 1, relu for 0; slope 1 is the identity and skips it).
-        if (slope == 1.0f) {
-#define OCELLI_PUT(i, lo, hi) do { float *o = out + (i) * outPixelStride; \
-            _mm256_storeu_ps(o, lo); _mm256_storeu_ps(o + 8, hi); } while (0)
-            OCELLI_PUT(0, c00, c01); OCELLI_PUT(1, c10, c11); OCELLI_PUT(2, c20, c21);
-            OCELLI_PUT(3, c30, c31); OCELLI_PUT(4, c40, c41); OCELLI_PUT(5, c50, c51);
-#undef OCELLI_PUT
-            return;
-        }
-        __m256 sv = _mm256_set1_ps(slope);
-#define OCELLI_PUT(i, lo, hi) do { float *o = out + (i) * outPixelStride; \
-        _mm256_storeu_ps(o, _mm256_max_ps(lo, _mm256_mul_ps(lo, sv))); \
-        _mm256_storeu_ps(o + 8, _mm256_max_ps(hi, _mm256_mul_ps(hi, sv))); } while (0)
-        OCELLI_PUT(0, c00, c01); OCELLI_PUT(1, c10, c11); OCELLI_PUT(2, c20, c21);
-        OCELLI_PUT(3, c30, c31); OCELLI_PUT(4, c40, c41); OCELLI_PUT(5, c50, c51);
-#undef OCELLI_PUT
-        return;
-    }
-    // Partial tile (fewer pixels or channels): through the aligned tile buffer. (AVX2 masked
-    // stores are slow on AMD cores, and a full-width store would touch the next pixel.)
-    _mm256_store_ps(outTile + 0 * NR, c00); _mm256_store_ps(outTile + 0 * NR + 8, c01);
-    _mm256_store_ps(outTile + 1 * NR, c10); _mm256_store_ps(outTile + 1 * NR + 8, c11);
-    _mm256_store_ps(outTile + 2 * NR, c20); _mm256_store_ps(outTile + 2 * NR + 8, c21);
-    _mm256_store_ps(outTile + 3 * NR, c30); _mm256_store_ps(outTile + 3 * NR + 8, c31);
-    _mm256_store_ps(outTile + 4 * NR, c40); _mm256_store_ps(outTile + 4 * NR + 8, c41);
-    _mm256_store_ps(outTile + 5 * NR, c50); _mm256_store_ps(outTile + 5 * NR + 8, c51);
+// Stores the first npix x nr values of a [MR][NR] tile plus the bias through max(v, slope·v).
+__attribute__((noinline)) static void store_tile_scalar(const float *tile, float *out, long outPixelStride, long npix, long nr,
+                              const float *bias, float slope) {
     for (long i = 0; i < npix; i++) {
         float *o = out + i * outPixelStride;
         for (long j = 0; j < nr; j++) {
-            float v = outTile[i * NR + j] + (bias ? bias[j] : 0.0f);
+            float v = tile[i * NR + j] + (bias ? bias[j] : 0.0f);
             o[j] = v > v * slope ? v : v * slope;
         }
     }
 }
 
-// Interior tiles of one output row (every window inside the input horizontally, dilation 1,
-// dense channels): per tile and valid kernel row, KW·Cin contiguous inputs per pixel.
-__attribute__((target("avx2,fma")))
-static void conv_row_interior_avx2(const float *const *rowBase, const long *wOff, long nrows, long len,
-                                   long ps, const float *wpanel, float *out, long outPixelStride,
-                                   long ntiles, const float *bias, float slope) {
-    __m256 bl = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
-    __m256 bh = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
-    __m256 sv = _mm256_set1_ps(slope);
-    int identity = slope == 1.0f;
-    long tileStep = MR * ps;
-    for (long t = 0; t < ntiles; t++) {
-        __m256 c00 = bl, c01 = bh, c10 = bl, c11 = bh, c20 = bl, c21 = bh;
-        __m256 c30 = bl, c31 = bh, c40 = bl, c41 = bh, c50 = bl, c51 = bh;
-        for (long r = 0; r < nrows; r++) {
-            const float *a = rowBase[r] + t * tileStep;
-            const float *w = wpanel + wOff[r];
-            const float *a1 = a + ps, *a2 = a + 2 * ps, *a3 = a + 3 * ps, *a4 = a + 4 * ps, *a5 = a + 5 * ps;
-            for (long q = 0; q < len; q++) {
-                __m256 b0 = _mm256_loadu_ps(w), b1 = _mm256_loadu_ps(w + 8);
-                __m256 ai;
-                ai = _mm256_broadcast_ss(a + q); c00 = _mm256_fmadd_ps(ai, b0, c00); c01 = _mm256_fmadd_ps(ai, b1, c01);
-                ai = _mm256_broadcast_ss(a1 + q); c10 = _mm256_fmadd_ps(ai, b0, c10); c11 = _mm256_fmadd_ps(ai, b1, c11);
-                ai = _mm256_broadcast_ss(a2 + q); c20 = _mm256_fmadd_ps(ai, b0, c20); c21 = _mm256_fmadd_ps(ai, b1, c21);
-                ai = _mm256_broadcast_ss(a3 + q); c30 = _mm256_fmadd_ps(ai, b0, c30); c31 = _mm256_fmadd_ps(ai, b1, c31);
-                ai = _mm256_broadcast_ss(a4 + q); c40 = _mm256_fmadd_ps(ai, b0, c40); c41 = _mm256_fmadd_ps(ai, b1, c41);
-                ai = _mm256_broadcast_ss(a5 + q); c50 = _mm256_fmadd_ps(ai, b0, c50); c51 = _mm256_fmadd_ps(ai, b1, c51);
-                w += NR;
-            }
-        }
-        float *o = out + t * MR * outPixelStride;
-        if (!identity) {
+#if OCELLI_X86
+// One step of a 6x16 tile: the 16 weights at w times the input at each pixel pointer p0..p5,
+// added to the accumulators c00..c51 in scope.
+#define OCELLI_TILE_STEP(p0, p1, p2, p3, p4, p5, w) do { \
+    __m256 b0_ = _mm256_loadu_ps(w), b1_ = _mm256_loadu_ps((w) + 8), a_; \
+    a_ = _mm256_broadcast_ss(p0); c00 = _mm256_fmadd_ps(a_, b0_, c00); c01 = _mm256_fmadd_ps(a_, b1_, c01); \
+    a_ = _mm256_broadcast_ss(p1); c10 = _mm256_fmadd_ps(a_, b0_, c10); c11 = _mm256_fmadd_ps(a_, b1_, c11); \
+    a_ = _mm256_broadcast_ss(p2); c20 = _mm256_fmadd_ps(a_, b0_, c20); c21 = _mm256_fmadd_ps(a_, b1_, c21); \
+    a_ = _mm256_broadcast_ss(p3); c30 = _mm256_fmadd_ps(a_, b0_, c30); c31 = _mm256_fmadd_ps(a_, b1_, c31); \
+    a_ = _mm256_broadcast_ss(p4); c40 = _mm256_fmadd_ps(a_, b0_, c40); c41 = _mm256_fmadd_ps(a_, b1_, c41); \
+    a_ = _mm256_broadcast_ss(p5); c50 = _mm256_fmadd_ps(a_, b0_, c50); c51 = _mm256_fmadd_ps(a_, b1_, c51); \
+} while (0)
+
+// Declares the accumulators of a tile, starting from the bias when the tile is full (npix == MR
+// and nr == NR; the store adds it per element otherwise).
+#define OCELLI_TILE_BEGIN(full, bias) \
+    __m256 bl_ = (full) && (bias) ? _mm256_loadu_ps(bias) : _mm256_setzero_ps(); \
+    __m256 bh_ = (full) && (bias) ? _mm256_loadu_ps((bias) + 8) : _mm256_setzero_ps(); \
+    __m256 c00 = bl_, c01 = bh_, c10 = bl_, c11 = bh_, c20 = bl_, c21 = bh_; \
+    __m256 c30 = bl_, c31 = bh_, c40 = bl_, c41 = bh_, c50 = bl_, c51 = bh_
+
+#define OCELLI_TILE_END(out, outPixelStride, npix, nr, bias, slope, tile) \
+    store_tile_avx2(c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, \
+                    out, outPixelStride, npix, nr, bias, slope, tile)
+
+// Stores a finished tile through max(v, slope·v) (leaky for 0 < slope < 1, relu for 0; slope 1
+// is the identity and skips it). A full tile goes straight from the registers (its accumulators
+// started from the bias); a partial one (fewer pixels or channels) through the aligned tile
+// buffer, adding the bias per element — AVX2 masked stores are slow on AMD cores, and a
+// full-width store would touch the next pixel.
+static inline __attribute__((always_inline, target("avx2,fma")))
+void store_tile_avx2(__m256 c00, __m256 c01, __m256 c10, __m256 c11, __m256 c20, __m256 c21,
+                     __m256 c30, __m256 c31, __m256 c40, __m256 c41, __m256 c50, __m256 c51,
+                     float *out, long outPixelStride, long npix, long nr, const float *bias,
+                     float slope, float *tile /* [MR][NR], 32-byte aligned */) {
+    if (npix == MR && nr == NR) {
+        if (slope != 1.0f) {
+            __m256 sv = _mm256_set1_ps(slope);
             c00 = _mm256_max_ps(c00, _mm256_mul_ps(c00, sv)); c01 = _mm256_max_ps(c01, _mm256_mul_ps(c01, sv));
             c10 = _mm256_max_ps(c10, _mm256_mul_ps(c10, sv)); c11 = _mm256_max_ps(c11, _mm256_mul_ps(c11, sv));
             c20 = _mm256_max_ps(c20, _mm256_mul_ps(c20, sv)); c21 = _mm256_max_ps(c21, _mm256_mul_ps(c21, sv));
@@ -461,12 +385,65 @@ static void conv_row_interior_avx2(const float *const *rowBase, const long *wOff
             c40 = _mm256_max_ps(c40, _mm256_mul_ps(c40, sv)); c41 = _mm256_max_ps(c41, _mm256_mul_ps(c41, sv));
             c50 = _mm256_max_ps(c50, _mm256_mul_ps(c50, sv)); c51 = _mm256_max_ps(c51, _mm256_mul_ps(c51, sv));
         }
+        float *o = out;
         _mm256_storeu_ps(o, c00); _mm256_storeu_ps(o + 8, c01); o += outPixelStride;
         _mm256_storeu_ps(o, c10); _mm256_storeu_ps(o + 8, c11); o += outPixelStride;
         _mm256_storeu_ps(o, c20); _mm256_storeu_ps(o + 8, c21); o += outPixelStride;
         _mm256_storeu_ps(o, c30); _mm256_storeu_ps(o + 8, c31); o += outPixelStride;
         _mm256_storeu_ps(o, c40); _mm256_storeu_ps(o + 8, c41); o += outPixelStride;
         _mm256_storeu_ps(o, c50); _mm256_storeu_ps(o + 8, c51);
+        return;
+    }
+    _mm256_store_ps(tile + 0 * NR, c00); _mm256_store_ps(tile + 0 * NR + 8, c01);
+    _mm256_store_ps(tile + 1 * NR, c10); _mm256_store_ps(tile + 1 * NR + 8, c11);
+    _mm256_store_ps(tile + 2 * NR, c20); _mm256_store_ps(tile + 2 * NR + 8, c21);
+    _mm256_store_ps(tile + 3 * NR, c30); _mm256_store_ps(tile + 3 * NR + 8, c31);
+    _mm256_store_ps(tile + 4 * NR, c40); _mm256_store_ps(tile + 4 * NR + 8, c41);
+    _mm256_store_ps(tile + 5 * NR, c50); _mm256_store_ps(tile + 5 * NR + 8, c51);
+    store_tile_scalar(tile, out, outPixelStride, npix, nr, bias, slope);
+}
+
+// One tile, any geometry: per kernel tap, each pixel's input pointer (the zero row where the
+// tap reads padding).
+__attribute__((target("avx2,fma")))
+static void conv_panel_avx2(const conv_geom *g, long n, long oy, long ox0, long npix,
+                            const float *wpanel, float *tile,
+                            float *out, long outPixelStride, const float *bias, long nr, float slope) {
+    OCELLI_TILE_BEGIN(npix == MR && nr == NR, bias);
+    const float *rows[MR];
+    long Cin = g->Cin;
+    for (long kh = 0; kh < g->KH; kh++) {
+        long iy = oy * g->sh + kh * g->dh - g->pt;
+        if (iy < 0 || iy >= g->H) continue;  // the whole kernel row reads padding: adds zero
+        for (long kw = 0; kw < g->KW; kw++) {
+            conv_rows(g, n, oy, ox0, kh, kw, rows, npix);
+            const float *w = wpanel + (kh * g->KW + kw) * Cin * NR;
+            const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3], *r4 = rows[4], *r5 = rows[5];
+            for (long ic = 0; ic < Cin; ic++, w += NR)
+                OCELLI_TILE_STEP(r0 + ic, r1 + ic, r2 + ic, r3 + ic, r4 + ic, r5 + ic, w);
+        }
+    }
+    OCELLI_TILE_END(out, outPixelStride, npix, nr, bias, slope, tile);
+}
+
+// The interior tiles of one output row (all six windows inside the input horizontally,
+// dilation 1 along the width, dense channels): for each valid kernel row, a pixel's KW·Cin
+// inputs are contiguous, and neighbouring pixels sit ps floats apart. The kernel rows' base
+// pointers are set up once per row rather than per tile and tap.
+__attribute__((target("avx2,fma")))
+static void conv_row_interior_avx2(const float *const *rowBase, const long *wOff, long nrows, long len,
+                                   long ps, const float *wpanel, float *out, long outPixelStride,
+                                   long ntiles, const float *bias, long nr, float slope, float *tile) {
+    for (long t = 0; t < ntiles; t++) {
+        OCELLI_TILE_BEGIN(nr == NR, bias);
+        for (long r = 0; r < nrows; r++) {
+            const float *a0 = rowBase[r] + t * MR * ps;
+            const float *a1 = a0 + ps, *a2 = a0 + 2 * ps, *a3 = a0 + 3 * ps, *a4 = a0 + 4 * ps, *a5 = a0 + 5 * ps;
+            const float *w = wpanel + wOff[r];
+            for (long q = 0; q < len; q++, w += NR)
+                OCELLI_TILE_STEP(a0 + q, a1 + q, a2 + q, a3 + q, a4 + q, a5 + q, w);
+        }
+        OCELLI_TILE_END(out + t * MR * outPixelStride, outPixelStride, MR, nr, bias, slope, tile);
     }
 }
 #endif
@@ -498,54 +475,47 @@ void ocelli_conv2d_direct(const float *in, long n, long H, long W, long Cin, lon
 #endif
     long K = KH * KW * Cin;
     float tile[MR * NR] __attribute__((aligned(64)));
+    // Interior tiles [tBegin, tEnd) of every row — all six windows inside the input
+    // horizontally — run in one call per row and panel when the width is undilated and the
+    // channels dense; the edge tiles go one by one.
+    long tBegin = 0, tEnd = 0;
+    if (avx && dilationW == 1 && inPixelStride == Cin && KH <= 64) {
+        tBegin = (padLeft + strideW * MR - 1) / (strideW * MR);
+        tEnd = OW / MR;
+        while (tEnd > tBegin && (tEnd * MR - 1) * strideW - padLeft + KW - 1 >= W) tEnd--;
+        if (tEnd <= tBegin) tBegin = tEnd = 0;
+    }
     // Panel-major within an output row: one 16-channel weight panel stays in L1 while the
     // row's input band (KH input rows) streams from L2.
     for (long oy = ohBegin; oy < ohEnd; oy++) {
+        const float *rowBase[64]; long wOff[64]; long nrows = 0;
+        for (long kh = 0; tEnd > tBegin && kh < KH; kh++) {
+            long iy = oy * strideH + kh * dilationH - padTop;
+            if (iy < 0 || iy >= H) continue;  // the whole kernel row reads padding: adds zero
+            rowBase[nrows] = in + ((n * H + iy) * W + tBegin * MR * strideW - padLeft) * Cin;
+            wOff[nrows] = kh * KW * Cin * NR;
+            nrows++;
+        }
         for (long oc0 = 0; oc0 < Cout; oc0 += NR) {
             long nr = Cout - oc0 < NR ? Cout - oc0 : NR;
-            // Full 16-channel panels with dense channels run their interior tiles (all six
-            // windows inside the input horizontally) in one call per row: the row's input
-            // pointers are set up once instead of per tile. The rest go tile by tile.
-            long tBegin = 0, tEnd = 0;
+            const float *wpanel = wpacked + (oc0 / NR) * K * NR;
+            const float *b = bias ? bias + oc0 : NULL;
+            float *orow = out + (n * OH + oy) * OW * outPixelStride + oc0;
 #if OCELLI_X86
-            if (avx && nr == NR && dilationW == 1 && inPixelStride == Cin && KH <= 64) {
-                tBegin = (padLeft + strideW * MR - 1) / (strideW * MR);
-                tEnd = OW / MR;
-                while (tEnd > tBegin && (tEnd * MR - 1) * strideW - padLeft + KW - 1 >= W) tEnd--;
-                if (tEnd > tBegin) {
-                    const float *rowBase[64]; long wOff[64]; long nrows = 0;
-                    for (long kh = 0; kh < KH; kh++) {
-                        long iy = oy * strideH + kh * dilationH - padTop;
-                        if (iy < 0 || iy >= H) continue;  // reads padding: adds zero
-                        rowBase[nrows] = in + ((n * H + iy) * W + tBegin * MR * strideW - padLeft) * Cin;
-                        wOff[nrows] = kh * KW * Cin * NR;
-                        nrows++;
-                    }
-                    conv_row_interior_avx2(rowBase, wOff, nrows, KW * Cin, strideW * Cin,
-                                           wpacked + (oc0 / NR) * K * NR,
-                                           out + ((n * OH + oy) * OW + tBegin * MR) * outPixelStride + oc0,
-                                           outPixelStride, tEnd - tBegin, bias ? bias + oc0 : NULL, slope);
-                } else {
-                    tBegin = tEnd = 0;
-                }
-            }
+            if (tEnd > tBegin)
+                conv_row_interior_avx2(rowBase, wOff, nrows, KW * Cin, strideW * Cin, wpanel,
+                                       orow + tBegin * MR * outPixelStride, outPixelStride,
+                                       tEnd - tBegin, b, nr, slope, tile);
 #endif
             for (long ox0 = 0; ox0 < OW; ox0 += MR) {
                 if (ox0 == tBegin * MR && tEnd > tBegin) { ox0 = (tEnd - 1) * MR; continue; }
                 long npix = OW - ox0 < MR ? OW - ox0 : MR;
-                const float *wpanel = wpacked + (oc0 / NR) * K * NR;
-                float *o = out + ((n * OH + oy) * OW + ox0) * outPixelStride + oc0;
-                const float *b = bias ? bias + oc0 : NULL;
+                float *o = orow + ox0 * outPixelStride;
 #if OCELLI_X86
                 if (avx) { conv_panel_avx2(&g, n, oy, ox0, npix, wpanel, tile, o, outPixelStride, b, nr, slope); continue; }
 #endif
-                (void)avx;
                 conv_panel_portable(&g, n, oy, ox0, npix, wpanel, tile);
-                for (long i = 0; i < npix; i++)
-                    for (long j = 0; j < nr; j++) {
-                        float v = tile[i * NR + j] + (b ? b[j] : 0.0f);
-                        o[i * outPixelStride + j] = v > v * slope ? v : v * slope;
-                    }
+                store_tile_scalar(tile, o, outPixelStride, npix, nr, b, slope);
             }
         }
     }
