@@ -61,7 +61,8 @@ struct Detect: ParsableCommand {
         discussion: """
             Prints Darknet's lines (Loading weights … Done!, `dog.jpg: Predicted in N milliseconds.`, \
             `dog: 99%`), draws the boxes and writes each image as PNG. Folders expand to their images; \
-            images run through the network in batches.
+            images run through the network in batches. An image that cannot be read is reported \
+            and skipped, and the exit status is then 1.
             Thresholds: pjreddie's `darknet detect` uses 0.5, AlexeyAB's darknet and Ocelli 0.25.
             Input: Darknet's letterbox by default (pjreddie); --no-letterbox resizes plainly, as \
             AlexeyAB's darknet and OpenCV's blobFromImage do (OpenCV's bilinear).
@@ -161,13 +162,16 @@ struct Detect: ParsableCommand {
         let files = try expandImages(images)
         if let out { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) }
 
+        // An unreadable image is reported and skipped; the others still run, and the exit code
+        // says that something failed.
+        var unreadable = 0
         var start = 0
         while start < files.count {
             let chunk = Array(files[start..<min(start + batch, files.count)])
             start += chunk.count
             var decoded: [(String, Image)] = []
             for f in chunk {
-                do { decoded.append((f, try Image(contentsOf: f))) } catch { printError("error: \(error)") }
+                do { decoded.append((f, try Image(contentsOf: f))) } catch { printError("error: \(error)"); unreadable += 1 }
             }
             guard !decoded.isEmpty else { continue }
             let began = Date()
@@ -189,6 +193,9 @@ struct Detect: ParsableCommand {
                     try drawn.write(png: path)
                 }
             }
+        }
+        if unreadable > 0 {
+            throw failure("\(unreadable) of \(files.count) image\(files.count == 1 ? "" : "s") could not be read (named above)")
         }
     }
 }
