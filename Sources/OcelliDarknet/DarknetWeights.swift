@@ -130,30 +130,12 @@ extension DarknetNetwork {
 
     /// OIHW (Darknet) → HWIO (Ocelli) for a kernel of HWIO shape `k`.
     static func hwio(fromOIHW w: [Float], shape k: [Int]) -> [Float] {
-        let (kh, kw, ci, co) = (k[0], k[1], k[2], k[3])
-        var out = [Float](repeating: 0, count: w.count)
-        w.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                for o in 0..<co { for i in 0..<ci { for y in 0..<kh { for x in 0..<kw {
-                    dst[((y * kw + x) * ci + i) * co + o] = src[((o * ci + i) * kh + y) * kw + x]
-                } } } }
-            }
-        }
-        return out
+        Tensor(shape: [k[3], k[2], k[0], k[1]], scalars: w).permuted([2, 3, 1, 0]).scalars
     }
 
     /// HWIO → OIHW.
     static func oihw(fromHWIO w: [Float], shape k: [Int]) -> [Float] {
-        let (kh, kw, ci, co) = (k[0], k[1], k[2], k[3])
-        var out = [Float](repeating: 0, count: w.count)
-        w.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                for o in 0..<co { for i in 0..<ci { for y in 0..<kh { for x in 0..<kw {
-                    dst[((o * ci + i) * kh + y) * kw + x] = src[((y * kw + x) * ci + i) * co + o]
-                } } } }
-            }
-        }
-        return out
+        Tensor(shape: k, scalars: w).permuted([3, 2, 0, 1]).scalars
     }
 
     /// The Ocelli row (H, W, C flattening) of Darknet's input `d` (C, H, W flattening).

@@ -49,6 +49,13 @@ extension Tensor {
         let inner = outShape.last ?? 1, innerStride = st.last ?? 1
         let outer = n / Swift.max(inner, 1)
         let od = Array(outShape.dropLast()), os = Array(st.dropLast())
+        // When the last output axis is strided in the input and another output axis q is the
+        // input's contiguous one, a row-by-row copy reads one cache line per element. Instead,
+        // take 16 rows at a time along q: every read of 16 values is then contiguous, and the
+        // 16 rows are each written in order.
+        if innerStride != 1, inner > 1, let q = os.indices.first(where: { os[$0] == 1 && od[$0] > 1 }) {
+            return permutedScalarsBlocked(od, os, inner: inner, innerStride: innerStride, q: q)
+        }
         return scalars.withUnsafeBufferPointer { src in
             [Float](unsafeUninitializedCapacity: n) { dst, initialized in
                 let x = UnsafeSendable((src.baseAddress, dst.baseAddress))
@@ -61,6 +68,39 @@ extension Tensor {
                         }
                         let o = d + row * inner, p = s + off
                         for i in 0..<inner { o[i] = p[i &* innerStride] }
+                    }
+                }
+                initialized = n
+            }
+        }
+    }
+
+    /// `permutedScalars` in blocks of 16 output rows along axis `q` of `od` (the output's row
+    /// axes, with input strides `os`; `os[q]` is 1).
+    private func permutedScalarsBlocked(_ od: [Int], _ os: [Int], inner: Int, innerStride: Int, q: Int) -> [Float] {
+        let n = count, nq = od[q], block = 16
+        var rowStrides = [Int](repeating: 1, count: od.count)  // output-row index stride of each axis
+        for k in stride(from: od.count - 2, through: 0, by: -1) { rowStrides[k] = rowStrides[k + 1] * od[k + 1] }
+        let rq = rowStrides[q] * inner
+        let blocks = (nq + block - 1) / block
+        let groups = n / (inner * nq)  // the combinations of the other row axes
+        return scalars.withUnsafeBufferPointer { src in
+            [Float](unsafeUninitializedCapacity: n) { dst, initialized in
+                let x = UnsafeSendable((src.baseAddress, dst.baseAddress))
+                Parallel.forRanges(groups * blocks, minimumChunk: Swift.max(1, 16384 / Swift.max(1, inner * block))) { r in
+                    let (s, d) = (x.value.0!, x.value.1!)
+                    for item in r {
+                        var rem = item / blocks, off = 0, row = 0
+                        for k in stride(from: od.count - 1, through: 0, by: -1) where k != q {
+                            let i = rem % od[k]; rem /= od[k]
+                            off += i * os[k]; row += i * rowStrides[k]
+                        }
+                        let q0 = (item % blocks) * block, q1 = Swift.min(nq, q0 + block)
+                        let o = d + row * inner, p = s + off
+                        for j in 0..<inner {
+                            let pj = p + j &* innerStride, oj = o + j
+                            for qq in q0..<q1 { oj[qq &* rq] = pj[qq] }
+                        }
                     }
                 }
                 initialized = n

@@ -154,6 +154,34 @@ import OcelliTestSupport
         #expect(Tensor([1, 2]).broadcast(to: [3, 2]).scalars == [1, 2, 1, 2, 1, 2])
     }
 
+    /// Every permutation path (rows copied whole, and 16-row blocks along the input's
+    /// contiguous axis when the last output axis is strided) against index arithmetic, on odd
+    /// sizes, size-1 axes, and Darknet's OIHW <-> HWIO kernels.
+    @Test func permuteMatchesIndexArithmetic() {
+        let cases: [([Int], [Int])] = [
+            ([17, 33], [1, 0]), ([5, 7, 3, 3], [2, 3, 1, 0]), ([3, 3, 7, 5], [3, 2, 0, 1]),
+            ([3, 40, 2, 5], [3, 1, 0, 2]), ([4, 1, 6], [2, 1, 0]), ([2, 65, 3], [0, 2, 1]),
+            ([1, 1, 19, 6], [2, 3, 1, 0]), ([6, 19, 1, 1], [2, 3, 1, 0]), ([2, 3, 4, 5], [1, 3, 0, 2]),
+        ]
+        for (shape, perm) in cases {
+            let x = Tensor.arange(shape.reduce(1, *)).reshaped(shape)
+            let y = x.permuted(perm)
+            let outShape = perm.map { shape[$0] }
+            #expect(y.shape == outShape)
+            let inStrides = Shape.strides(shape)
+            var expected = [Float](repeating: 0, count: x.count)
+            for flat in 0..<x.count {
+                var rem = flat, src = 0
+                for k in stride(from: outShape.count - 1, through: 0, by: -1) {
+                    src += (rem % outShape[k]) * inStrides[perm[k]]; rem /= outShape[k]
+                }
+                expected[flat] = Float(src)
+            }
+            let wrong = zip(y.scalars, expected).filter { $0 != $1 }.count
+            #expect(wrong == 0, "\(shape) permuted \(perm): \(wrong) elements out of place")
+        }
+    }
+
     @Test func stridedSlices() {
         let x = Tensor.arange(10)
         #expect(x.sliced(starts: [1], ends: [8], steps: [3]).scalars == [1, 4, 7])
