@@ -488,6 +488,7 @@ void ocelli_conv2d_direct(const float *in, long n, long H, long W, long Cin, lon
     // Panel-major within an output row: one 16-channel weight panel stays in L1 while the
     // row's input band (KH input rows) streams from L2.
     for (long oy = ohBegin; oy < ohEnd; oy++) {
+#if OCELLI_X86
         const float *rowBase[64]; long wOff[64]; long nrows = 0;
         for (long kh = 0; tEnd > tBegin && kh < KH; kh++) {
             long iy = oy * strideH + kh * dilationH - padTop;
@@ -496,6 +497,7 @@ void ocelli_conv2d_direct(const float *in, long n, long H, long W, long Cin, lon
             wOff[nrows] = kh * KW * Cin * NR;
             nrows++;
         }
+#endif
         for (long oc0 = 0; oc0 < Cout; oc0 += NR) {
             long nr = Cout - oc0 < NR ? Cout - oc0 : NR;
             const float *wpanel = wpacked + (oc0 / NR) * K * NR;
