@@ -2,12 +2,39 @@ import Foundation
 import OcelliTensor
 
 /// The global seed for weight initialization (Keras' `keras.utils.set_random_seed`). Each layer
-/// built afterwards draws its own generator from it, in construction order.
+/// built afterwards draws its own generator from it, in construction order, and so does each
+/// `fit` (for shuffling and dropout).
+///
+/// The sequence is shared by the whole process: models built or trained on several threads at
+/// once interleave their draws. `RandomSeed.withSeed(_:_:)` gives a block its own sequence
+/// instead, so what it builds and trains is reproducible whatever else runs concurrently.
 public enum RandomSeed {
-    private final class State: @unchecked Sendable { let lock = NSLock(); var g = SeededGenerator(seed: 1337) }
-    private static let state = State()
-    public static func set(_ seed: UInt64) { state.lock.lock(); state.g = SeededGenerator(seed: seed); state.lock.unlock() }
-    static func next() -> UInt64 { state.lock.lock(); defer { state.lock.unlock() }; return state.g.next() }
+    private final class State: @unchecked Sendable {
+        let lock = NSLock()
+        var g: SeededGenerator
+        init(seed: UInt64) { g = SeededGenerator(seed: seed) }
+    }
+    private static let global = State(seed: 1337)
+    @TaskLocal private static var scoped: State?
+
+    /// Restarts the sequence (the block's own one inside `withSeed`).
+    public static func set(_ seed: UInt64) {
+        let s = scoped ?? global
+        s.lock.lock(); s.g = SeededGenerator(seed: seed); s.lock.unlock()
+    }
+
+    /// Runs `body` with a sequence of its own that starts from `seed`: layers built and models
+    /// trained inside draw only from it (on the calling task or thread), and the global sequence
+    /// is left as it was.
+    public static func withSeed<R>(_ seed: UInt64, _ body: () throws -> R) rethrows -> R {
+        try $scoped.withValue(State(seed: seed)) { try body() }
+    }
+
+    static func next() -> UInt64 {
+        let s = scoped ?? global
+        s.lock.lock(); defer { s.lock.unlock() }
+        return s.g.next()
+    }
 }
 
 /// A placeholder for a batch of tensors in the functional API: `Input(shape:)`, then layers

@@ -107,14 +107,16 @@ import OcelliTestSupport
     /// Klambauer et al.: with lecun_normal weights, SELU keeps activations near zero mean and
     /// unit variance through a deep network (ReLU with the same weights does not).
     @Test func seluNetworkSelfNormalises() {
-        RandomSeed.set(11)
         let depth = 24
-        let selu = Sequential(inputShape: [256]) {
-            for _ in 0..<depth { Dense(units: 256, activation: .selu, kernelInitializer: .lecunNormal) }
+        let selu = RandomSeed.withSeed(11) {
+            Sequential(inputShape: [256]) {
+                for _ in 0..<depth { Dense(units: 256, activation: .selu, kernelInitializer: .lecunNormal) }
+            }
         }
-        RandomSeed.set(11)
-        let relu = Sequential(inputShape: [256]) {
-            for _ in 0..<depth { Dense(units: 256, activation: .relu, kernelInitializer: .lecunNormal) }
+        let relu = RandomSeed.withSeed(11) {
+            Sequential(inputShape: [256]) {
+                for _ in 0..<depth { Dense(units: 256, activation: .relu, kernelInitializer: .lecunNormal) }
+            }
         }
         let x = Tensor.normal([256, 256], seed: 4)
         func moments(_ t: Tensor) -> (Float, Float) { (t.mean().scalar, t.variance().scalar) }

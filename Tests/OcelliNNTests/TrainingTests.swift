@@ -49,12 +49,39 @@ func temporaryDirectory() -> String {
 
     @Test func sameSeedSameWeights() {
         let (x, y) = blobs(64, seed: 2)
+        // Each run in its own sequence: other suites build models on other threads meanwhile.
         func train() -> [Float] {
-            let m = tinyModel()
-            m.fit(x: x, y: y, batchSize: 16, epochs: 2, verbose: .silent)
-            return m.getWeights().flatMap(\.scalars)
+            RandomSeed.withSeed(7) {
+                let m = tinyModel()
+                m.fit(x: x, y: y, batchSize: 16, epochs: 2, verbose: .silent)
+                return m.getWeights().flatMap(\.scalars)
+            }
         }
         #expect(train() == train())
+    }
+
+    /// A `withSeed` block draws only from its own sequence: builders drawing from the global one
+    /// at the same time do not shift it.
+    @Test func scopedSeedIsIsolated() async {
+        func weights() -> [Float] {
+            RandomSeed.withSeed(21) {
+                let m = Sequential(inputShape: [3]) { Dense(units: 4); Dense(units: 2) }
+                return m.getWeights().flatMap(\.scalars)
+            }
+        }
+        let reference = weights()
+        let results = await withTaskGroup(of: [Float].self) { group in
+            for i in 0..<8 {
+                group.addTask {
+                    if i % 2 == 0 { return weights() }
+                    // Draws from the global sequence at the same time.
+                    for _ in 0..<50 { _ = Sequential(inputShape: [3]) { Dense(units: 4) } }
+                    return reference
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.count == 8 && results.allSatisfy { $0 == reference })
     }
 
     @Test func frozenLayersDoNotMove() {
