@@ -179,6 +179,14 @@ public final class ModelCheckpoint: Callback {
         self.better = improves(mode, monitor: monitor)
     }
 
+    /// A checkpoint folder that cannot be written is reported when training starts, not after
+    /// the first epoch.
+    public override func onTrainBegin() {
+        do { try ensureWritableDirectory(folder(of: path)) } catch {
+            FileHandle.standardError.write("error: ModelCheckpoint: \(error)\n".data(using: .utf8)!)
+        }
+    }
+
     public override func onEpochEnd(_ epoch: Int, logs: inout [String: Float]) {
         guard let model else { return }
         if saveBestOnly {

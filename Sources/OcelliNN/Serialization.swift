@@ -12,17 +12,74 @@ public struct FileFormatError: Error, CustomStringConvertible {
 public func writeAtomically(_ data: Data, to path: String) throws {
     let url = URL(fileURLWithPath: path)
     let dir = url.deletingLastPathComponent()
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    do {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    } catch {
+        throw FileFormatError(path, "cannot create the folder \(dir.path): \(folderFailureReason(dir.path, error))")
+    }
     let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
     do {
         try data.write(to: tmp)
-        if rename(tmp.path, url.path) != 0 {
-            throw FileFormatError(path, "could not move the temporary file into place (errno \(errno))")
-        }
     } catch {
         try? FileManager.default.removeItem(at: tmp)
-        throw error
+        throw FileFormatError(path, "cannot write the file: \(ioFailureReason(error))")
     }
+    if rename(tmp.path, url.path) != 0 {
+        let reason = String(cString: strerror(errno))
+        try? FileManager.default.removeItem(at: tmp)
+        throw FileFormatError(path, "cannot move the temporary file into place: \(reason)")
+    }
+}
+
+/// Throws now if files cannot be written into `directory` (created if missing): call it before
+/// a long training run whose result will be saved there.
+public func ensureWritableDirectory(_ directory: String) throws {
+    let dir = URL(fileURLWithPath: directory)
+    do {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    } catch {
+        throw FileFormatError(directory, "cannot create the folder: \(folderFailureReason(directory, error))")
+    }
+    let probe = dir.appendingPathComponent(".ocelli-write-test-\(ProcessInfo.processInfo.processIdentifier)")
+    do {
+        try Data().write(to: probe)
+        try? FileManager.default.removeItem(at: probe)
+    } catch {
+        throw FileFormatError(directory, "cannot write into the folder: \(ioFailureReason(error))")
+    }
+}
+
+/// The folder a file path lies in ("." for a bare file name).
+public func folder(of path: String) -> String {
+    let d = (path as NSString).deletingLastPathComponent
+    return d.isEmpty ? "." : d
+}
+
+/// Why a folder could not be created: an ancestor that is a file or not writable, else the
+/// system's reason.
+func folderFailureReason(_ directory: String, _ error: Error) -> String {
+    var p = directory
+    while !p.isEmpty && p != "/" {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: p, isDirectory: &isDirectory) {
+            if !isDirectory.boolValue { return "\(p) is a file, not a folder" }
+            if access(p, W_OK) != 0 { return "\(p): \(String(cString: strerror(errno)))" }
+            break
+        }
+        p = (p as NSString).deletingLastPathComponent
+    }
+    return ioFailureReason(error)
+}
+
+/// The operating system's reason for a failed file operation ("Permission denied", "No such
+/// file or directory", "No space left on device") rather than Foundation's error dump.
+func ioFailureReason(_ error: Error) -> String {
+    let e = error as NSError
+    if e.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(e.code))) }
+    if let u = e.userInfo[NSUnderlyingErrorKey] as? NSError, u.domain == NSPOSIXErrorDomain {
+        return String(cString: strerror(Int32(u.code)))
+    }
+    return e.localizedDescription
 }
 
 /// The safetensors format: an 8-byte little-endian header length, a JSON header mapping names to

@@ -70,6 +70,12 @@ struct Mnist: ParsableCommand {
         }
         let yTest = toCategorical(mnist.testLabels, numClasses: 10)
 
+        // Where the results go must be writable before the training, not found out after it.
+        do {
+            if let save { try ensureWritableDirectory(save) }
+            if let plot { try ensureWritableDirectory(folder(of: plot)) }
+        } catch { throw failure("\(error)") }
+
         RandomSeed.set(seed)
         let net = Mnist.build(model)
         net.printSummary()
@@ -79,13 +85,23 @@ struct Mnist: ParsableCommand {
         let result = net.evaluate(x: mnist.testImages, y: yTest, batchSize: 256)
         print(String(format: "Test loss: %.4f", result["loss"] ?? .nan))
         print(String(format: "Test accuracy: %.4f", result["accuracy"] ?? .nan))
-        if let plot {
-            try history.writeSVG(to: plot)
-            print("Wrote the training history to \(plot)")
-        }
         if let save {
-            try net.save(to: save)
-            print("Saved the model to \(save)")
+            do {
+                try net.save(to: save)
+                print("Saved the model to \(save)")
+            } catch {
+                // Never lose the trained model: put it somewhere that works and say where.
+                let fallback = (NSTemporaryDirectory() as NSString)
+                    .appendingPathComponent("ocelli-mnist-\(model.rawValue)-\(ProcessInfo.processInfo.processIdentifier)")
+                if (try? net.save(to: fallback)) != nil {
+                    throw failure("\(error); the trained model was saved to \(fallback) instead")
+                }
+                throw failure("\(error)")
+            }
+        }
+        if let plot {
+            do { try history.writeSVG(to: plot) } catch { throw failure("\(error)") }
+            print("Wrote the training history to \(plot)")
         }
         if json {
             var usage = rusage()

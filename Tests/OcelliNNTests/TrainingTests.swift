@@ -224,6 +224,26 @@ func temporaryDirectory() -> String {
         #expect(throws: FileFormatError.self) { try Model.fromArchitecture(Data("{}".utf8)) }
     }
 
+    /// A destination that cannot be written gives the path and the system's reason, up front
+    /// (`ensureWritableDirectory`, before training) and when saving; nothing half-written stays.
+    @Test func unwritableDestinationsGiveClearErrors() throws {
+        let dir = temporaryDirectory()
+        let file = dir + "/a-file"
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        try ensureWritableDirectory(dir + "/new/folder")  // created
+        #expect(FileManager.default.fileExists(atPath: dir + "/new/folder"))
+        do { try ensureWritableDirectory(file + "/sub"); Issue.record("expected an error") } catch {
+            #expect("\(error)".hasPrefix(file + "/sub: cannot create the folder: "), "\(error)")
+        }
+        let m = tinyModel()
+        do { try m.save(to: file + "/model"); Issue.record("expected an error") } catch {
+            #expect("\(error)".contains(file + "/model/model.json: cannot create the folder"), "\(error)")
+            #expect(!"\(error)".contains("NSCocoaErrorDomain"), "\(error)")
+        }
+        #expect(folder(of: "plot.svg") == "." && folder(of: "runs/plot.svg") == "runs")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["a-file", "new"])
+    }
+
     @Test func safetensorsLayoutIsStandard() throws {
         let data = try SafeTensors.encode([("a", Tensor([1, 2])), ("b", Tensor([[3]]))])
         let n = Int(data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
