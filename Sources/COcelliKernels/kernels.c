@@ -485,6 +485,11 @@ void ocelli_conv2d_direct(const float *in, long n, long H, long W, long Cin, lon
         while (tEnd > tBegin && (tEnd * MR - 1) * strideW - padLeft + KW - 1 >= W) tEnd--;
         if (tEnd <= tBegin) tBegin = tEnd = 0;
     }
+    // A partial last tile whose shifted full version (the row's last MR pixels) is interior runs
+    // as that full tile in the interior kernel: it recomputes the last pixels of the tile
+    // before it with the same arithmetic, so they come out bitwise the same.
+    int lastShifted = tEnd > tBegin && OW % MR != 0 && OW / MR == tEnd
+        && (OW - MR) * strideW - padLeft >= 0 && (OW - 1) * strideW - padLeft + KW - 1 < W;
     // Panel-major within an output row: one 16-channel weight panel stays in L1 while the
     // row's input band (KH input rows) streams from L2.
     for (long oy = ohBegin; oy < ohEnd; oy++) {
@@ -508,8 +513,14 @@ void ocelli_conv2d_direct(const float *in, long n, long H, long W, long Cin, lon
                 conv_row_interior_avx2(rowBase, wOff, nrows, KW * Cin, strideW * Cin, wpanel,
                                        orow + tBegin * MR * outPixelStride, outPixelStride,
                                        tEnd - tBegin, b, nr, slope, tile);
+            if (lastShifted) {
+                const float *shifted[64];
+                for (long r = 0; r < nrows; r++) shifted[r] = rowBase[r] + (OW - MR - tBegin * MR) * strideW * Cin;
+                conv_row_interior_avx2(shifted, wOff, nrows, KW * Cin, strideW * Cin, wpanel,
+                                       orow + (OW - MR) * outPixelStride, outPixelStride, 1, b, nr, slope, tile);
+            }
 #endif
-            for (long ox0 = 0; ox0 < OW; ox0 += MR) {
+            for (long ox0 = 0; ox0 < (lastShifted ? OW - OW % MR : OW); ox0 += MR) {
                 if (ox0 == tBegin * MR && tEnd > tBegin) { ox0 = (tEnd - 1) * MR; continue; }
                 long npix = OW - ox0 < MR ? OW - ox0 : MR;
                 float *o = orow + ox0 * outPixelStride;

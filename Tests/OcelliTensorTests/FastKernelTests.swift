@@ -76,6 +76,9 @@ import OcelliTestSupport
         ConvCase(x: [1, 9, 40, 5], w: [3, 3, 5, 16], stride: (2, 2), padding: .same),
         ConvCase(x: [2, 5, 31, 7], w: [3, 5, 7, 20], padding: .same),
         ConvCase(x: [1, 11, 26, 4], w: [3, 3, 4, 16], dilation: (2, 1)),
+        // A partial last tile run as the shifted full tile of the row's last six pixels.
+        ConvCase(x: [2, 10, 28, 1], w: [3, 3, 1, 32]),
+        ConvCase(x: [1, 7, 33, 3], w: [3, 3, 3, 20], stride: (2, 2)),
     ]
 
     func referenceParams(_ c: ConvCase) -> Reference.Conv {
