@@ -617,6 +617,65 @@ static void dot_pixel_avx2(const dot_geom *g, long n, long oy, long ox, float *a
     if (cout > 2) acc[2] = hsum_avx(a2) + t2;
     if (cout > 3) acc[3] = hsum_avx(a3) + t3;
 }
+
+// P neighbouring output pixels whose windows are contiguous runs (interior, dense channels),
+// ps floats apart, for COUT ≤ 4 output channels: each weight vector is loaded once for all P.
+// rows[r] is the first pixel's run in valid kernel row r, wOffs[r] that row's weight offset.
+// Every pixel's sum runs in the same order as in dot_pixel_avx2 (vector chunks, scalar tail,
+// one horizontal sum), so the results are bitwise the same as pixel by pixel.
+static inline __attribute__((always_inline, target("avx2,fma")))
+void dot_group_avx2(const int P, const int COUT, const float *const *rows, const long *wOffs, long nrows,
+                    long len, long ps, const float *wt, long wstride, float *out, long outPixelStride,
+                    const float *bias) {
+    __m256 a[8][4];
+    float t[8][4];
+    for (int p = 0; p < P; p++)
+        for (int c = 0; c < COUT; c++) { a[p][c] = _mm256_setzero_ps(); t[p][c] = 0; }
+    for (long r = 0; r < nrows; r++) {
+        const float *x = rows[r], *w = wt + wOffs[r];
+        long i = 0;
+        for (; i + 8 <= len; i += 8) {
+            __m256 wv[4];
+            for (int c = 0; c < COUT; c++) wv[c] = _mm256_loadu_ps(w + c * wstride + i);
+            for (int p = 0; p < P; p++) {
+                __m256 xv = _mm256_loadu_ps(x + p * ps + i);
+                for (int c = 0; c < COUT; c++) a[p][c] = _mm256_fmadd_ps(xv, wv[c], a[p][c]);
+            }
+        }
+        for (; i < len; i++)
+            for (int p = 0; p < P; p++)
+                for (int c = 0; c < COUT; c++) t[p][c] += x[p * ps + i] * w[c * wstride + i];
+    }
+    for (int p = 0; p < P; p++)
+        for (int c = 0; c < COUT; c++)
+            out[p * outPixelStride + c] = hsum_avx(a[p][c]) + t[p][c] + (bias ? bias[c] : 0.0f);
+}
+
+// The interior pixels of one output row, in groups of as many pixels as the registers hold.
+#define OCELLI_DOT_ROW(COUT, P) do { \
+    long p0 = 0; \
+    for (; p0 + (P) <= npix; p0 += (P)) { \
+        for (long r = 0; r < nrows; r++) shifted[r] = rows[r] + p0 * ps; \
+        dot_group_avx2((P), (COUT), shifted, wOffs, nrows, len, ps, wt, wstride, out + p0 * outPixelStride, outPixelStride, bias); \
+    } \
+    for (; p0 < npix; p0++) { \
+        for (long r = 0; r < nrows; r++) shifted[r] = rows[r] + p0 * ps; \
+        dot_group_avx2(1, (COUT), shifted, wOffs, nrows, len, ps, wt, wstride, out + p0 * outPixelStride, outPixelStride, bias); \
+    } } while (0)
+
+__attribute__((target("avx2,fma")))
+static void dot_row_interior_avx2(long cout, const float *const *rows, const long *wOffs, long nrows,
+                                  long len, long ps, const float *wt, long wstride, float *out,
+                                  long outPixelStride, long npix, const float *bias) {
+    const float *shifted[64];
+    switch (cout) {
+    case 1: OCELLI_DOT_ROW(1, 8); break;
+    case 2: OCELLI_DOT_ROW(2, 6); break;
+    case 3: OCELLI_DOT_ROW(3, 4); break;
+    default: OCELLI_DOT_ROW(4, 2); break;
+    }
+}
+#undef OCELLI_DOT_ROW
 #endif
 
 void ocelli_conv2d_dot(const float *in, long n, long H, long W, long Cin, long inPixelStride,
@@ -632,20 +691,46 @@ void ocelli_conv2d_dot(const float *in, long n, long H, long W, long Cin, long i
     avx = ocelli_kernel_isa() == 1 && Cout <= 4;
 #endif
     float acc[4];
+    long wstride = KH * KW * Cin;
+    // Interior pixels [xBegin, xEnd) — windows inside the input horizontally, dense channels —
+    // go a row at a time, several pixels per pass; the others one by one.
+    long xBegin = 0, xEnd = 0;
+    if (avx && dilationW == 1 && inPixelStride == Cin && KH <= 64) {
+        xBegin = (padLeft + strideW - 1) / strideW;
+        xEnd = W - KW + padLeft >= 0 ? (W - KW + padLeft) / strideW + 1 : 0;
+        if (xEnd > OW) xEnd = OW;
+        if (xEnd <= xBegin) xBegin = xEnd = 0;
+    }
     for (long oy = ohBegin; oy < ohEnd; oy++) {
-        for (long ox = 0; ox < OW; ox++) {
-            float *o = out + ((n * OH + oy) * OW + ox) * outPixelStride;
-            for (long oc0 = 0; oc0 < Cout; oc0 += 4) {
-                dot_geom gg = g;
-                gg.wt = wt + oc0 * KH * KW * Cin;
-                gg.Cout = Cout - oc0 < 4 ? Cout - oc0 : 4;
+        float *orow = out + (n * OH + oy) * OW * outPixelStride;
+        for (long oc0 = 0; oc0 < Cout; oc0 += 4) {
+            dot_geom gg = g;
+            gg.wt = wt + oc0 * wstride;
+            gg.Cout = Cout - oc0 < 4 ? Cout - oc0 : 4;
+            const float *b = bias ? bias + oc0 : NULL;
+#if OCELLI_X86
+            if (xEnd > xBegin) {
+                const float *rows[64]; long wOffs[64]; long nrows = 0;
+                for (long kh = 0; kh < KH; kh++) {
+                    long iy = oy * strideH + kh * dilationH - padTop;
+                    if (iy < 0 || iy >= H) continue;  // the whole kernel row reads padding
+                    rows[nrows] = in + ((n * H + iy) * W + xBegin * strideW - padLeft) * Cin;
+                    wOffs[nrows] = kh * KW * Cin;
+                    nrows++;
+                }
+                dot_row_interior_avx2(gg.Cout, rows, wOffs, nrows, KW * Cin, strideW * Cin, gg.wt, wstride,
+                                      orow + xBegin * outPixelStride + oc0, outPixelStride, xEnd - xBegin, b);
+            }
+#endif
+            for (long ox = 0; ox < OW; ox++) {
+                if (ox == xBegin && xEnd > xBegin) { ox = xEnd - 1; continue; }
+                float *o = orow + ox * outPixelStride + oc0;
 #if OCELLI_X86
                 if (avx) dot_pixel_avx2(&gg, n, oy, ox, acc); else
 #endif
                 dot_pixel_portable(&gg, n, oy, ox, acc);
-                for (long j = 0; j < gg.Cout; j++) o[oc0 + j] = acc[j] + (bias ? bias[oc0 + j] : 0.0f);
+                for (long j = 0; j < gg.Cout; j++) o[j] = acc[j] + (b ? b[j] : 0.0f);
             }
-            (void)avx;
         }
     }
 }
