@@ -341,6 +341,22 @@ __attribute__((noinline)) static void store_tile_scalar(const float *tile, float
 }
 
 #if OCELLI_X86
+// For output row oy: the kernel rows that read the input rather than padding, each as a pointer
+// to input column x0 of its input row and a weight offset kh · wRowStride. Returns their count.
+static long valid_kernel_rows(const float *in, long n, long H, long W, long Cin, long KH, long oy,
+                              long strideH, long dilationH, long padTop, long x0, long wRowStride,
+                              const float **rows, long *wOff) {
+    long count = 0;
+    for (long kh = 0; kh < KH; kh++) {
+        long iy = oy * strideH + kh * dilationH - padTop;
+        if (iy < 0 || iy >= H) continue;  // the whole kernel row reads padding: adds zero
+        rows[count] = in + ((n * H + iy) * W + x0) * Cin;
+        wOff[count] = kh * wRowStride;
+        count++;
+    }
+    return count;
+}
+
 // One step of a 6x16 tile: the 16 weights at w times the input at each pixel pointer p0..p5,
 // added to the accumulators c00..c51 in scope.
 #define OCELLI_TILE_STEP(p0, p1, p2, p3, p4, p5, w) do { \
@@ -494,14 +510,9 @@ void ocelli_conv2d_direct(const float *in, long n, long H, long W, long Cin, lon
     // row's input band (KH input rows) streams from L2.
     for (long oy = ohBegin; oy < ohEnd; oy++) {
 #if OCELLI_X86
-        const float *rowBase[64]; long wOff[64]; long nrows = 0;
-        for (long kh = 0; tEnd > tBegin && kh < KH; kh++) {
-            long iy = oy * strideH + kh * dilationH - padTop;
-            if (iy < 0 || iy >= H) continue;  // the whole kernel row reads padding: adds zero
-            rowBase[nrows] = in + ((n * H + iy) * W + tBegin * MR * strideW - padLeft) * Cin;
-            wOff[nrows] = kh * KW * Cin * NR;
-            nrows++;
-        }
+        const float *rowBase[64]; long wOff[64];
+        long nrows = tEnd > tBegin ? valid_kernel_rows(in, n, H, W, Cin, KH, oy, strideH, dilationH, padTop,
+                                                       tBegin * MR * strideW - padLeft, KW * Cin * NR, rowBase, wOff) : 0;
 #endif
         for (long oc0 = 0; oc0 < Cout; oc0 += NR) {
             long nr = Cout - oc0 < NR ? Cout - oc0 : NR;
@@ -710,14 +721,9 @@ void ocelli_conv2d_dot(const float *in, long n, long H, long W, long Cin, long i
             const float *b = bias ? bias + oc0 : NULL;
 #if OCELLI_X86
             if (xEnd > xBegin) {
-                const float *rows[64]; long wOffs[64]; long nrows = 0;
-                for (long kh = 0; kh < KH; kh++) {
-                    long iy = oy * strideH + kh * dilationH - padTop;
-                    if (iy < 0 || iy >= H) continue;  // the whole kernel row reads padding
-                    rows[nrows] = in + ((n * H + iy) * W + xBegin * strideW - padLeft) * Cin;
-                    wOffs[nrows] = kh * KW * Cin;
-                    nrows++;
-                }
+                const float *rows[64]; long wOffs[64];
+                long nrows = valid_kernel_rows(in, n, H, W, Cin, KH, oy, strideH, dilationH, padTop,
+                                               xBegin * strideW - padLeft, KW * Cin, rows, wOffs);
                 dot_row_interior_avx2(gg.Cout, rows, wOffs, nrows, KW * Cin, strideW * Cin, gg.wt, wstride,
                                       orow + xBegin * outPixelStride + oc0, outPixelStride, xEnd - xBegin, b);
             }
