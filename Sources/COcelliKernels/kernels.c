@@ -496,7 +496,8 @@ void ocelli_conv2d_direct(const float *in, long n, long H, long W, long Cin, lon
     // channels dense; the edge tiles go one by one.
     long tBegin = 0, tEnd = 0;
     if (avx && dilationW == 1 && inPixelStride == Cin && KH <= 64) {
-        tBegin = (padLeft + strideW * MR - 1) / (strideW * MR);
+        // The first tile whose first window starts inside the input (negative padding crops).
+        tBegin = padLeft <= 0 ? 0 : (padLeft + strideW * MR - 1) / (strideW * MR);
         tEnd = OW / MR;
         while (tEnd > tBegin && (tEnd * MR - 1) * strideW - padLeft + KW - 1 >= W) tEnd--;
         if (tEnd <= tBegin) tBegin = tEnd = 0;
@@ -707,7 +708,7 @@ void ocelli_conv2d_dot(const float *in, long n, long H, long W, long Cin, long i
     // go a row at a time, several pixels per pass; the others one by one.
     long xBegin = 0, xEnd = 0;
     if (avx && dilationW == 1 && inPixelStride == Cin && KH <= 64) {
-        xBegin = (padLeft + strideW - 1) / strideW;
+        xBegin = padLeft <= 0 ? 0 : (padLeft + strideW - 1) / strideW;  // negative padding crops
         xEnd = W - KW + padLeft >= 0 ? (W - KW + padLeft) / strideW + 1 : 0;
         if (xEnd > OW) xEnd = OW;
         if (xEnd <= xBegin) xBegin = xEnd = 0;

@@ -367,6 +367,16 @@ public final class DarknetNetwork {
         }
     }
 
+    /// Folds batch norm into every convolution and packs its weights for inference now (the
+    /// packing split over the cores) instead of layer by layer during the first forward pass,
+    /// which then takes as long as the next ones. Weights changed later are prepared again on use.
+    public func prepareForInference() {
+        PreparedConvolution.prepare(layers.compactMap { info in
+            guard let c = info.layer as? DarknetConvolutional, let shape = c.inputShapes.first else { return nil }
+            return (c.preparedConvolution, inputShape: [1] + shape)
+        })
+    }
+
     /// Runs the model on a batch [N, height, width, channels] (inference) and returns the heads'
     /// raw inputs (or the classifier's output).
     public func forward(_ batch: Tensor) -> [Tensor] {

@@ -180,9 +180,11 @@ public final class ModelCheckpoint: Callback {
     }
 
     /// A checkpoint folder that cannot be written is reported when training starts, not after
-    /// the first epoch.
+    /// the first epoch (unless the folder itself is named by epoch).
     public override func onTrainBegin() {
-        do { try ensureWritableDirectory(folder(of: path)) } catch {
+        let dir = folder(of: path)
+        guard !dir.contains("{epoch}") else { return }
+        do { try ensureWritableDirectory(dir) } catch {
             FileHandle.standardError.write("error: ModelCheckpoint: \(error)\n".data(using: .utf8)!)
         }
     }

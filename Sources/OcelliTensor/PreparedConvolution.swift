@@ -73,18 +73,41 @@ public final class PreparedConvolution: @unchecked Sendable {
         self.groups = groups
     }
 
-    func geometry(_ input: Tensor) -> ConvGeometry {
-        require(input.rank == 4, "PreparedConvolution", "input must be NHWC (rank 4), got shape \(input.shape)")
-        require(filterShape[2] * groups == input.shape[3], "PreparedConvolution",
-                "filter \(filterShape) expects \(filterShape[2] * groups) input channels (groups \(groups)), input \(input.shape) has \(input.shape[3])")
+    func geometry(_ input: Tensor) -> ConvGeometry { geometry(shape: input.shape) }
+
+    func geometry(shape: [Int]) -> ConvGeometry {
+        require(shape.count == 4, "PreparedConvolution", "input must be NHWC (rank 4), got shape \(shape)")
+        require(filterShape[2] * groups == shape[3], "PreparedConvolution",
+                "filter \(filterShape) expects \(filterShape[2] * groups) input channels (groups \(groups)), input \(shape) has \(shape[3])")
         let (kh, kw) = (filterShape[0], filterShape[1])
-        let pads = padding.amounts(height: input.shape[1], width: input.shape[2],
+        let pads = padding.amounts(height: shape[1], width: shape[2],
                                    kernel: ((kh - 1) * dilations.0 + 1, (kw - 1) * dilations.1 + 1), stride: strides)
-        let g = ConvGeometry(n: input.shape[0], h: input.shape[1], w: input.shape[2], c: input.shape[3],
+        let g = ConvGeometry(n: shape[0], h: shape[1], w: shape[2], c: shape[3],
                              kh: kh, kw: kw, o: filterShape[3], sh: strides.0, sw: strides.1,
                              dh: dilations.0, dw: dilations.1, pt: pads.0, pb: pads.1, pl: pads.2, pr: pads.3, groups: groups)
-        require(g.oh > 0 && g.ow > 0, "PreparedConvolution", "input \(input.shape) is smaller than the dilated kernel \(filterShape) with padding \(padding)")
+        require(g.oh > 0 && g.ow > 0, "PreparedConvolution", "input \(shape) is smaller than the dilated kernel \(filterShape) with padding \(padding)")
         return g
+    }
+
+    /// `prepare(inputShape:)` for several convolutions, split over the cores.
+    public static func prepare(_ items: [(PreparedConvolution, inputShape: [Int])]) {
+        let shared = UnsafeSendable(items)
+        Parallel.forRanges(items.count, minimumChunk: 1) { r in
+            for i in r { shared.value[i].0.prepare(inputShape: shared.value[i].inputShape) }
+        }
+    }
+
+    /// Packs now the weights that calls on inputs of this shape ([N, H, W, C]) would pack on
+    /// first use, so that the first call costs what the later ones do.
+    public func prepare(inputShape: [Int]) {
+        let g = geometry(shape: inputShape)
+        if g.isPointwise { _ = gemmWeights(g); return }
+        if let t = winogradTile(g) { _ = winogradWeights(t, g); return }
+        switch Tensor.automaticAlgorithm(g) {
+        case .direct: _ = directWeights(g)
+        case .im2col: _ = gemmWeights(g)
+        default: break
+        }
     }
 
     private func directWeights(_ g: ConvGeometry) -> [Float] {

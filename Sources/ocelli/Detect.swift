@@ -143,6 +143,7 @@ struct Detect: ParsableCommand {
         guard !network.heads.isEmpty else { throw failure("\(cfg) has no [yolo], [region] or [detection] layer to detect with") }
         printError("Loading weights from \(weights)...", terminator: "")
         do { try network.loadWeights(weights) } catch { printError(""); throw failure("\(error)") }
+        network.prepareForInference()  // so "Predicted in" times the forward pass alone, from the first image
         printError("Done!")
         let labels = try classNames(names: names, cfg: cfg, weights: weights, classes: network.heads[0].classes)
         // YOLOv1 ([detection]) was trained on plainly resized images and its boxes are not letterbox-corrected.

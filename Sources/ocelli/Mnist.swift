@@ -85,6 +85,8 @@ struct Mnist: ParsableCommand {
         let result = net.evaluate(x: mnist.testImages, y: yTest, batchSize: 256)
         print(String(format: "Test loss: %.4f", result["loss"] ?? .nan))
         print(String(format: "Test accuracy: %.4f", result["accuracy"] ?? .nan))
+        // A failed write is reported at the end, after the other outputs (the JSON line too).
+        var failed: String?
         if let save {
             do {
                 try net.save(to: save)
@@ -93,15 +95,15 @@ struct Mnist: ParsableCommand {
                 // Never lose the trained model: put it somewhere that works and say where.
                 let fallback = (NSTemporaryDirectory() as NSString)
                     .appendingPathComponent("ocelli-mnist-\(model.rawValue)-\(ProcessInfo.processInfo.processIdentifier)")
-                if (try? net.save(to: fallback)) != nil {
-                    throw failure("\(error); the trained model was saved to \(fallback) instead")
-                }
-                throw failure("\(error)")
+                failed = (try? net.save(to: fallback)) != nil
+                    ? "\(error); the trained model was saved to \(fallback) instead" : "\(error)"
             }
         }
         if let plot {
-            do { try history.writeSVG(to: plot) } catch { throw failure("\(error)") }
-            print("Wrote the training history to \(plot)")
+            do {
+                try history.writeSVG(to: plot)
+                print("Wrote the training history to \(plot)")
+            } catch { failed = [failed, "\(error)"].compactMap { $0 }.joined(separator: "\nerror: ") }
         }
         if json {
             var usage = rusage()
@@ -116,5 +118,6 @@ struct Mnist: ParsableCommand {
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(data: data, encoding: .utf8)!)
         }
+        if let failed { throw failure(failed) }
     }
 }

@@ -377,11 +377,15 @@ func expectSampled(_ t: Tensor, _ ref: OpenCVReference.Sampled, _ what: String, 
     @Test func yolov3TinyOnEveryPhoto() throws {
         let net = try DarknetNetwork(cfg: Paths.tinyCfg)
         try net.loadWeights(Paths.tinyWeights)
-        for ref in OpenCVReference.shared.yolov3_tiny.images {
+        net.prepareForInference()  // as `ocelli detect` does; a network that packs on first use agrees bitwise
+        let unprepared = try DarknetNetwork(cfg: Paths.tinyCfg)
+        try unprepared.loadWeights(Paths.tinyWeights)
+        for (i, ref) in OpenCVReference.shared.yolov3_tiny.images.enumerated() {
             let blob = try opencvBlob(Paths.image(ref.image), size: 416)
             let inputWorst = zip(ref.blob.indices, ref.blob.values).map { abs(blob.scalars[$0] - $1) }.max()!
             #expect(inputWorst < 1e-6, "\(ref.image): input differs from OpenCV's blob by \(inputWorst)")
             let outputs = net.forward(blob)
+            if i == 0 { #expect(unprepared.forward(blob).map(\.scalars) == outputs.map(\.scalars)) }
             for (k, head) in ref.heads.enumerated() { expectSampled(outputs[k], head, "\(ref.image) head \(k)") }
             let dets = net.detections(outputs: outputs, imageWidth: ref.width, imageHeight: ref.height, fit: .resize,
                                       threshold: 0.25, nmsThreshold: 0.45)

@@ -79,6 +79,10 @@ import OcelliTestSupport
         // A partial last tile run as the shifted full tile of the row's last six pixels.
         ConvCase(x: [2, 10, 28, 1], w: [3, 3, 1, 32]),
         ConvCase(x: [1, 7, 33, 3], w: [3, 3, 3, 20], stride: (2, 2)),
+        // Negative explicit padding crops: the interior ranges start at the first pixel.
+        ConvCase(x: [1, 2, 20, 4], w: [1, 1, 4, 16], padding: .explicit(top: 0, bottom: 0, left: -12, right: 0)),
+        ConvCase(x: [1, 3, 20, 8], w: [1, 1, 8, 2], padding: .explicit(top: 0, bottom: 0, left: -1, right: 0)),
+        ConvCase(x: [1, 6, 30, 9], w: [3, 3, 9, 3], padding: .explicit(top: -1, bottom: 1, left: -2, right: -1)),
     ]
 
     func referenceParams(_ c: ConvCase) -> Reference.Conv {
