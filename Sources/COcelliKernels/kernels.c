@@ -532,16 +532,19 @@ void ocelli_conv2d_direct(const float *in, long n, long H, long W, long Cin, lon
                                        orow + (OW - MR) * outPixelStride, outPixelStride, 1, b, nr, slope, tile);
             }
 #endif
-            for (long ox0 = 0; ox0 < (lastShifted ? OW - OW % MR : OW); ox0 += MR) {
-                if (ox0 == tBegin * MR && tEnd > tBegin) { ox0 = (tEnd - 1) * MR; continue; }
-                long npix = OW - ox0 < MR ? OW - ox0 : MR;
-                float *o = orow + ox0 * outPixelStride;
+            // The edge tiles: those before and after the interior ones (without the partial
+            // last tile when its shifted version ran).
+            long edges[2][2] = { { 0, tBegin }, { tEnd, (OW + MR - 1) / MR - lastShifted } };
+            for (int e = 0; e < 2; e++)
+                for (long t = edges[e][0]; t < edges[e][1]; t++) {
+                    long ox0 = t * MR, npix = OW - ox0 < MR ? OW - ox0 : MR;
+                    float *o = orow + ox0 * outPixelStride;
 #if OCELLI_X86
-                if (avx) { conv_panel_avx2(&g, n, oy, ox0, npix, wpanel, tile, o, outPixelStride, b, nr, slope); continue; }
+                    if (avx) { conv_panel_avx2(&g, n, oy, ox0, npix, wpanel, tile, o, outPixelStride, b, nr, slope); continue; }
 #endif
-                conv_panel_portable(&g, n, oy, ox0, npix, wpanel, tile);
-                store_tile_scalar(tile, o, outPixelStride, npix, nr, b, slope);
-            }
+                    conv_panel_portable(&g, n, oy, ox0, npix, wpanel, tile);
+                    store_tile_scalar(tile, o, outPixelStride, npix, nr, b, slope);
+                }
         }
     }
 }
@@ -729,15 +732,17 @@ void ocelli_conv2d_dot(const float *in, long n, long H, long W, long Cin, long i
                                       orow + xBegin * outPixelStride + oc0, outPixelStride, xEnd - xBegin, b);
             }
 #endif
-            for (long ox = 0; ox < OW; ox++) {
-                if (ox == xBegin && xEnd > xBegin) { ox = xEnd - 1; continue; }
-                float *o = orow + ox * outPixelStride + oc0;
+            // The edge pixels: those before and after the interior ones.
+            long edges[2][2] = { { 0, xBegin }, { xEnd, OW } };
+            for (int e = 0; e < 2; e++)
+                for (long ox = edges[e][0]; ox < edges[e][1]; ox++) {
+                    float *o = orow + ox * outPixelStride + oc0;
 #if OCELLI_X86
-                if (avx) dot_pixel_avx2(&gg, n, oy, ox, acc); else
+                    if (avx) dot_pixel_avx2(&gg, n, oy, ox, acc); else
 #endif
-                dot_pixel_portable(&gg, n, oy, ox, acc);
-                for (long j = 0; j < gg.Cout; j++) o[j] = acc[j] + (b ? b[j] : 0.0f);
-            }
+                    dot_pixel_portable(&gg, n, oy, ox, acc);
+                    for (long j = 0; j < gg.Cout; j++) o[j] = acc[j] + (b ? b[j] : 0.0f);
+                }
         }
     }
 }
