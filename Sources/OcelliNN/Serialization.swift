@@ -12,11 +12,7 @@ public struct FileFormatError: Error, CustomStringConvertible {
 public func writeAtomically(_ data: Data, to path: String) throws {
     let url = URL(fileURLWithPath: path)
     let dir = url.deletingLastPathComponent()
-    do {
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    } catch {
-        throw FileFormatError(path, "cannot create the folder \(dir.path): \(folderFailureReason(dir.path, error))")
-    }
+    try createFolder(dir, errorPath: path)
     let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
     do {
         try data.write(to: tmp)
@@ -35,11 +31,7 @@ public func writeAtomically(_ data: Data, to path: String) throws {
 /// a long training run whose result will be saved there.
 public func ensureWritableDirectory(_ directory: String) throws {
     let dir = URL(fileURLWithPath: directory)
-    do {
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    } catch {
-        throw FileFormatError(directory, "cannot create the folder: \(folderFailureReason(directory, error))")
-    }
+    try createFolder(dir, errorPath: directory)
     let probe = dir.appendingPathComponent(".ocelli-write-test-\(ProcessInfo.processInfo.processIdentifier)")
     do {
         try Data().write(to: probe)
@@ -53,6 +45,17 @@ public func ensureWritableDirectory(_ directory: String) throws {
 public func folder(of path: String) -> String {
     let d = (path as NSString).deletingLastPathComponent
     return d.isEmpty ? "." : d
+}
+
+/// Creates `directory` and its parents if missing; the error names `path` (the folder itself or
+/// a file to be written in it) and the reason.
+private func createFolder(_ directory: URL, errorPath path: String) throws {
+    do {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    } catch {
+        let what = path == directory.path ? "cannot create the folder" : "cannot create the folder \(directory.path)"
+        throw FileFormatError(path, "\(what): \(folderFailureReason(directory.path, error))")
+    }
 }
 
 /// Why a folder could not be created: an ancestor that is a file or not writable, else the
