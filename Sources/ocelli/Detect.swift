@@ -288,6 +288,9 @@ struct Summary: ParsableCommand {
                 built = try Architectures.named(model, classes: classes, inputShape: size.map { [$0, $0, 3] })
             } catch { throw failure("\(error)") }
         } else {
+            guard FileManager.default.fileExists(atPath: model) else {
+                throw failure("\(model): no such file or folder, and not a built-in architecture (\(Architectures.names.joined(separator: ", ")); wrn-DEPTH-WIDTH and mobilenet-ALPHA take any numbers)")
+            }
             let network: DarknetNetwork
             do { network = try DarknetNetwork(cfg: model, width: size, height: size) } catch { throw failure("\(error)") }
             for w in network.config.warnings { printError("warning: \(w)") }
