@@ -101,12 +101,24 @@ public final class PreparedConvolution: @unchecked Sendable {
     /// first use, so that the first call costs what the later ones do.
     public func prepare(inputShape: [Int]) {
         let g = geometry(shape: inputShape)
-        if g.isPointwise { _ = gemmWeights(g); return }
-        if let t = winogradTile(g) { _ = winogradWeights(t, g); return }
-        switch Tensor.automaticAlgorithm(g) {
+        switch plan(g) {
+        case .pointwise, .im2col: _ = gemmWeights(g)
+        case .winograd(let t): _ = winogradWeights(t, g)
         case .direct: _ = directWeights(g)
-        case .im2col: _ = gemmWeights(g)
-        default: break
+        case .other: break
+        }
+    }
+
+    /// The kernel a geometry runs on, and so which packed weights it uses.
+    private enum Plan { case pointwise, winograd(WinogradTransform), direct, im2col, other }
+
+    private func plan(_ g: ConvGeometry) -> Plan {
+        if g.isPointwise { return .pointwise }
+        if let t = winogradTile(g) { return .winograd(t) }
+        switch Tensor.automaticAlgorithm(g) {
+        case .direct: return .direct
+        case .im2col: return .im2col
+        default: return .other
         }
     }
 
@@ -130,21 +142,19 @@ public final class PreparedConvolution: @unchecked Sendable {
     public func callAsFunction(_ input: Tensor, activation: FusedActivation = .linear) -> Tensor {
         let g = geometry(input)
         let shape = [g.n, g.oh, g.ow, g.o]
-        if g.isPointwise {
+        switch plan(g) {
+        case .pointwise:
             return Tensor(shape: shape, scalars: pointwise(input.scalars, g, activation))
-        }
-        if let t = winogradTile(g) {
+        case .winograd(let t):
             return Tensor(shape: shape, scalars: Tensor.winogradForward(input.scalars, winogradWeights(t, g), bias, g, t,
                                                                         activation: activation))
-        }
-        switch Tensor.automaticAlgorithm(g) {
         case .direct:
             return Tensor(shape: shape, scalars: Tensor.directForward(input.scalars, filter, bias, g,
                                                                       packedWeights: directWeights(g), activation: activation))
         case .im2col:
             return Tensor(shape: shape, scalars: Tensor.im2colForward(input.scalars, filter, bias, g,
                                                                       packedWeights: gemmWeights(g), activation: activation))
-        default:
+        case .other:
             var out = Tensor.convForward(input.scalars, filter, bias, g, .automatic)
             out.withUnsafeMutableBufferPointer { Tensor.finishRows($0.baseAddress!, count: $0.count, activation) }
             return Tensor(shape: shape, scalars: out)
@@ -159,8 +169,7 @@ public final class PreparedConvolution: @unchecked Sendable {
     /// poolSize: (2, 2))`.
     public func maxPooled2x2(_ input: Tensor, activation: FusedActivation = .linear) -> Tensor? {
         let g = geometry(input)
-        guard !g.isPointwise, winogradTile(g) == nil, Tensor.automaticAlgorithm(g) == .direct,
-              g.oh % 2 == 0, g.ow % 2 == 0, g.n * g.oh * g.ow > 0 else { return nil }
+        guard case .direct = plan(g), g.oh % 2 == 0, g.ow % 2 == 0, g.n * g.oh * g.ow > 0 else { return nil }
         let out = Tensor.directForwardMaxPooled(input.scalars, bias, g, packedWeights: directWeights(g), activation: activation)
         return Tensor(shape: [g.n, g.oh / 2, g.ow / 2, g.o], scalars: out)
     }
