@@ -77,9 +77,7 @@ public struct MNIST {
     /// The folder with the four .gz files: `OCELLI_MNIST_DIR`, else `Data/mnist` of this package.
     public static var defaultDirectory: String {
         if let d = ProcessInfo.processInfo.environment["OCELLI_MNIST_DIR"] { return d }
-        // Sources/OcelliVision/MNIST.swift → package root → Data/mnist
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.appendingPathComponent("Data/mnist").path
+        return BundledData.directory.appendingPathComponent("mnist").path
     }
 
     public init(directory: String = MNIST.defaultDirectory) throws {

@@ -9,14 +9,14 @@ struct BenchDetect: ParsableCommand {
         commandName: "detect",
         abstract: "Time a Darknet network: batch-1 latency of the forward pass, the whole detect pipeline, and throughput over many images.")
 
-    @Option(help: "The Darknet .cfg file.")
-    var cfg: String = "../shared/models/yolov3-tiny/yolov3-tiny.cfg"
+    @Option(help: "The Darknet .cfg file, or the name of a bundled one (default: the bundled yolov3-tiny.cfg).")
+    var cfg: String = BundledData.cfg("yolov3-tiny.cfg")
 
     @Option(help: "Weights (default: the network's own random initialisation; timings do not depend on the values).")
     var weights: String?
 
-    @Option(help: "The image to detect on.")
-    var image: String = "../shared/data/images/dog.jpg"
+    @Option(help: "The image to detect on (default: the bundled Data/images/dog.jpg).")
+    var image: String = BundledData.image("dog.jpg")
 
     @Option(help: "Network input width and height (default: the cfg's).")
     var size: Int?
@@ -45,7 +45,7 @@ struct BenchDetect: ParsableCommand {
     func run() throws {
         guard repeats >= 1, images >= 1, batch >= 1 else { throw ValidationError("--repeats, --images and --batch must be at least 1") }
         if let t = threads { Parallel.threadCount = t }
-        let network = try DarknetNetwork(cfg: cfg, width: size, height: size)
+        let network = try DarknetNetwork(cfg: BundledData.cfgNamed(cfg) ?? cfg, width: size, height: size)
         if let weights { try network.loadWeights(weights) }
         let picture = try Image(contentsOf: image)
         let input = DetectPipeline.input(picture, network: network, fit: .letterbox).reshaped([1, network.height, network.width, 3])

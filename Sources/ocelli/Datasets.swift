@@ -18,7 +18,7 @@ struct Digits: ParsableCommand {
         discussion: """
             Each image is a 256x256 RGB scene (colour gradient, noise, a few strokes) with 1 to 6 MNIST \
             digits, 16 to 96 pixels tall, each an object "0"…"9" with the tight box of its visible pixels. \
-            The recipe of ../shared/tools/make_digits_detection.py. Written under --out: JPEGImages/<id>.png, \
+            The recipe of the course's make_digits_detection.py. Written under --out: JPEGImages/<id>.png, \
             Annotations/<id>.xml, ImageSets/Main/<split>.txt, labels.txt. train draws MNIST training \
             images 0..<55000, val 55000..<60000. The same arguments give byte-identical files.
             """)

@@ -25,7 +25,8 @@ func classNames(names: String?, cfg: String, weights: String?, classes: Int) thr
     if let names { return try read(names) }
     let dirs = Set([cfg, weights].compactMap { $0 }.map { ($0 as NSString).deletingLastPathComponent })
     let candidates = classes == 80 ? ["coco.names"] : classes == 20 ? ["voc.names"] : []
-    for d in dirs.sorted() {
+    // Beside the cfg or weights first, then Darknet's own names files bundled in Data/cfg.
+    for d in dirs.sorted() + [folder(of: BundledData.cfg("coco.names"))] {
         for c in candidates + ["labels.txt", "obj.names"] {
             let p = (d.isEmpty ? c : (d as NSString).appendingPathComponent(c))
             if FileManager.default.fileExists(atPath: p), let n = try? read(p), n.count == classes { return n }
@@ -129,6 +130,7 @@ struct Detect: ParsableCommand {
 
     func run() throws {
         if let t = threads { Parallel.threadCount = t }
+        let cfg = BundledData.cfgNamed(self.cfg) ?? self.cfg
         if let video {
             var isDir: ObjCBool = false
             if FileManager.default.fileExists(atPath: video, isDirectory: &isDir), !isDir.boolValue,
@@ -288,8 +290,9 @@ struct Summary: ParsableCommand {
                 built = try Architectures.named(model, classes: classes, inputShape: size.map { [$0, $0, 3] })
             } catch { throw failure("\(error)") }
         } else {
+            let model = BundledData.cfgNamed(model) ?? model
             guard FileManager.default.fileExists(atPath: model) else {
-                throw failure("\(model): no such file or folder, and not a built-in architecture (\(Architectures.names.joined(separator: ", ")); wrn-DEPTH-WIDTH and mobilenet-ALPHA take any numbers)")
+                throw failure("\(model): no such file or folder, and not a built-in architecture (\(Architectures.names.joined(separator: ", ")); wrn-DEPTH-WIDTH and mobilenet-ALPHA take any numbers) or a bundled Darknet cfg (\(BundledData.cfgNames.joined(separator: ", ")))")
             }
             let network: DarknetNetwork
             do { network = try DarknetNetwork(cfg: model, width: size, height: size) } catch { throw failure("\(error)") }

@@ -93,7 +93,7 @@ struct Map: ParsableCommand {
     /// do_nms_sort becomes a detection (the network's class j is the data set's class j).
     static func detect(cfg: String, weights: String, images: [AnnotatedImage], classCount: Int, threshold: Float,
                        nms: Float, fit: InputFit, batch: Int) throws -> [ScoredDetection] {
-        let network = try DarknetNetwork(cfg: cfg)
+        let network = try DarknetNetwork(cfg: BundledData.cfgNamed(cfg) ?? cfg)
         for w in network.config.warnings { printError("warning: \(w)") }
         guard let classes = network.heads.first?.classes else {
             throw ValidationError("\(cfg) has no [yolo], [region] or [detection] layer to detect with")

@@ -87,8 +87,8 @@ struct Vision: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Decode an image and letterbox it to a square network input, as `ocelli detect` will.")
 
-    @Argument(help: "Image file (default: ../shared/data/images/dog.jpg).")
-    var image: String = "../shared/data/images/dog.jpg"
+    @Argument(help: "Image file (default: the bundled Data/images/dog.jpg).")
+    var image: String = BundledData.image("dog.jpg")
 
     @Option(help: "Network input size.")
     var size: Int = 416
@@ -112,8 +112,8 @@ struct AugmentBench: ParsableCommand {
         commandName: "augment",
         abstract: "Images per second of typical augmentation pipelines producing square network inputs.")
 
-    @Argument(help: "Image file (default: ../shared/data/images/dog.jpg).")
-    var image: String = "../shared/data/images/dog.jpg"
+    @Argument(help: "Image file (default: the bundled Data/images/dog.jpg).")
+    var image: String = BundledData.image("dog.jpg")
 
     @Option(help: "Network input size.")
     var size: Int = 416

@@ -9,11 +9,10 @@ import OcelliTestSupport
 enum Paths {
     static let tests = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     static let repository = tests.deletingLastPathComponent().deletingLastPathComponent()
-    static let shared = repository.deletingLastPathComponent().appendingPathComponent("shared")
-    static func cfg(_ name: String) -> String { shared.appendingPathComponent("models/darknet-cfg/\(name)").path }
-    static let tinyCfg = shared.appendingPathComponent("models/yolov3-tiny/yolov3-tiny.cfg").path
-    static let tinyWeights = shared.appendingPathComponent("models/yolov3-tiny/yolov3-tiny.weights").path
-    static func image(_ name: String) -> String { shared.appendingPathComponent("data/images/\(name)").path }
+    static func cfg(_ name: String) -> String { TestData.cfg(name) }
+    static let tinyCfg = TestData.cfg("yolov3-tiny.cfg")
+    static var tinyWeights: String { TestData.yolov3TinyWeights }
+    static func image(_ name: String) -> String { TestData.image(name) }
     static func fixture(_ name: String) -> URL { tests.appendingPathComponent("Fixtures/\(name)") }
 }
 
@@ -244,7 +243,7 @@ func syntheticWeights(_ net: DarknetNetwork) -> Data {
 @Suite struct DarknetWeightsTests {
     @Test func readWriteIsByteIdentical() throws {
         let net = try DarknetNetwork(cfg: Paths.tinyCfg)
-        let original = try Data(contentsOf: URL(fileURLWithPath: Paths.tinyWeights))
+        let original = syntheticWeights(net)
         let header = try net.loadWeights(original, file: "yolov3-tiny.weights")
         #expect(header.major == 0 && header.minor == 2 && header.seenIs64Bit)
         #expect(net.weightsData(header: header) == original)
@@ -257,9 +256,21 @@ func syntheticWeights(_ net: DarknetNetwork) -> Data {
         #expect(reread == old && net.weightsData(header: reread) == data)
     }
 
-    @Test func wrongSizesAreClearErrors() throws {
+    /// The real file (header, seen, every float) comes back byte for byte.
+    @Test(.enabled(if: TestData.realWeightsAvailable, Comment(rawValue: TestData.realWeightsReason)))
+    func realWeightsReadWriteIsByteIdentical() throws {
         let net = try DarknetNetwork(cfg: Paths.tinyCfg)
         let original = try Data(contentsOf: URL(fileURLWithPath: Paths.tinyWeights))
+        #expect(original.count == 35_434_956)
+        let header = try net.loadWeights(original, file: "yolov3-tiny.weights")
+        #expect(header.major == 0 && header.minor == 2 && header.seenIs64Bit)
+        #expect(net.weightsData(header: header) == original)
+    }
+
+    @Test func wrongSizesAreClearErrors() throws {
+        let net = try DarknetNetwork(cfg: Paths.tinyCfg)
+        let original = syntheticWeights(net)
+        #expect(original.count == 35_434_956)  // the real file's size: synthetic weights have its layout
         func message(_ d: Data) -> String {
             do { try net.loadWeights(d, file: "w.weights"); return "no error" } catch { return "\(error)" }
         }
@@ -374,7 +385,8 @@ func expectSampled(_ t: Tensor, _ ref: OpenCVReference.Sampled, _ what: String, 
 }
 
 @Suite(.serialized) struct OpenCVParityTests {
-    @Test func yolov3TinyOnEveryPhoto() throws {
+    @Test(.enabled(if: TestData.realWeightsAvailable, Comment(rawValue: TestData.realWeightsReason)))
+    func yolov3TinyOnEveryPhoto() throws {
         let net = try DarknetNetwork(cfg: Paths.tinyCfg)
         try net.loadWeights(Paths.tinyWeights)
         net.prepareForInference()  // as `ocelli detect` does; a network that packs on first use agrees bitwise

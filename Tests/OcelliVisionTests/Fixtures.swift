@@ -1,16 +1,16 @@
 import Foundation
 import OcelliVision
+import OcelliTestSupport
 
 /// Where the test inputs live: `Fixtures/` beside this file (made by
-/// Scripts/make_vision_fixtures.py) and the shared photos in `<repo>/../shared/data/images`.
+/// Scripts/make_vision_fixtures.py) and Darknet's photos in `<repo>/Data/images`.
 enum Fixtures {
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
-    static let sharedImages = repository.deletingLastPathComponent().appendingPathComponent("shared/data/images")
 
     static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
-    static func sharedImage(_ name: String) -> String { sharedImages.appendingPathComponent(name).path }
+    static func sharedImage(_ name: String) -> String { TestData.image(name) }
 
     static func json<T: Decodable>(_ name: String, as type: T.Type = T.self) throws -> T {
         let data = try Data(contentsOf: directory.appendingPathComponent(name))

@@ -4,7 +4,7 @@ import OcelliTensor
 /// The digits detection data set: 256x256 RGB scenes (a colour gradient, a few distracting
 /// strokes, coarse noise) with 1 to 6 handwritten MNIST digits pasted at random sizes (16 to 96
 /// pixels tall) and colours, each an object of class "0"…"9" boxed tightly around its visible
-/// pixels. The recipe of `../shared/tools/make_digits_detection.py`, written in Swift; the same
+/// pixels. The recipe of the course's `make_digits_detection.py`, written in Swift; the same
 /// distribution, not the same pixels (the random numbers differ).
 ///
 /// Layout written (Pascal VOC): `JPEGImages/<id>.png`, `Annotations/<id>.xml`,
