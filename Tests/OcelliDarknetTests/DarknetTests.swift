@@ -9,10 +9,10 @@ import OcelliTestSupport
 enum Paths {
     static let tests = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     static let repository = tests.deletingLastPathComponent().deletingLastPathComponent()
-    static func cfg(_ name: String) -> String { TestData.cfg(name) }
-    static let tinyCfg = TestData.cfg("yolov3-tiny.cfg")
-    static var tinyWeights: String { TestData.yolov3TinyWeights }
-    static func image(_ name: String) -> String { TestData.image(name) }
+    static func cfg(_ name: String) -> String { TestFiles.cfg(name) }
+    static let tinyCfg = TestFiles.cfg("yolov3-tiny.cfg")
+    static var tinyWeights: String { TestFiles.yolov3TinyWeights }
+    static func image(_ name: String) -> String { TestFiles.image(name) }
     static func fixture(_ name: String) -> URL { tests.appendingPathComponent("Fixtures/\(name)") }
 }
 
@@ -257,7 +257,7 @@ func syntheticWeights(_ net: DarknetNetwork) -> Data {
     }
 
     /// The real file (header, seen, every float) comes back byte for byte.
-    @Test(.enabled(if: TestData.realWeightsAvailable, Comment(rawValue: TestData.realWeightsReason)))
+    @Test(.enabled(if: TestFiles.realWeightsAvailable, Comment(rawValue: TestFiles.realWeightsReason)))
     func realWeightsReadWriteIsByteIdentical() throws {
         let net = try DarknetNetwork(cfg: Paths.tinyCfg)
         let original = try Data(contentsOf: URL(fileURLWithPath: Paths.tinyWeights))
@@ -385,7 +385,7 @@ func expectSampled(_ t: Tensor, _ ref: OpenCVReference.Sampled, _ what: String, 
 }
 
 @Suite(.serialized) struct OpenCVParityTests {
-    @Test(.enabled(if: TestData.realWeightsAvailable, Comment(rawValue: TestData.realWeightsReason)))
+    @Test(.enabled(if: TestFiles.realWeightsAvailable, Comment(rawValue: TestFiles.realWeightsReason)))
     func yolov3TinyOnEveryPhoto() throws {
         let net = try DarknetNetwork(cfg: Paths.tinyCfg)
         try net.loadWeights(Paths.tinyWeights)

@@ -3,9 +3,9 @@ import Foundation
 /// Where the tests' inputs live. Photos and cfg files ship in the repository's `Data/`; only the
 /// real 34 MB yolov3-tiny weights are looked up outside it: `OCELLI_MODELS` (a folder holding
 /// `yolov3-tiny/yolov3-tiny.weights`), else `../shared/models` beside the repository. Tests
-/// that need them are enabled with `.enabled(if: TestData.realWeightsAvailable, …)` and are
+/// that need them are enabled with `.enabled(if: TestFiles.realWeightsAvailable, …)` and are
 /// skipped, with that reason, when the file is absent.
-public enum TestData {
+public enum TestFiles {
     /// The repository root: Tests/OcelliTestSupport/TestData.swift → Tests → root.
     public static let repository = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

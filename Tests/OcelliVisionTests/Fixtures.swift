@@ -10,7 +10,7 @@ enum Fixtures {
         .deletingLastPathComponent().deletingLastPathComponent()
 
     static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
-    static func sharedImage(_ name: String) -> String { TestData.image(name) }
+    static func sharedImage(_ name: String) -> String { TestFiles.image(name) }
 
     static func json<T: Decodable>(_ name: String, as type: T.Type = T.self) throws -> T {
         let data = try Data(contentsOf: directory.appendingPathComponent(name))
