@@ -73,3 +73,41 @@ public enum Metric: Equatable, Sendable {
         }
     }
 }
+
+extension Metric {
+    /// As a saved model's compile configuration lists it: the name, or the name and its option.
+    var savedConfig: JSONValue {
+        switch self {
+        case .binaryAccuracy(let t): return .object(["class_name": .string(name), "config": .object(["threshold": .number(Double(t))])])
+        case .topKCategoricalAccuracy(let k), .sparseTopKCategoricalAccuracy(let k):
+            return .object(["class_name": .string(name), "config": .object(["k": .int(k)])])
+        default: return .string(name)
+        }
+    }
+
+    /// The metric `savedConfig` wrote; nil for an unknown name or a bad option.
+    init?(saved: JSONValue) {
+        let name: String
+        var config: [String: JSONValue] = [:]
+        if let s = saved.string { name = s } else if let o = SavedObject(json: saved) { name = o.className; config = o.config } else { return nil }
+        func k() -> Int? {
+            guard let v = config["k"] else { return 5 }
+            guard let d = v.double, d >= 1, d < 1e9, d == d.rounded() else { return nil }
+            return Int(d)
+        }
+        switch name {
+        case "accuracy": self = .accuracy
+        case "categorical_accuracy": self = .categoricalAccuracy
+        case "sparse_categorical_accuracy": self = .sparseCategoricalAccuracy
+        case "binary_accuracy":
+            let t = config["threshold"]?.double ?? 0.5
+            guard t.isFinite else { return nil }
+            self = .binaryAccuracy(threshold: Float(t))
+        case "top_k_categorical_accuracy": guard let k = k() else { return nil }; self = .topKCategoricalAccuracy(k: k)
+        case "sparse_top_k_categorical_accuracy": guard let k = k() else { return nil }; self = .sparseTopKCategoricalAccuracy(k: k)
+        case "mean_squared_error": self = .meanSquaredError
+        case "mean_absolute_error": self = .meanAbsoluteError
+        default: return nil
+        }
+    }
+}

@@ -88,8 +88,8 @@ open class Model {
     public private(set) var layers: [Layer] = []
 
     // Training configuration (set by compile).
-    public internal(set) var optimizer: Optimizer?
-    public internal(set) var loss: Loss?
+    public internal(set) var optimizer: (any Optimizer)?
+    public internal(set) var loss: (any Loss)?
     public internal(set) var metrics: [Metric] = []
     public var stopTraining = false
     var trainSteps = 0

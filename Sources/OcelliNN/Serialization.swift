@@ -159,11 +159,21 @@ extension Model {
 
     /// Loads weights saved by `saveWeights`; every name and shape must match.
     public func loadWeights(from path: String) throws {
+        _ = try loadWeights(from: path, allowingPrefix: nil)
+    }
+
+    /// Loads the weights; tensors whose names start with `prefix` are not weights and are
+    /// returned for the caller (the optimizer's state).
+    func loadWeights(from path: String, allowingPrefix prefix: String?) throws -> [String: Tensor] {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw FileFormatError(path, "cannot read the file (\(error.localizedDescription))")
         }
-        let tensors = try SafeTensors.decode(data, path: path)
+        var tensors = try SafeTensors.decode(data, path: path)
+        var others: [String: Tensor] = [:]
+        if let prefix {
+            for (k, v) in tensors where k.hasPrefix(prefix) { others[k] = v; tensors[k] = nil }
+        }
         let named = namedParameters
         for (name, p) in named {
             guard let t = tensors[name] else { throw FileFormatError(path, "has no tensor '\(name)' (the model expects \(named.count) tensors)") }
@@ -172,6 +182,7 @@ extension Model {
         let extra = Set(tensors.keys).subtracting(named.map(\.0))
         if !extra.isEmpty { throw FileFormatError(path, "has tensors the model does not: \(extra.sorted().joined(separator: ", "))") }
         for (name, p) in named { p.assign(tensors[name]!) }
+        return others
     }
 
     // MARK: Architecture
@@ -189,7 +200,7 @@ extension Model {
             layerEntries.append(.object(["class_name": .string(l.typeName), "config": .object(cfg),
                                          "inbound": .array(n.inputs.map { .string($0.name) })]))
         }
-        let doc: JSONValue = .object([
+        var doc: [String: JSONValue] = [
             "class_name": .string(self is Sequential ? "Sequential" : "Functional"),
             "format": .string("ocelli-model-1"),
             "config": .object([
@@ -198,10 +209,11 @@ extension Model {
                 "layers": .array(layerEntries),
                 "outputs": .array(outputs.map { .string($0.name) }),
             ]),
-        ])
+        ]
+        if let compileConfig { doc["compile_config"] = compileConfig }
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return try enc.encode(doc)
+        return try enc.encode(JSONValue.object(doc))
     }
 
     /// Rebuilds a model from `architectureJSON()` (fresh weights: load them afterwards).
@@ -250,20 +262,33 @@ extension Model {
         return Model(inputs: inputTensors, outputs: outTensors, name: name)
     }
 
-    /// Saves the architecture (`model.json`) and the weights (`model.safetensors`) in `directory`.
+    /// Saves the architecture and compile configuration (`model.json`) and the weights with the
+    /// optimizer's state (`model.safetensors`) in `directory`, so that `Model.load` gives back a
+    /// model that continues training as this one would (Keras' `model.save`).
     public func save(to directory: String) throws {
         try writeAtomically(try architectureJSON(), to: (directory as NSString).appendingPathComponent("model.json"))
-        try saveWeights(to: (directory as NSString).appendingPathComponent("model.safetensors"))
+        var tensors = namedParameters.map { ($0.0, $0.1.value.detached()) }
+        tensors += optimizerStateTensors()
+        let data = try SafeTensors.encode(tensors, metadata: ["format": "ocelli", "model": name])
+        try writeAtomically(data, to: (directory as NSString).appendingPathComponent("model.safetensors"))
     }
 
-    /// Loads a model saved with `save(to:)`.
-    public static func load(from directory: String) throws -> Model {
+    /// Loads a model saved with `save(to:)`. With `compile` (the default) the optimizer (with its
+    /// state), loss and metrics come back too, as Keras' `load_model`; a loss or optimizer written
+    /// outside the library must be registered (`LossRegistry`, `OptimizerRegistry`) first. A model
+    /// saved uncompiled, or with a loss that cannot be saved, loads uncompiled.
+    public static func load(from directory: String, compile: Bool = true) throws -> Model {
         let archPath = (directory as NSString).appendingPathComponent("model.json")
         guard let data = FileManager.default.contents(atPath: archPath) else {
             throw FileFormatError(archPath, "cannot read the file (missing?)")
         }
         let m = try fromArchitecture(data, path: archPath)
-        try m.loadWeights(from: (directory as NSString).appendingPathComponent("model.safetensors"))
+        let weightsPath = (directory as NSString).appendingPathComponent("model.safetensors")
+        let tensors = try m.loadWeights(from: weightsPath, allowingPrefix: Model.optimizerPrefix)
+        if compile, let doc = try? JSONDecoder().decode(JSONValue.self, from: data), case .object(let o) = doc,
+           let config = o["compile_config"], config != .null {
+            try m.restoreCompileConfig(config, optimizerState: tensors, path: archPath, weightsPath: weightsPath)
+        }
         return m
     }
 }

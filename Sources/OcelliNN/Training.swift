@@ -14,8 +14,9 @@ public final class History {
 }
 
 extension Model {
-    /// Sets the optimizer, loss and metrics for `fit` and `evaluate`.
-    public func compile(optimizer: Optimizer, loss: Loss, metrics: [Metric] = []) {
+    /// Sets the optimizer, loss and metrics for `fit` and `evaluate`. The loss may be one of
+    /// Keras' (`.categoricalCrossentropy()`, …) or any `Loss`, whatever its targets.
+    public func compile(optimizer: some Optimizer, loss: some Loss, metrics: [Metric] = []) {
         self.optimizer = optimizer
         self.loss = loss
         self.metrics = metrics
@@ -35,79 +36,100 @@ extension Model {
         return Tensor(shape: [indices.count] + Array(x.shape.dropFirst()), scalars: out)
     }
 
-    /// The training loss of one batch plus every parameter's regularization penalty.
-    func totalLoss(_ yTrue: Tensor, _ yPred: Tensor, logits: Tensor? = nil) -> (loss: Tensor, penalty: Tensor?) {
-        let l = loss!.perSample(yTrue, yPred, logits: logits).mean()
+    /// The compiled loss, checked to take `T` targets; the error says to compile or what the loss takes.
+    func compiledLoss<T>(for _: T.Type, _ call: String) throws -> any Loss {
+        guard let loss else { throw TrainingError("\(name): call compile(optimizer:loss:metrics:) before \(call)") }
+        func check<L: Loss>(_ l: L) throws {
+            guard T.self is L.Target.Type else {
+                throw TrainingError("\(name): the loss '\(l.name)' takes targets of type \(L.Target.self), the data gives \(T.self)")
+            }
+        }
+        try check(loss)
+        if !metrics.isEmpty && !(T.self is Tensor.Type) {
+            throw TrainingError("\(name): metrics (\(metrics.map(\.name).joined(separator: ", "))) compare tensors, the data gives targets of type \(T.self); compile without metrics")
+        }
+        return loss
+    }
+
+    /// The batch's loss (a scalar on the tape) plus every parameter's regularization penalty.
+    func totalLoss<T>(_ target: T, _ outputs: ModelOutputs) throws -> Tensor {
+        func value<L: Loss>(_ l: L) throws -> Tensor {
+            guard let t = target as? L.Target else {
+                throw TrainingError("\(name): the loss '\(l.name)' takes targets of type \(L.Target.self), the data gives \(T.self)")
+            }
+            return try l.batchLoss(target: t, outputs: outputs)
+        }
+        guard let loss else { throw TrainingError("\(name): call compile(optimizer:loss:metrics:) first") }
+        let l = try value(loss)
         var penalty: Tensor? = nil
         for layer in layers where layer.trainable {
             for p in layer.parameters {
                 if let r = p.regularizer { penalty = penalty.map { $0 + r.penalty(p.value) } ?? r.penalty(p.value) }
             }
         }
-        return (penalty.map { l + $0 } ?? l, penalty)
+        return penalty.map { l + $0 } ?? l
     }
 
-    /// One optimizer step on a batch; returns the loss (regularization included) and predictions.
+    /// One optimizer step on a batch; returns the loss (regularization included) and the outputs.
     @discardableResult
-    public func trainStep(_ x: Tensor, _ y: Tensor, seed: UInt64 = 0) -> (loss: Float, predictions: Tensor) {
-        guard let optimizer else { preconditionFailure("\(name): call compile(optimizer:loss:metrics:) before training") }
+    public func trainStep<T>(_ batch: Batch<T>, seed: UInt64 = 0) throws -> (loss: Float, outputs: [Tensor]) {
+        guard let optimizer else { throw TrainingError("\(name): call compile(optimizer:loss:metrics:) before training") }
         // Forward and backward in their own scope: the recorded graph (which shares the
         // weights' buffers) is gone before the optimizer updates the weights in place.
-        func gradients() -> (Float, Tensor) {
+        func gradients() throws -> (Float, [Tensor]) {
             var ctx = ForwardContext(training: true, seed: seed)
-            let (outs, logits) = run([x], context: &ctx, logits: true)
-            var (l, _) = totalLoss(y, outs[0], logits: logits[0])
+            let (outs, logits) = run(batch.inputs, context: &ctx, logits: true)
+            var l = try totalLoss(batch.targets, ModelOutputs(outputs: outs, logits: logits))
             for extra in ctx.losses { l = l + extra }
             l.backward()
-            return (l.scalar, outs[0].detached())
+            return (l.scalar, outs.map { $0.detached() })
         }
-        let (lossValue, pred) = gradients()
+        let (lossValue, outputs) = try gradients()
         optimizer.apply(trainableParameters)
         trainSteps += 1
-        return (lossValue, pred)
+        return (lossValue, outputs)
     }
 
-    /// Keras' fit: shuffled mini-batches for `epochs`, optional validation, callbacks, the
-    /// progress line. `validationSplit` takes the *last* fraction of the samples (before
-    /// shuffling), as Keras does.
+    /// One optimizer step on a batch of tensors; returns the loss and the predictions.
     @discardableResult
-    public func fit(x: Tensor, y: Tensor, batchSize: Int = 32, epochs: Int = 1, validationSplit: Float = 0,
-                    validationData: (Tensor, Tensor)? = nil, shuffle: Bool = true, callbacks: [Callback] = [],
-                    verbose: Verbosity = .auto, initialEpoch: Int = 0) -> History {
-        precondition(loss != nil && optimizer != nil, "\(name): call compile(optimizer:loss:metrics:) before fit")
-        precondition(x.shape.first == y.shape.first, "\(name): fit got \(x.shape.first ?? 0) samples in x and \(y.shape.first ?? 0) in y")
-        precondition(batchSize > 0 && epochs >= 0, "\(name): batchSize must be positive and epochs non-negative")
-        precondition(validationSplit >= 0 && validationSplit < 1, "\(name): validationSplit must lie in [0, 1)")
-        var trainX = x, trainY = y
-        var validation = validationData
-        if validationSplit > 0 && validation == nil {
-            let n = x.shape[0]
-            let split = n - Int(Float(n) * validationSplit)
-            trainX = x.sliced(axis: 0, 0..<split).detached(); trainY = y.sliced(axis: 0, 0..<split).detached()
-            validation = (x.sliced(axis: 0, split..<n).detached(), y.sliced(axis: 0, split..<n).detached())
-        }
-        let n = trainX.shape[0]
-        let steps = (n + batchSize - 1) / batchSize
+    public func trainStep(_ x: Tensor, _ y: Tensor, seed: UInt64 = 0) throws -> (loss: Float, predictions: Tensor) {
+        let (l, outs) = try trainStep(Batch(x, y), seed: seed)
+        return (l, outs[0])
+    }
+
+    /// Keras' fit over a data source: `epochs` of `stepsPerEpoch` batches (default: one pass;
+    /// with fewer steps than a pass, the next epoch continues where the last stopped, as Keras),
+    /// validation after each epoch, callbacks, the progress line.
+    @discardableResult
+    public func fit<S: BatchSource>(_ data: S, epochs: Int = 1, stepsPerEpoch: Int? = nil,
+                                    validationData: (any BatchSource<S.Target>)? = nil, validationSteps: Int? = nil,
+                                    callbacks: [Callback] = [], verbose: Verbosity = .auto, initialEpoch: Int = 0) throws -> History {
+        _ = try compiledLoss(for: S.Target.self, "fit")
+        guard epochs >= 0, initialEpoch >= 0 else { throw TrainingError("\(name): epochs (\(epochs)) and initialEpoch (\(initialEpoch)) must not be negative") }
+        let passLength = data.batchCount
+        guard passLength > 0 else { throw TrainingError("\(name): the training data is empty (0 batches): nothing to train on") }
+        if let s = stepsPerEpoch, s <= 0 { throw TrainingError("\(name): stepsPerEpoch must be positive, got \(s)") }
+        let steps = stepsPerEpoch ?? passLength
         let history = History()
         let all = [ProgressLogger(verbose: verbose, steps: steps, epochs: epochs)] + callbacks
         for c in all { c.model = self }
         stopTraining = false
-        var shuffleRNG = SeededGenerator(seed: RandomSeed.next())
         let dropoutSeed = RandomSeed.next()
+        var position = 0
         for c in all { c.onTrainBegin() }
-        for epoch in initialEpoch..<epochs {
+        for epoch in initialEpoch..<Swift.max(epochs, initialEpoch) {
             let start = DispatchTime.now().uptimeNanoseconds
             for c in all { c.onEpochBegin(epoch) }
-            var order = Array(0..<n)
-            if shuffle { order.shuffle(using: &shuffleRNG) }
             var lossSum = 0.0, seen = 0
             var metricSums = [Double](repeating: 0, count: metrics.count)
             for step in 0..<steps {
-                let idx = order[(step * batchSize)..<Swift.min(n, (step + 1) * batchSize)]
-                let xb = Model.batch(trainX, idx), yb = Model.batch(trainY, idx)
-                let (l, pred) = trainStep(xb, yb, seed: dropoutSeed &+ UInt64(trainSteps))
-                lossSum += Double(l) * Double(idx.count); seen += idx.count
-                for (k, m) in metrics.enumerated() { metricSums[k] += m.values(yb, pred).reduce(0.0) { $0 + Double($1) } }
+                let batch = try data.batch(position % passLength, pass: position / passLength)
+                position += 1
+                let (l, outputs) = try trainStep(batch, seed: dropoutSeed &+ UInt64(trainSteps))
+                lossSum += Double(l) * Double(batch.size); seen += batch.size
+                if let y = batch.targets as? Tensor {
+                    for (k, m) in metrics.enumerated() { metricSums[k] += m.values(y, outputs[0]).reduce(0.0) { $0 + Double($1) } }
+                }
                 var logs: [String: Float] = ["loss": Float(lossSum / Double(seen))]
                 for (k, m) in metrics.enumerated() { logs[m.name] = Float(metricSums[k] / Double(seen)) }
                 for c in all { c.onBatchEnd(step, logs: logs) }
@@ -115,8 +137,8 @@ extension Model {
             }
             var logs: [String: Float] = ["loss": Float(lossSum / Double(Swift.max(seen, 1)))]
             for (k, m) in metrics.enumerated() { logs[m.name] = Float(metricSums[k] / Double(Swift.max(seen, 1))) }
-            if let (vx, vy) = validation {
-                for (k, v) in evaluate(x: vx, y: vy, batchSize: batchSize, verbose: .silent) { logs["val_" + k] = v }
+            if let validationData {
+                for (k, v) in try evaluate(validationData, steps: validationSteps, verbose: .silent) { logs["val_" + k] = v }
             }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             history.epochSeconds.append(seconds)
@@ -128,35 +150,82 @@ extension Model {
         return history
     }
 
-    /// Loss and metrics over a data set, in inference mode.
-    public func evaluate(x: Tensor, y: Tensor, batchSize: Int = 32, verbose: Verbosity = .silent) -> [String: Float] {
-        precondition(loss != nil, "\(name): call compile(optimizer:loss:metrics:) before evaluate")
-        precondition(x.shape.first == y.shape.first, "\(name): evaluate got \(x.shape.first ?? 0) samples in x and \(y.shape.first ?? 0) in y")
-        let n = x.shape[0]
-        var lossSum = 0.0
+    /// Keras' fit on tensors: shuffled mini-batches for `epochs`, optional validation, callbacks,
+    /// the progress line. `validationSplit` takes the *last* fraction of the samples (before
+    /// shuffling), as Keras does.
+    @discardableResult
+    public func fit(x: Tensor, y: Tensor, batchSize: Int = 32, epochs: Int = 1, validationSplit: Float = 0,
+                    validationData: (Tensor, Tensor)? = nil, shuffle: Bool = true, callbacks: [Callback] = [],
+                    verbose: Verbosity = .auto, initialEpoch: Int = 0) throws -> History {
+        guard validationSplit >= 0 && validationSplit < 1 else {
+            throw TrainingError("\(name): validationSplit must lie in [0, 1), got \(validationSplit)")
+        }
+        guard x.shape.first == y.shape.first else {
+            throw TrainingError("\(name): fit got \(x.shape.first ?? 0) samples in x and \(y.shape.first ?? 0) in y")
+        }
+        var trainX = x, trainY = y
+        var validation = validationData
+        if validationSplit > 0 && validation == nil {
+            let n = x.shape[0]
+            let split = n - Int(Float(n) * validationSplit)
+            trainX = x.sliced(axis: 0, 0..<split).detached(); trainY = y.sliced(axis: 0, 0..<split).detached()
+            validation = (x.sliced(axis: 0, split..<n).detached(), y.sliced(axis: 0, split..<n).detached())
+        }
+        let validationBatches = try validation.map { try TensorBatches(x: $0.0, y: $0.1, batchSize: batchSize, seed: 0) }
+        return try fit(TensorBatches(x: trainX, y: trainY, batchSize: batchSize, shuffle: shuffle), epochs: epochs,
+                       validationData: validationBatches, callbacks: callbacks, verbose: verbose, initialEpoch: initialEpoch)
+    }
+
+    /// Loss and metrics over a data source (`steps` batches, default one pass), in inference mode.
+    public func evaluate<S: BatchSource>(_ data: S, steps: Int? = nil, verbose: Verbosity = .silent) throws -> [String: Float] {
+        _ = try compiledLoss(for: S.Target.self, "evaluate")
+        if let s = steps, s < 0 { throw TrainingError("\(name): evaluate steps must not be negative, got \(s)") }
+        let passLength = data.batchCount
+        let steps = passLength == 0 ? 0 : steps ?? passLength
+        var lossSum = 0.0, seen = 0
         var metricSums = [Double](repeating: 0, count: metrics.count)
-        let all = Array(0..<n)
-        let steps = (n + batchSize - 1) / batchSize
         let progress = ProgressLogger(verbose: verbose, steps: steps, epochs: 0)
         let start = DispatchTime.now().uptimeNanoseconds
-        withoutGradients {
+        try withoutGradients {
             for step in 0..<steps {
-                let idx = all[(step * batchSize)..<Swift.min(n, (step + 1) * batchSize)]
-                let xb = Model.batch(x, idx), yb = Model.batch(y, idx)
+                let batch = try data.batch(step % passLength, pass: step / passLength)
                 var ctx = ForwardContext(training: false)
-                let (outs, logits) = run([xb], context: &ctx, logits: true)
-                let pred = outs[0]
-                lossSum += Double(totalLoss(yb, pred, logits: logits[0]).loss.scalar) * Double(idx.count)
-                for (k, m) in metrics.enumerated() { metricSums[k] += m.values(yb, pred).reduce(0.0) { $0 + Double($1) } }
-                var logs: [String: Float] = ["loss": Float(lossSum / Double(idx.endIndex))]
-                for (k, m) in metrics.enumerated() { logs[m.name] = Float(metricSums[k] / Double(idx.endIndex)) }
+                let (outs, logits) = run(batch.inputs, context: &ctx, logits: true)
+                lossSum += Double(try totalLoss(batch.targets, ModelOutputs(outputs: outs, logits: logits)).scalar) * Double(batch.size)
+                seen += batch.size
+                if let y = batch.targets as? Tensor {
+                    for (k, m) in metrics.enumerated() { metricSums[k] += m.values(y, outs[0]).reduce(0.0) { $0 + Double($1) } }
+                }
+                var logs: [String: Float] = ["loss": Float(lossSum / Double(seen))]
+                for (k, m) in metrics.enumerated() { logs[m.name] = Float(metricSums[k] / Double(seen)) }
                 progress.show(step + 1, logs: logs, elapsed: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
                               final: step + 1 == steps)
             }
         }
-        var out: [String: Float] = ["loss": Float(lossSum / Double(Swift.max(n, 1)))]
-        for (k, m) in metrics.enumerated() { out[m.name] = Float(metricSums[k] / Double(Swift.max(n, 1))) }
+        var out: [String: Float] = ["loss": Float(lossSum / Double(Swift.max(seen, 1)))]
+        for (k, m) in metrics.enumerated() { out[m.name] = Float(metricSums[k] / Double(Swift.max(seen, 1))) }
         return out
+    }
+
+    /// Loss and metrics over tensors, in inference mode.
+    public func evaluate(x: Tensor, y: Tensor, batchSize: Int = 32, verbose: Verbosity = .silent) throws -> [String: Float] {
+        try evaluate(TensorBatches(x: x, y: y, batchSize: batchSize, seed: 0), verbose: verbose)
+    }
+
+    /// The first output for every sample of a data source (`steps` batches, default one pass), in
+    /// inference mode; the targets are not read.
+    public func predict<S: BatchSource>(_ data: S, steps: Int? = nil) throws -> Tensor {
+        let passLength = data.batchCount
+        let steps = passLength == 0 ? 0 : steps ?? passLength
+        var parts: [Tensor] = []
+        try withoutGradients {
+            for step in 0..<steps {
+                let batch = try data.batch(step % passLength, pass: step / passLength)
+                var ctx = ForwardContext(training: false)
+                parts.append(forward(batch.inputs, context: &ctx)[0])
+            }
+        }
+        return parts.isEmpty ? Tensor.zeros([0] + outputs[0].shape) : Tensor.concatenate(parts, axis: 0)
     }
 
     /// Outputs for every sample, computed in batches in inference mode.

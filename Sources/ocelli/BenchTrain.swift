@@ -34,12 +34,12 @@ struct BenchTrain: ParsableCommand {
     func best(_ body: () -> Void) -> Double { timed(body).best }
 
     /// Best and median of `steps` runs of `body`, in milliseconds (after one warm-up run).
-    func timed(_ body: () -> Void) -> (best: Double, median: Double) {
-        body()
+    func timed(_ body: () throws -> Void) rethrows -> (best: Double, median: Double) {
+        try body()
         var times: [Double] = []
         for _ in 0..<steps {
             let t0 = DispatchTime.now().uptimeNanoseconds
-            body()
+            try body()
             times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
         }
         times.sort()
@@ -57,7 +57,7 @@ struct BenchTrain: ParsableCommand {
         let y = toCategorical(Tensor(labels), numClasses: 10)
 
         var seed: UInt64 = 0
-        let (step, stepMedian) = timed { seed += 1; _ = net.trainStep(x, y, seed: seed) }
+        let (step, stepMedian) = try timed { seed += 1; _ = try net.trainStep(x, y, seed: seed) }
 
         var rows: [(name: String, forward: Double, backward: Double)] = []
         var input = x

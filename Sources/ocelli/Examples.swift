@@ -65,8 +65,8 @@ struct SeluExample: ParsableCommand {
             }
             print(line)
             model.compile(optimizer: .sgd(learningRate: 0.01, momentum: 0.9), loss: .categoricalCrossentropy(), metrics: [.accuracy])
-            let history = model.fit(x: xs, y: y, batchSize: 64, epochs: epochs, verbose: .silent)
-            let result = model.evaluate(x: testXs, y: testY, verbose: .silent)
+            let history = try model.fit(x: xs, y: y, batchSize: 64, epochs: epochs, verbose: .silent)
+            let result = try model.evaluate(x: testXs, y: testY, verbose: .silent)
             print("  \(selu ? "SELU" : "ReLU"): training loss \(history.history["loss"]!.map { fmt(Double($0), 3) }.joined(separator: " → ")), "
                   + "test accuracy \(fmt(Double(result["accuracy"] ?? 0) * 100, 1))%")
         }
@@ -153,7 +153,7 @@ struct CenterLossExample: ParsableCommand {
                 Dense(units: 2)
             }
             let classifier = Sequential(inputShape: [2]) { Dense(units: 10) }
-            let optimizer = Optimizer.adam(learningRate: 0.003)
+            let optimizer = Adam(learningRate: 0.003)
             let center = CenterLoss(classes: 10, features: 2, alpha: 0.5)
             var order = Array(0..<n)
             var rng = SeededGenerator(seed: seed)
@@ -276,9 +276,9 @@ struct DropoutExample: ParsableCommand {
             var g = SeededGenerator(seed: seed)
             for _ in 0..<epochs {
                 let xe = variant == "augmentation" ? Self.shifted(x, generator: &g) : x
-                model.fit(x: xe, y: y, batchSize: 32, epochs: 1, verbose: .silent)
+                try model.fit(x: xe, y: y, batchSize: 32, epochs: 1, verbose: .silent)
             }
-            let train = model.evaluate(x: x, y: y)["accuracy"] ?? 0, test = model.evaluate(x: testX, y: testY)["accuracy"] ?? 0
+            let train = try model.evaluate(x: x, y: y)["accuracy"] ?? 0, test = try model.evaluate(x: testX, y: testY)["accuracy"] ?? 0
             let label = variant.padding(toLength: 16, withPad: " ", startingAt: 0)
             print(String(format: "  %@ train accuracy %5.1f%%  test accuracy %5.1f%%  gap %4.1f points", label,
                          train * 100, test * 100, (train - test) * 100))

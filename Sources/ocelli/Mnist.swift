@@ -81,8 +81,8 @@ struct Mnist: ParsableCommand {
         net.printSummary()
         net.compile(optimizer: .adam(), loss: .categoricalCrossentropy(), metrics: [.accuracy])
         let verbosity = verbose.flatMap { Verbosity(rawValue: $0) } ?? .auto
-        let history = net.fit(x: xTrain, y: yTrain, batchSize: batchSize, epochs: epochs, verbose: verbosity)
-        let result = net.evaluate(x: mnist.testImages, y: yTest, batchSize: 256)
+        let history = try net.fit(x: xTrain, y: yTrain, batchSize: batchSize, epochs: epochs, verbose: verbosity)
+        let result = try net.evaluate(x: mnist.testImages, y: yTest, batchSize: 256)
         print(String(format: "Test loss: %.4f", result["loss"] ?? .nan))
         print(String(format: "Test accuracy: %.4f", result["accuracy"] ?? .nan))
         // A failed write is reported at the end, after the other outputs (the JSON line too).

@@ -12,22 +12,22 @@ import OcelliTestSupport
         let f = ConceptFixtures.entry("focal")
         let logits = ConceptFixtures.tensor(f["logits"]), onehot = ConceptFixtures.tensor(f["onehot"])
         let probs = ConceptFixtures.tensor(f["probs"])
-        #expect(maxDifference(Loss.categoricalFocalCrossentropy().perSample(onehot, probs), ConceptFixtures.tensor(f["categorical"])) <= Self.tolerance)
-        let cfl = Loss.categoricalFocalCrossentropy(alpha: 0.5, gamma: 1.5, fromLogits: true, labelSmoothing: 0.1)
+        #expect(maxDifference(KerasLoss.categoricalFocalCrossentropy().perSample(onehot, probs), ConceptFixtures.tensor(f["categorical"])) <= Self.tolerance)
+        let cfl = KerasLoss.categoricalFocalCrossentropy(alpha: 0.5, gamma: 1.5, fromLogits: true, labelSmoothing: 0.1)
         #expect(maxDifference(cfl.perSample(onehot, logits), ConceptFixtures.tensor(f["categorical_logits_ls"])) <= Self.tolerance)
         let bl = ConceptFixtures.tensor(f["binary_logits"]), bt = ConceptFixtures.tensor(f["binary_targets"])
-        #expect(maxDifference(Loss.binaryFocalCrossentropy(fromLogits: true).perSample(bt, bl), ConceptFixtures.tensor(f["binary"])) <= Self.tolerance)
-        let balanced = Loss.binaryFocalCrossentropy(applyClassBalancing: true, alpha: 0.3, gamma: 1, fromLogits: true, labelSmoothing: 0.2)
+        #expect(maxDifference(KerasLoss.binaryFocalCrossentropy(fromLogits: true).perSample(bt, bl), ConceptFixtures.tensor(f["binary"])) <= Self.tolerance)
+        let balanced = KerasLoss.binaryFocalCrossentropy(applyClassBalancing: true, alpha: 0.3, gamma: 1, fromLogits: true, labelSmoothing: 0.2)
         #expect(maxDifference(balanced.perSample(bt, bl), ConceptFixtures.tensor(f["binary_balanced_ls"])) <= Self.tolerance)
         #expect(maxDifference(EmbeddingLoss.sigmoidFocalLoss(logits: bl, targets: bt), ConceptFixtures.tensor(f["torchvision_sigmoid_focal"])) <= Self.tolerance)
         // By hand: p = 0.5 on the true class, α = 0.25, γ = 2 → 0.25 · 0.5² · ln 2.
-        let half = Loss.categoricalFocalCrossentropy().perSample(Tensor([[1, 0]]), Tensor([[0.5, 0.5]]))
+        let half = KerasLoss.categoricalFocalCrossentropy().perSample(Tensor([[1, 0]]), Tensor([[0.5, 0.5]]))
         #expect(abs(half.scalar - 0.25 * 0.25 * Float(M_LN2)) < 1e-6)
         // γ = 0 and α = 1: plain cross-entropy.
-        #expect(maxDifference(Loss.categoricalFocalCrossentropy(alpha: 1, gamma: 0).perSample(onehot, probs),
-                              Loss.categoricalCrossentropy().perSample(onehot, probs)) <= 1e-6)
+        #expect(maxDifference(KerasLoss.categoricalFocalCrossentropy(alpha: 1, gamma: 0).perSample(onehot, probs),
+                              KerasLoss.categoricalCrossentropy().perSample(onehot, probs)) <= 1e-6)
         let r = checkGradients([TestData.uniform([3, 4], seed: 1, scale: 2)]) { t in
-            Loss.categoricalFocalCrossentropy(fromLogits: true).perSample(Tensor.oneHot([0, 2, 3], depth: 4), t[0])
+            KerasLoss.categoricalFocalCrossentropy(fromLogits: true).perSample(Tensor.oneHot([0, 2, 3], depth: 4), t[0])
         }
         #expect(r.passed, "categorical focal: \(r)")
         let rb = checkGradients([TestData.uniform([3, 4], seed: 2, scale: 2)]) { t in
@@ -35,7 +35,7 @@ import OcelliTestSupport
         }
         #expect(rb.passed, "sigmoid focal: \(rb)")
         let targets = Tensor(shape: [2, 3], scalars: [1, 0, 1, 0, 0, 1])
-        for loss in [Loss.binaryFocalCrossentropy(applyClassBalancing: true, alpha: 0.3, gamma: 1.5, fromLogits: true, labelSmoothing: 0.1),
+        for loss in [KerasLoss.binaryFocalCrossentropy(applyClassBalancing: true, alpha: 0.3, gamma: 1.5, fromLogits: true, labelSmoothing: 0.1),
                      .binaryFocalCrossentropy(gamma: 2), .sparseCategoricalCrossentropy(fromLogits: true, labelSmoothing: 0.2)] {
             let isSparse = loss == .sparseCategoricalCrossentropy(fromLogits: true, labelSmoothing: 0.2)
             let input = isSparse ? TestData.uniform([2, 3], seed: 4, scale: 2) : Tensor.uniform([2, 3], minimum: 0.2, maximum: 0.8, seed: 4)
@@ -51,13 +51,13 @@ import OcelliTestSupport
         let logits = ConceptFixtures.tensor(f["logits"]), onehot = ConceptFixtures.tensor(f["onehot"])
         let keras = ConceptFixtures.tensor(f["sparse_ls_logits"])  // Keras' categorical CE, smoothing 0.2, from logits
         let indices = Tensor([0, 3, 1, 4])
-        #expect(maxDifference(Loss.categoricalCrossentropy(fromLogits: true, labelSmoothing: 0.2).perSample(onehot, logits), keras) <= Self.tolerance)
-        #expect(maxDifference(Loss.sparseCategoricalCrossentropy(fromLogits: true, labelSmoothing: 0.2).perSample(indices, logits), keras) <= Self.tolerance)
-        #expect(maxDifference(Loss.sparseCategoricalCrossentropy(labelSmoothing: 0.2).perSample(indices, logits.softmax()), keras) <= 1e-4)
+        #expect(maxDifference(KerasLoss.categoricalCrossentropy(fromLogits: true, labelSmoothing: 0.2).perSample(onehot, logits), keras) <= Self.tolerance)
+        #expect(maxDifference(KerasLoss.sparseCategoricalCrossentropy(fromLogits: true, labelSmoothing: 0.2).perSample(indices, logits), keras) <= Self.tolerance)
+        #expect(maxDifference(KerasLoss.sparseCategoricalCrossentropy(labelSmoothing: 0.2).perSample(indices, logits.softmax()), keras) <= 1e-4)
         // Binary: targets squeezed towards ½ (by hand: t = 1 → 0.9 with smoothing 0.2).
         let p = Tensor([[0.8]])
         let expected = -(0.9 * Foundation.log(0.8) + 0.1 * Foundation.log(0.2))
-        #expect(abs(Loss.binaryCrossentropy(labelSmoothing: 0.2).perSample(Tensor([[1]]), p).scalar - Float(expected)) < 1e-6)
+        #expect(abs(KerasLoss.binaryCrossentropy(labelSmoothing: 0.2).perSample(Tensor([[1]]), p).scalar - Float(expected)) < 1e-6)
     }
 
     @Test func tripletMarginLossMatchesPyTorch() {

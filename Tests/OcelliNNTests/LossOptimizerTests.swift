@@ -11,33 +11,33 @@ import OcelliTestSupport
 
     @Test func crossEntropies() {
         let yt = Tensor([[0, 1, 0], [0, 0, 1]]), yp = Tensor([[0.05, 0.95, 0], [0.1, 0.8, 0.1]])
-        #expect(Loss.categoricalCrossentropy()(yt, yp).isClose(to: Tensor(1.176939), absolute: 1e-5))
-        #expect(Loss.sparseCategoricalCrossentropy()(Tensor([1, 2]), yp).isClose(to: Tensor(1.176939), absolute: 1e-5))
+        #expect(KerasLoss.categoricalCrossentropy()(yt, yp).isClose(to: Tensor(1.176939), absolute: 1e-5))
+        #expect(KerasLoss.sparseCategoricalCrossentropy()(Tensor([1, 2]), yp).isClose(to: Tensor(1.176939), absolute: 1e-5))
         // From logits = softmax of the logits, then the same formula.
         let logits = Tensor([[1, 2, 3]]), probs = logits.softmax()
-        #expect(Loss.categoricalCrossentropy(fromLogits: true)(Tensor([[0, 0, 1]]), logits)
-            .isClose(to: Loss.categoricalCrossentropy()(Tensor([[0, 0, 1]]), probs), absolute: 1e-6))
-        #expect(Loss.binaryCrossentropy()(t, p).isClose(to: Tensor(0.815), absolute: 1e-3))
+        #expect(KerasLoss.categoricalCrossentropy(fromLogits: true)(Tensor([[0, 0, 1]]), logits)
+            .isClose(to: KerasLoss.categoricalCrossentropy()(Tensor([[0, 0, 1]]), probs), absolute: 1e-6))
+        #expect(KerasLoss.binaryCrossentropy()(t, p).isClose(to: Tensor(0.815), absolute: 1e-3))
         let logitsB = Tensor([[0.4, -0.4], [-0.4, 0.4]])
-        #expect(Loss.binaryCrossentropy(fromLogits: true)(t, logitsB)
-            .isClose(to: Loss.binaryCrossentropy()(t, logitsB.sigmoid()), absolute: 1e-5))
+        #expect(KerasLoss.binaryCrossentropy(fromLogits: true)(t, logitsB)
+            .isClose(to: KerasLoss.binaryCrossentropy()(t, logitsB.sigmoid()), absolute: 1e-5))
     }
 
     @Test func regressionAndMarginLosses() {
         let yp = Tensor([[1, 1], [1, 0]])
-        #expect(Loss.meanSquaredError(t, yp).scalar == 0.5)
-        #expect(Loss.meanAbsoluteError(t, yp).scalar == 0.5)
-        #expect(Loss.hinge(t, p).isClose(to: Tensor(1.3), absolute: 1e-5))
-        #expect(Loss.squaredHinge(t, p).isClose(to: Tensor(1.86), absolute: 1e-5))
-        #expect(Loss.poisson(t, Tensor([[1, 1], [0, 0]])).isClose(to: Tensor(0.5), absolute: 1e-5))
-        #expect(Loss.kullbackLeiblerDivergence(t, p).isClose(to: Tensor(0.458), absolute: 1e-3))
-        #expect(Loss.huber()(t, p).isClose(to: Tensor(0.155), absolute: 1e-5))
-        #expect(Loss.meanSquaredError(t, yp, reduction: .sum).scalar == 1)
-        #expect(Loss.meanSquaredError(t, yp, reduction: .none).scalars == [0.5, 0.5])
+        #expect(KerasLoss.meanSquaredError(t, yp).scalar == 0.5)
+        #expect(KerasLoss.meanAbsoluteError(t, yp).scalar == 0.5)
+        #expect(KerasLoss.hinge(t, p).isClose(to: Tensor(1.3), absolute: 1e-5))
+        #expect(KerasLoss.squaredHinge(t, p).isClose(to: Tensor(1.86), absolute: 1e-5))
+        #expect(KerasLoss.poisson(t, Tensor([[1, 1], [0, 0]])).isClose(to: Tensor(0.5), absolute: 1e-5))
+        #expect(KerasLoss.kullbackLeiblerDivergence(t, p).isClose(to: Tensor(0.458), absolute: 1e-3))
+        #expect(KerasLoss.huber()(t, p).isClose(to: Tensor(0.155), absolute: 1e-5))
+        #expect(KerasLoss.meanSquaredError(t, yp, reduction: .sum).scalar == 1)
+        #expect(KerasLoss.meanSquaredError(t, yp, reduction: .none).scalars == [0.5, 0.5])
     }
 
     @Test func lossGradientsMatchFiniteDifferences() {
-        for loss in [Loss.categoricalCrossentropy(labelSmoothing: 0.1), .binaryCrossentropy(), .huber(delta: 0.3), .kullbackLeiblerDivergence] {
+        for loss in [KerasLoss.categoricalCrossentropy(labelSmoothing: 0.1), .binaryCrossentropy(), .huber(delta: 0.3), .kullbackLeiblerDivergence] {
             let target = Tensor([[0.2, 0.7, 0.1], [0.0, 0.0, 1.0]])
             let pred = Tensor([[0.3, 0.5, 0.2], [0.25, 0.15, 0.6]])
             let r = checkGradients([pred]) { loss(target, $0[0]) }
@@ -60,7 +60,7 @@ import OcelliTestSupport
 /// One step of every optimizer against values computed by hand from Keras 3's update rules:
 /// w = [1, 2], g = [0.5, −1].
 @Suite struct OptimizerTests {
-    func step(_ opt: Optimizer, times: Int = 1) -> [Float] {
+    func step(_ opt: some Optimizer, times: Int = 1) -> [Float] {
         let p = Parameter("w", Tensor([1, 2]))
         for _ in 0..<times {
             (p.value * Tensor([0.5, -1])).sum().backward()
@@ -89,16 +89,16 @@ import OcelliTestSupport
     }
 
     @Test func kerasDefaults() {
-        #expect(Optimizer.sgd().learningRate == 0.01)
-        #expect(Optimizer.adam().learningRate == 0.001)
-        #expect(Optimizer.adadelta().learningRate == 0.001)  // Keras 2 used 1.0
-        #expect(Optimizer.adamW().weightDecay == 0.004)
+        #expect(SGD().learningRate == 0.01)
+        #expect(Adam().learningRate == 0.001)
+        #expect(Adadelta().learningRate == 0.001)  // Keras 2 used 1.0
+        #expect(Adam.adamW().weightDecay == 0.004)
     }
 
     @Test func clipping() {
         #expect(close(step(.sgd(learningRate: 1, clipNorm: 0.5)), [1 - 0.2236068, 2 + 0.4472136]))
         #expect(close(step(.sgd(learningRate: 1, clipValue: 0.6)), [0.5, 2.6]))
-        let opt = Optimizer.sgd(learningRate: 1); opt.globalClipNorm = 0.5
+        let opt = SGD(learningRate: 1); opt.globalClipNorm = 0.5
         #expect(close(step(opt), [1 - 0.2236068, 2 + 0.4472136]))
     }
 
@@ -110,7 +110,7 @@ import OcelliTestSupport
         #expect(Swift.abs(CosineDecay(initialLearningRate: 0, decaySteps: 100, warmupTarget: 1, warmupSteps: 10)(5) - 0.5) < 1e-6)
         #expect(Swift.abs(PolynomialDecay(initialLearningRate: 1, decaySteps: 10, endLearningRate: 0)(5) - 0.5) < 1e-6)
         #expect(Swift.abs(LinearWarmup(warmupSteps: 4, then: ConstantLearningRate(1))(1) - 0.5) < 1e-6)
-        let opt = Optimizer.sgd().withSchedule(ExponentialDecay(initialLearningRate: 1, decaySteps: 1, decayRate: 0.5))
+        let opt = SGD().withSchedule(ExponentialDecay(initialLearningRate: 1, decaySteps: 1, decayRate: 0.5))
         let p = Parameter("w", Tensor([0]))
         for _ in 0..<2 { (p.value * 1).sum().backward(); opt.apply([p]) }
         #expect(p.value.scalars == [-1.5])  // steps of 1 then 0.5

@@ -31,15 +31,15 @@ func temporaryDirectory() -> String {
 }
 
 @Suite(.serialized) struct TrainingTests {
-    @Test func fitLearnsAndReportsHistory() {
+    @Test func fitLearnsAndReportsHistory() throws {
         let (x, y) = blobs(256, seed: 1)
         let m = tinyModel()
-        let h = m.fit(x: x, y: y, batchSize: 32, epochs: 5, validationSplit: 0.25, verbose: .silent)
+        let h = try m.fit(x: x, y: y, batchSize: 32, epochs: 5, validationSplit: 0.25, verbose: .silent)
         #expect(h.history["loss"]!.count == 5)
         #expect(h.history["loss"]!.last! < h.history["loss"]!.first!)
         #expect(h.history["val_accuracy"]!.last! > 0.95)
         #expect(h.epochSeconds.count == 5)
-        let r = m.evaluate(x: x, y: y)
+        let r = try m.evaluate(x: x, y: y)
         #expect(r["accuracy"]! > 0.95)
         #expect(m.predict(x: x, batchSize: 50).shape == [256, 2])
         let svg = h.svg()
@@ -47,17 +47,17 @@ func temporaryDirectory() -> String {
         #expect(svg.components(separatedBy: "<polyline").count == 5)  // loss, val_loss, accuracy, val_accuracy
     }
 
-    @Test func sameSeedSameWeights() {
+    @Test func sameSeedSameWeights() throws {
         let (x, y) = blobs(64, seed: 2)
         // Each run in its own sequence: other suites build models on other threads meanwhile.
-        func train() -> [Float] {
-            RandomSeed.withSeed(7) {
+        func train() throws -> [Float] {
+            try RandomSeed.withSeed(7) {
                 let m = tinyModel()
-                m.fit(x: x, y: y, batchSize: 16, epochs: 2, verbose: .silent)
+                try m.fit(x: x, y: y, batchSize: 16, epochs: 2, verbose: .silent)
                 return m.getWeights().flatMap(\.scalars)
             }
         }
-        #expect(train() == train())
+        #expect(try train() == train())
     }
 
     /// A `withSeed` block draws only from its own sequence: builders drawing from the global one
@@ -84,17 +84,17 @@ func temporaryDirectory() -> String {
         #expect(results.count == 8 && results.allSatisfy { $0 == reference })
     }
 
-    @Test func frozenLayersDoNotMove() {
+    @Test func frozenLayersDoNotMove() throws {
         let (x, y) = blobs(64, seed: 3)
         let m = tinyModel()
         m.layers[0].trainable = false
         let before = m.layers[0].parameters.map(\.value.scalars)
-        m.fit(x: x, y: y, epochs: 1, verbose: .silent)
+        try m.fit(x: x, y: y, epochs: 1, verbose: .silent)
         #expect(m.layers[0].parameters.map(\.value.scalars) == before)
         #expect(m.layers[1].parameters[0].value.scalars != tinyModel().layers[1].parameters[0].value.scalars)
     }
 
-    @Test func crossEntropyOnASoftmaxOutputUsesTheLogits() {
+    @Test func crossEntropyOnASoftmaxOutputUsesTheLogits() throws {
         // A confidently wrong prediction: p(true) = e^-40. Clipped probabilities would report
         // −log(1e-7) ≈ 16.1 and give no gradient; the logits give the exact 40.
         RandomSeed.set(1)
@@ -102,22 +102,22 @@ func temporaryDirectory() -> String {
         let d = m.layers[0] as! Dense
         d.bias!.assign(Tensor([40, 0]))
         m.compile(optimizer: .sgd(learningRate: 0.1), loss: .sparseCategoricalCrossentropy())
-        #expect(Swift.abs(m.evaluate(x: Tensor([[1]]), y: Tensor([1]))["loss"]! - 40) < 1e-3)
-        m.fit(x: Tensor([[1]]), y: Tensor([1]), epochs: 1, verbose: .silent)
+        #expect(Swift.abs(try m.evaluate(x: Tensor([[1]]), y: Tensor([1]))["loss"]! - 40) < 1e-3)
+        try m.fit(x: Tensor([[1]]), y: Tensor([1]), epochs: 1, verbose: .silent)
         #expect(d.bias!.value.scalars[1] > 0.09)  // the gradient reached the bias
     }
 
-    @Test func regularizationAddsToTheLoss() {
+    @Test func regularizationAddsToTheLoss() throws {
         RandomSeed.set(1)
         let m = Sequential(inputShape: [2]) { Dense(units: 1, kernelInitializer: .ones, kernelRegularizer: .l2(0.5)) }
         m.compile(optimizer: .sgd(), loss: .meanSquaredError)
-        let r = m.evaluate(x: Tensor([[0, 0]]), y: Tensor([[0]]))
+        let r = try m.evaluate(x: Tensor([[0, 0]]), y: Tensor([[0]]))
         #expect(Swift.abs(r["loss"]! - 1.0) < 1e-6)  // 0 data loss + 0.5·(1² + 1²)
     }
 }
 
 @Suite(.serialized) struct CallbackTests {
-    @Test func earlyStoppingStopsAndRestores() {
+    @Test func earlyStoppingStopsAndRestores() throws {
         let (x, y) = blobs(64, seed: 4)
         let m = tinyModel()
         var epochs = 0
@@ -127,7 +127,7 @@ func temporaryDirectory() -> String {
             override func onEpochEnd(_ epoch: Int, logs: inout [String: Float]) { logs["score"] = epoch == 1 ? -1 : Float(epoch) }
         }
         let stop = EarlyStopping(monitor: "score", patience: 2, restoreBestWeights: true)
-        m.fit(x: x, y: y, epochs: 20, callbacks: [Inject(), stop, fake], verbose: .silent)
+        try m.fit(x: x, y: y, epochs: 20, callbacks: [Inject(), stop, fake], verbose: .silent)
         #expect(epochs == 4)  // best at epoch 1, two more without improvement, stop after epoch 3
         #expect(stop.stoppedEpoch == 3)
     }
@@ -139,7 +139,7 @@ func temporaryDirectory() -> String {
         let ckpt = ModelCheckpoint(path: dir + "/w-{epoch}.safetensors", monitor: "loss", saveBestOnly: false)
         let csv = CSVLogger(path: dir + "/log.csv")
         let sched = LearningRateScheduler { epoch, lr in epoch == 0 ? lr : lr / 2 }
-        m.fit(x: x, y: y, epochs: 3, callbacks: [ckpt, sched, csv], verbose: .silent)
+        try m.fit(x: x, y: y, epochs: 3, callbacks: [ckpt, sched, csv], verbose: .silent)
         #expect(ckpt.savedPaths.count == 3)
         #expect(FileManager.default.fileExists(atPath: dir + "/w-03.safetensors"))
         let rows = try String(contentsOfFile: dir + "/log.csv", encoding: .utf8).split(separator: "\n")
@@ -149,25 +149,25 @@ func temporaryDirectory() -> String {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).allSatisfy { !$0.hasPrefix(".") })
     }
 
-    @Test func reduceOnPlateauAndTerminateOnNaN() {
+    @Test func reduceOnPlateauAndTerminateOnNaN() throws {
         let (x, y) = blobs(32, seed: 6)
         let m = tinyModel()
         final class Flat: Callback {
             override func onEpochEnd(_ epoch: Int, logs: inout [String: Float]) { logs["flat"] = 1 }
         }
         let plateau = ReduceLROnPlateau(monitor: "flat", factor: 0.5, patience: 1)
-        m.fit(x: x, y: y, epochs: 3, callbacks: [Flat(), plateau], verbose: .silent)
+        try m.fit(x: x, y: y, epochs: 3, callbacks: [Flat(), plateau], verbose: .silent)
         #expect(Swift.abs(m.optimizer!.learningRate - 0.0125) < 1e-7)  // 0.05 → 0.025 → 0.0125
 
         let bad = tinyModel()
         var xs = x; xs[0, 0] = .nan
         var batches = 0
-        bad.fit(x: xs, y: y, batchSize: 4, epochs: 2, shuffle: false,
+        try bad.fit(x: xs, y: y, batchSize: 4, epochs: 2, shuffle: false,
                 callbacks: [TerminateOnNaN(), LambdaCallback(onBatchEnd: { _, _ in batches += 1 })], verbose: .silent)
         #expect(batches == 1)
     }
 
-    @Test func progressLineHasKerasFormat() {
+    @Test func progressLineHasKerasFormat() throws {
         let line = ProgressLine.format(current: 469, target: 469, elapsed: 7.2, logs: ["loss": 0.3294, "accuracy": 0.8814,
                                        "val_loss": 0.2956, "val_accuracy": 0.8946], final: true)
         #expect(line == "469/469 ━━━━━━━━━━━━━━━━━━━━ 7s 15ms/step - accuracy: 0.8814 - loss: 0.3294 - val_accuracy: 0.8946 - val_loss: 0.2956")
@@ -191,7 +191,7 @@ func temporaryDirectory() -> String {
         let m = Model(inputs: input, outputs: out, name: "skip_net")
         m.compile(optimizer: .adam(), loss: .sparseCategoricalCrossentropy(), metrics: [.accuracy])
         let x = Tensor.uniform([8, 6, 6, 2], seed: 1), y = Tensor([0, 1, 2, 0, 1, 2, 0, 1])
-        m.fit(x: x, y: y, batchSize: 4, epochs: 2, verbose: .silent)
+        try m.fit(x: x, y: y, batchSize: 4, epochs: 2, verbose: .silent)
         let dir = temporaryDirectory()
         try m.save(to: dir)
         let loaded = try Model.load(from: dir)
@@ -199,7 +199,7 @@ func temporaryDirectory() -> String {
         #expect(loaded.layers.map(\.name) == m.layers.map(\.name))
         #expect(loaded(x).scalars == m(x).scalars)
         loaded.compile(optimizer: .adam(), loss: .sparseCategoricalCrossentropy(), metrics: [.accuracy])
-        #expect(loaded.evaluate(x: x, y: y) == m.evaluate(x: x, y: y))
+        #expect(try loaded.evaluate(x: x, y: y) == m.evaluate(x: x, y: y))
 
         let seq = tinyModel()
         try seq.save(to: dir + "/seq")
@@ -288,15 +288,15 @@ func temporaryDirectory() -> String {
         let dir = temporaryDirectory()
         model.compile(optimizer: .adam(), loss: .categoricalCrossentropy(), metrics: [.accuracy])
         let x = mnist.trainImages.sliced(axis: 0, 0..<512), y = toCategorical(mnist.trainLabels.sliced(axis: 0, 0..<512), numClasses: 10)
-        let history = model.fit(x: x, y: y, batchSize: 128, epochs: 2, validationSplit: 0.1,
+        let history = try model.fit(x: x, y: y, batchSize: 128, epochs: 2, validationSplit: 0.1,
                                 callbacks: [EarlyStopping(patience: 2), ModelCheckpoint(path: dir + "/best.safetensors", saveBestOnly: true)],
                                 verbose: .silent)
         #expect(history.history["val_loss"]?.count == 2)
         let tx = mnist.testImages.sliced(axis: 0, 0..<256), ty = toCategorical(mnist.testLabels.sliced(axis: 0, 0..<256), numClasses: 10)
-        let result = model.evaluate(x: tx, y: ty)
+        let result = try model.evaluate(x: tx, y: ty)
         try model.save(to: dir + "/convnet")
         let again = try Model.load(from: dir + "/convnet")
         again.compile(optimizer: .adam(), loss: .categoricalCrossentropy(), metrics: [.accuracy])
-        #expect(again.evaluate(x: tx, y: ty) == result)
+        #expect(try again.evaluate(x: tx, y: ty) == result)
     }
 }
