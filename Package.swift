@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "OcelliTensor", targets: ["OcelliTensor"]),
         .library(name: "OcelliNN", targets: ["OcelliNN"]),
         .library(name: "OcelliVision", targets: ["OcelliVision"]),
+        .library(name: "OcelliDetection", targets: ["OcelliDetection"]),
         .library(name: "OcelliDarknet", targets: ["OcelliDarknet"]),
         .executable(name: "ocelli", targets: ["ocelli"]),
     ],
@@ -18,11 +19,13 @@ let package = Package(
     ],
     targets: [
         // Public API
-        .target(name: "Ocelli", dependencies: ["OcelliTensor", "OcelliNN", "OcelliVision", "OcelliDarknet"]),
+        .target(name: "Ocelli", dependencies: ["OcelliTensor", "OcelliNN", "OcelliVision", "OcelliDetection", "OcelliDarknet"]),
         .target(name: "OcelliNN", dependencies: ["OcelliTensor"]),
         .target(name: "OcelliTensor", dependencies: ["COcelliKernels"]),
         .target(name: "OcelliVision", dependencies: ["OcelliTensor", "COcelliJPEG", "CPNG", "CZlib"]),
-        .target(name: "OcelliDarknet", dependencies: ["OcelliTensor", "OcelliNN", "OcelliVision"]),
+        // Boxes, IoU, NMS, VOC/COCO evaluation, anchors; detector heads, losses and training next.
+        .target(name: "OcelliDetection", dependencies: ["OcelliTensor", "OcelliNN", "OcelliVision"]),
+        .target(name: "OcelliDarknet", dependencies: ["OcelliTensor", "OcelliNN", "OcelliVision", "OcelliDetection"]),
         .executableTarget(
             name: "ocelli",
             dependencies: [
@@ -61,9 +64,13 @@ let package = Package(
         .testTarget(
             name: "OcelliVisionTests", dependencies: ["OcelliVision", "OcelliTestSupport"],
             exclude: ["Fixtures"]),
+        // Fixtures made by Scripts/make_detection_eval_fixtures.py (py-faster-rcnn's voc_eval, pycocotools).
+        .testTarget(
+            name: "OcelliDetectionTests", dependencies: ["OcelliDetection", "OcelliVision", "OcelliTestSupport"],
+            exclude: ["Fixtures"]),
         // Fixtures made by Scripts/make_darknet_fixtures.py (OpenCV's Darknet importer as reference).
         .testTarget(
-            name: "OcelliDarknetTests", dependencies: ["OcelliDarknet", "OcelliTestSupport"],
+            name: "OcelliDarknetTests", dependencies: ["OcelliDarknet", "OcelliDetection", "OcelliTestSupport"],
             exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]

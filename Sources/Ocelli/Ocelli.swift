@@ -2,4 +2,5 @@
 @_exported import OcelliTensor
 @_exported import OcelliNN
 @_exported import OcelliVision
+@_exported import OcelliDetection
 @_exported import OcelliDarknet

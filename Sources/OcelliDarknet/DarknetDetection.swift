@@ -1,6 +1,7 @@
 import Foundation
 import OcelliTensor
 import OcelliVision
+import OcelliDetection
 
 /// One box predicted by a YOLO head, in Darknet's form: centre and size relative to the image
 /// (0…1), objectness, and one probability per class (objectness × class probability, zero where

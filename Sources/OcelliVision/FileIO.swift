@@ -13,7 +13,7 @@ private func posixRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: 
 }
 
 /// Whole-file reads and atomic writes with POSIX calls, errors reported as `ImageError`s.
-enum FileIO {
+public enum FileIO {
     static func errorText(_ code: Int32) -> String { String(cString: strerror(code)) }
 
     /// Opens `path` for reading; a missing file is `.fileNotFound`.
@@ -50,7 +50,7 @@ enum FileIO {
     }
 
     /// The bytes of the file at `path`.
-    static func contents(of path: String) throws -> [UInt8] {
+    public static func contents(of path: String) throws -> [UInt8] {
         let fd = try openForReading(path)
         defer { close(fd) }
         var info = stat()
@@ -72,7 +72,7 @@ enum FileIO {
 
     /// Writes `bytes` to `path` atomically: into a new file beside it, then renamed over it, so
     /// readers see either the old file or the complete new one.
-    static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+    public static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { String(path[...$0]) } ?? ""
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path

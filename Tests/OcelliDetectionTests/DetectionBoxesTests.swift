@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import OcelliTensor
 import OcelliVision
+import OcelliDetection
 
 /// Box conversions and the IoU family, on values worked out by hand.
 @Suite("Detection boxes")

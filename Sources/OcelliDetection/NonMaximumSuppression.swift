@@ -1,4 +1,6 @@
 import Foundation
+import OcelliTensor
+import OcelliVision
 
 /// Non-maximum suppression: keep the best-scoring box of each cluster of overlapping boxes.
 ///

@@ -1,4 +1,6 @@
 import Foundation
+import OcelliTensor
+import OcelliVision
 
 /// An axis-aligned box stored as corners (xyxy), in the package's one pixel convention: continuous,
 /// 0-based pixels (a box over pixel columns 0…9 has xmin = 0, xmax = 10), or in relative units

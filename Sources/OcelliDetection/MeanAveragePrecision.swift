@@ -1,4 +1,6 @@
 import Foundation
+import OcelliTensor
+import OcelliVision
 
 /// Which mAP to compute.
 public enum MeanAveragePrecisionMetric: String, CaseIterable, Sendable {

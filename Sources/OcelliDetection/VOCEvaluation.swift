@@ -1,4 +1,6 @@
 import Foundation
+import OcelliTensor
+import OcelliVision
 
 /// How a precision–recall curve becomes one average precision.
 public enum VOCAveragePrecisionMetric: String, CaseIterable, Sendable {

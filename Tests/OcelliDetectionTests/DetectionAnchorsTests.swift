@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import OcelliVision
+import OcelliDetection
 
 /// Anchor k-means against Darknet's calc_anchors (transcribed in Scripts/make_detection_eval_fixtures.py).
 @Suite("Detection anchors")

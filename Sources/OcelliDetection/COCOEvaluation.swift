@@ -1,4 +1,6 @@
 import Foundation
+import OcelliTensor
+import OcelliVision
 
 /// The settings of a COCO box evaluation (pycocotools' `Params` for `iouType='bbox'`).
 public struct COCOEvaluationParameters: Equatable, Sendable {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import OcelliVision
+import OcelliDetection
 
 /// VOC and COCO numbers against the references (Scripts/make_detection_eval_fixtures.py): py-faster-rcnn's
 /// voc_eval transcribed, and pycocotools' COCOeval itself. Tolerance 1e-4 as the issue asks; the

@@ -1,4 +1,6 @@
 import Foundation
+import OcelliTensor
+import OcelliVision
 
 /// One detection a model made: which image, which class, how confident, and where (continuous
 /// 0-based pixels, the package's convention; see `BoundingBox`).

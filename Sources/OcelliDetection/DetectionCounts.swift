@@ -1,4 +1,6 @@
 import Foundation
+import OcelliTensor
+import OcelliVision
 
 /// True positives, false positives and false negatives of detections kept at a score threshold, with
 /// the precision, recall and F1 they give (Darknet's "for conf_thresh = 0.25, precision = …" line).

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import OcelliVision
+import OcelliDetection
 
 /// The COCO results reader: string and numeric image ids, and a clear error naming the file and the
 /// entry for every kind of bad entry.

@@ -1,4 +1,6 @@
 import Foundation
+import OcelliTensor
+import OcelliVision
 
 /// SVG charts for detection evaluation and anchors, in the house style of `History.svg()`: white
 /// background, grey frame, sans-serif 11 px labels, matplotlib's tab10 colours.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import OcelliTensor
 import OcelliVision
+import OcelliDetection
 
 /// NMS against OpenCV's NMSBoxes (equal to torchvision's kernel; Scripts/make_detection_eval_fixtures.py)
 /// and on hand-worked cases for soft-NMS and Darknet's do_nms_sort.

@@ -3,6 +3,7 @@ import Testing
 import OcelliTensor
 import OcelliTestSupport
 import OcelliVision
+import OcelliDetection
 
 /// The differentiable IoU family: values equal BoundingBox's, gradients equal finite differences.
 @Suite("Detection box losses")

@@ -1,5 +1,6 @@
 import Foundation
 import OcelliTensor
+import OcelliVision
 
 /// Anchor boxes found by k-means over the training boxes' sizes (YOLOv2's "dimension clusters").
 public struct AnchorClusters: Sendable {

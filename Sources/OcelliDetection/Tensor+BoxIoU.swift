@@ -1,4 +1,5 @@
 import OcelliTensor
+import OcelliVision
 
 /// Which overlap measure `Tensor.boxIoU` computes.
 public enum BoxOverlap: String, CaseIterable, Sendable {
