@@ -48,7 +48,7 @@ struct BenchDetect: ParsableCommand {
         let network = try DarknetNetwork(cfg: BundledData.cfgNamed(cfg) ?? cfg, width: size, height: size)
         if let weights { try network.loadWeights(weights) }
         let picture = try Image(contentsOf: image)
-        let input = DetectPipeline.input(picture, network: network, fit: .letterbox).reshaped([1, network.height, network.width, 3])
+        let input = network.input(for: picture, fit: .letterbox).reshaped([1, network.height, network.width, 3])
         func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e6 }
 
         // Warm-up: folds batch norms, grows the thread pool and the allocator's arenas.
@@ -63,7 +63,7 @@ struct BenchDetect: ParsableCommand {
         for _ in 0..<max(3, repeats / 4) {
             let t0 = now()
             let decoded = try Image(contentsOf: image)
-            let x = DetectPipeline.input(decoded, network: network, fit: .letterbox).reshaped([1, network.height, network.width, 3])
+            let x = network.input(for: decoded, fit: .letterbox).reshaped([1, network.height, network.width, 3])
             let out = network.forward(x)
             _ = network.detections(outputs: out, imageWidth: decoded.width, imageHeight: decoded.height, threshold: 0.25)
             pipeline.append(now() - t0)

@@ -61,7 +61,7 @@ struct Detect: ParsableCommand {
         abstract: "Detect objects with a Darknet YOLO model (cfg + weights), as `darknet detect` does.",
         discussion: """
             Prints Darknet's lines (Loading weights … Done!, `dog.jpg: Predicted in N milliseconds.`, \
-            `dog: 99%`), draws the boxes and writes each image as PNG. Folders expand to their images; \
+            `dog: 99%`), draws the boxes and writes each image as JPEG (quality 90; --format png for PNG). Folders expand to their images; \
             images run through the network in batches. An image that cannot be read is reported \
             and skipped, and the exit status is then 1.
             Thresholds: pjreddie's `darknet detect` uses 0.5, AlexeyAB's darknet and Ocelli 0.25.
@@ -87,8 +87,14 @@ struct Detect: ParsableCommand {
     @Option(help: "NMS IoU threshold (Darknet's do_nms_sort, per class); 0 disables NMS.")
     var nms: Float = 0.45
 
-    @Option(help: "Folder for the annotated images (default: predictions.png, or NAME_predictions.png for several images, in the current folder).")
+    @Option(help: "Folder for the annotated images, or the file for a single image (default: predictions.jpg, or NAME_predictions.jpg for several images, in the current folder). An input is never replaced.")
     var out: String?
+
+    @Option(help: "Format of the annotated images: jpg (default, as Darknet) or png; a --out FILE.png also asks for PNG.")
+    var format: DetectOutput.Format?
+
+    @Option(help: "JPEG quality of the annotated images, 1-100.")
+    var quality: Int = 90
 
     @Flag(help: "Do not write annotated images.")
     var noSave = false
@@ -122,6 +128,7 @@ struct Detect: ParsableCommand {
             guard !images.isEmpty else { throw ValidationError("name at least one image or folder") }
         }
         guard thresh >= 0 && thresh < 1 else { throw ValidationError("--thresh must be in [0, 1)") }
+        guard (1...100).contains(quality) else { throw ValidationError("--quality must be in 1...100, got \(quality)") }
         guard nms >= 0 && nms <= 1 else { throw ValidationError("--nms must be in [0, 1]") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
@@ -152,10 +159,10 @@ struct Detect: ParsableCommand {
         let fit: InputFit = noLetterbox || network.usesPlainResize ? .resize : .letterbox
         if let video, let out {
             let annotate: (Image) -> Image = { frame in
-                let x = DetectPipeline.input(frame, network: network, fit: fit).reshaped([1, network.height, network.width, 3])
+                let x = network.input(for: frame, fit: fit).reshaped([1, network.height, network.width, 3])
                 let dets = network.detections(outputs: network.forward(x), imageWidth: frame.width, imageHeight: frame.height,
                                               fit: fit, threshold: thresh, nmsThreshold: nms, classNames: labels)
-                return DetectPipeline.draw(dets, on: frame, classes: network.heads[0].classes)
+                return frame.drawingDetections(dets, classes: network.heads[0].classes)
             }
             do { try VideoPipeline.run(input: video, output: out, annotate: annotate) } catch {
                 throw failure("\(error)")
@@ -163,7 +170,11 @@ struct Detect: ParsableCommand {
             return
         }
         let files = try expandImages(images)
-        if let out { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) }
+        let output = noSave ? nil : try DetectOutput(files: files, out: out, format: format)
+        // Before the network runs: a destination that cannot be written fails now, not after.
+        do { try output?.prepareFolder() } catch { throw failure("\(error)") }
+        var position: [String: Int] = [:]
+        for (i, f) in files.enumerated() where position[f] == nil { position[f] = i }
 
         // An unreadable image is reported and skipped; the others still run, and the exit code
         // says that something failed.
@@ -178,7 +189,7 @@ struct Detect: ParsableCommand {
             }
             guard !decoded.isEmpty else { continue }
             let began = Date()
-            let inputs = decoded.map { DetectPipeline.input($0.1, network: network, fit: fit) }
+            let inputs = decoded.map { network.input(for: $0.1, fit: fit) }
             let outputs = network.forward(Tensor.stack(inputs, axis: 0))
             let milliseconds = Date().timeIntervalSince(began) * 1000 / Double(decoded.count)
             for (b, (file, image)) in decoded.enumerated() {
@@ -188,12 +199,9 @@ struct Detect: ParsableCommand {
                 report("\(file): Predicted in \(Int(milliseconds.rounded())) milliseconds.")
                 for d in dets { report(d.className + ": " + String(format: "%.0f", Double(d.score) * 100) + "%") }
                 if json { print(DetectPipeline.json(file: file, image: image, detections: dets)) }
-                if !noSave {
-                    let drawn = DetectPipeline.draw(dets, on: image, classes: network.heads[0].classes)
-                    let stem = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
-                    let path = out.map { ($0 as NSString).appendingPathComponent(stem + ".png") }
-                        ?? (files.count == 1 ? "predictions.png" : "\(stem)_predictions.png")
-                    try drawn.write(png: path)
+                if let output {
+                    let drawn = image.drawingDetections(dets, classes: network.heads[0].classes)
+                    do { try output.write(drawn, to: output.paths[position[file]!], quality: quality) } catch { throw failure("\(error)") }
                 }
             }
         }
@@ -205,38 +213,6 @@ struct Detect: ParsableCommand {
 
 /// The steps of `detect` that scripts, benchmarks and tests share.
 enum DetectPipeline {
-    /// The network input for an image: RGB in [0, 1], letterboxed or resized.
-    static func input(_ image: Image, network: DarknetNetwork, fit: InputFit) -> Tensor {
-        let rgb = image.channels == 3 ? image : image.rgb()
-        switch fit {
-        case .letterbox:
-            return Letterbox(sourceWidth: rgb.width, sourceHeight: rgb.height, width: network.width, height: network.height)
-                .apply(to: rgb)
-        case .resize:
-            return rgb.resized(width: network.width, height: network.height, interpolation: .bilinear).tensor()
-        }
-    }
-
-    /// Draws boxes as Darknet does: one box per detection box with all its labels, colour by class.
-    static func draw(_ detections: [Detection], on image: Image, classes: Int) -> Image {
-        var canvas = image.channels == 3 ? image : image.rgb()
-        // Group the classes of one box (same corners) into one label, as Darknet's "dog, person".
-        var groups: [(Detection, [String])] = []
-        for d in detections {
-            if let i = groups.firstIndex(where: { $0.0.x1 == d.x1 && $0.0.y1 == d.y1 && $0.0.x2 == d.x2 && $0.0.y2 == d.y2 }) {
-                groups[i].1.append(d.className)
-            } else {
-                groups.append((d, [d.className]))
-            }
-        }
-        for (d, labels) in groups {
-            let right = min(Int(d.x2), canvas.width - 1), bottom = min(Int(d.y2), canvas.height - 1)
-            canvas.drawDetection(left: Int(d.x1), top: Int(d.y1), right: right, bottom: bottom,
-                                 label: labels.joined(separator: ", "), color: Color(classIndex: d.classIndex, classCount: max(classes, 1)))
-        }
-        return canvas
-    }
-
     static func json(file: String, image: Image, detections: [Detection]) -> String {
         let object: [String: Any] = [
             "image": file, "width": image.width, "height": image.height,

@@ -102,24 +102,8 @@ struct Map: ParsableCommand {
             throw ValidationError("\(cfg) predicts \(classes) classes, the data set has \(classCount): class indices must correspond (use --names)")
         }
         try network.loadWeights(weights)
-        let fit = network.usesPlainResize ? .resize : fit
-        var out: [ScoredDetection] = []
-        var start = 0
         let began = Date()
-        while start < images.count {
-            let chunk = Array(images[start..<min(start + batch, images.count)])
-            start += chunk.count
-            let decoded = try chunk.map { try Image(contentsOf: $0.file.path) }
-            let x = Tensor.stack(decoded.map { DetectPipeline.input($0, network: network, fit: fit) }, axis: 0)
-            let outputs = network.forward(x)
-            for (b, (entry, image)) in zip(chunk, decoded).enumerated() {
-                for d in network.detections(outputs: outputs, batchIndex: b, imageWidth: image.width, imageHeight: image.height,
-                                            fit: fit, threshold: threshold, nmsThreshold: nms) {
-                    out.append(ScoredDetection(imageID: entry.id, classIndex: d.classIndex, score: Double(d.score),
-                                               xmin: Double(d.x1), ymin: Double(d.y1), xmax: Double(d.x2), ymax: Double(d.y2)))
-                }
-            }
-        }
+        let out = try network.detect(images: images, threshold: threshold, nmsThreshold: nms, fit: fit, batch: batch)
         printError("\(images.count) images through \((cfg as NSString).lastPathComponent) in \(String(format: "%.1f", Date().timeIntervalSince(began))) s")
         return out
     }
