@@ -1,5 +1,27 @@
 import OcelliTensor
 
+/// Applies an activation function.
+public final class ActivationLayer: Layer {
+    public let activation: Activation
+    public init(_ activation: Activation, name: String? = nil) { self.activation = activation; super.init(name: name) }
+    public override var typeName: String { "Activation" }
+    public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor { activation(inputs[0]) }
+    public override func forwardWithLogits(_ inputs: [Tensor], context: inout ForwardContext) -> (Tensor, Tensor?) {
+        (activation(inputs[0]), activation == .softmax ? inputs[0] : nil)
+    }
+    public override var config: [String: JSONValue] { ["activation": .string(activation.kerasName)] }
+}
+
+/// x for x > 0, negativeSlope·x otherwise (Keras' default slope 0.3).
+public final class LeakyReLU: Layer {
+    public let negativeSlope: Float
+    public init(negativeSlope: Float = 0.3, name: String? = nil) { self.negativeSlope = negativeSlope; super.init(name: name) }
+    public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
+        inputs[0].leakyRelu(negativeSlope: negativeSlope)
+    }
+    public override var config: [String: JSONValue] { ["negative_slope": .number(Double(negativeSlope))] }
+}
+
 /// Parametric ReLU (He et al. 2015): x for x > 0, α·x otherwise, with α learned per element of
 /// the input shape, shared (size 1) over `sharedAxes` (Keras' PReLU).
 ///

@@ -1,5 +1,99 @@
 import OcelliTensor
 
+/// 2-D convolution over NHWC batches with an HWIO kernel [KH, KW, C/groups, filters].
+public final class Conv2D: Layer {
+    public let filters: Int
+    public let kernelSize: (Int, Int)
+    public let strides: (Int, Int)
+    public let padding: Padding
+    public let dilationRate: (Int, Int)
+    public let groups: Int
+    public let activation: Activation
+    public let useBias: Bool
+    public let kernelInitializer, biasInitializer: Initializer
+    public let kernelRegularizer, biasRegularizer: Regularizer?
+    public private(set) var kernel: Parameter!
+    public private(set) var bias: Parameter?
+
+    public init(filters: Int, kernelSize: (Int, Int), strides: (Int, Int) = (1, 1), padding: Padding = .valid,
+                dilationRate: (Int, Int) = (1, 1), groups: Int = 1, activation: Activation = .linear,
+                useBias: Bool = true, kernelInitializer: Initializer = .glorotUniform,
+                biasInitializer: Initializer = .zeros, kernelRegularizer: Regularizer? = nil,
+                biasRegularizer: Regularizer? = nil, name: String? = nil) {
+        precondition(filters > 0 && kernelSize.0 > 0 && kernelSize.1 > 0, "Conv2D: filters and kernel size must be positive")
+        self.filters = filters; self.kernelSize = kernelSize; self.strides = strides; self.padding = padding
+        self.dilationRate = dilationRate; self.groups = groups; self.activation = activation; self.useBias = useBias
+        self.kernelInitializer = kernelInitializer; self.biasInitializer = biasInitializer
+        self.kernelRegularizer = kernelRegularizer; self.biasRegularizer = biasRegularizer
+        super.init(name: name)
+    }
+
+    /// Square kernel and strides: `Conv2D(filters: 32, kernelSize: 3, activation: .relu)`.
+    public convenience init(filters: Int, kernelSize: Int, strides: Int = 1, padding: Padding = .valid,
+                            dilationRate: Int = 1, groups: Int = 1, activation: Activation = .linear,
+                            useBias: Bool = true, kernelInitializer: Initializer = .glorotUniform,
+                            kernelRegularizer: Regularizer? = nil, name: String? = nil) {
+        self.init(filters: filters, kernelSize: (kernelSize, kernelSize), strides: (strides, strides), padding: padding,
+                  dilationRate: (dilationRate, dilationRate), groups: groups, activation: activation, useBias: useBias,
+                  kernelInitializer: kernelInitializer, kernelRegularizer: kernelRegularizer, name: name)
+    }
+
+    public override func computeOutputShape(_ s: [[Int]]) throws -> [Int] {
+        let x = s[0]
+        guard x.count == 3 else { throw LayerError("\(name) (Conv2D): expects [height, width, channels] inputs, got \(x)") }
+        guard x[2] % groups == 0, filters % groups == 0 else {
+            throw LayerError("\(name) (Conv2D): groups \(groups) must divide input channels \(x[2]) and filters \(filters)")
+        }
+        let ek = ((kernelSize.0 - 1) * dilationRate.0 + 1, (kernelSize.1 - 1) * dilationRate.1 + 1)
+        let (t, b, l, r) = padding.amounts(height: x[0], width: x[1], kernel: ek, stride: strides)
+        let oh = (x[0] + t + b - ek.0) / strides.0 + 1, ow = (x[1] + l + r - ek.1) / strides.1 + 1
+        guard oh > 0 && ow > 0, x[0] + t + b >= ek.0, x[1] + l + r >= ek.1 else {
+            throw LayerError("\(name) (Conv2D): input \(x) is smaller than the kernel \(kernelSize) with padding \(padName(padding))")
+        }
+        return [oh, ow, filters]
+    }
+
+    public override func build(inputShapes s: [[Int]], generator g: inout SeededGenerator) throws -> [Int] {
+        let out = try computeOutputShape(s)
+        kernel = addParameter("kernel", [kernelSize.0, kernelSize.1, s[0][2] / groups, filters], kernelInitializer,
+                              regularizer: kernelRegularizer, generator: &g)
+        if useBias { bias = addParameter("bias", [filters], biasInitializer, regularizer: biasRegularizer, generator: &g) }
+        return out
+    }
+
+    func preActivation(_ x: Tensor, fused: FusedActivation = .linear) -> Tensor {
+        Tensor.conv2d(x, filter: kernel.value, bias: bias?.value, strides: strides,
+                      padding: padding, dilations: dilationRate, groups: groups, activation: fused)
+    }
+
+    public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
+        // relu and leaky relu run inside the convolution kernel (one pass over the output).
+        switch activation {
+        case .relu: return preActivation(inputs[0], fused: .relu)
+        case .leakyRelu(let a) where (0...1).contains(a): return preActivation(inputs[0], fused: .leaky(a))
+        default: return activation(preActivation(inputs[0]))
+        }
+    }
+
+    public override func forwardWithLogits(_ inputs: [Tensor], context: inout ForwardContext) -> (Tensor, Tensor?) {
+        let z = preActivation(inputs[0])
+        return (activation(z), activation == .softmax ? z : nil)
+    }
+
+    public override var spatialFootprint: (kernel: (Int, Int), stride: (Int, Int), dilation: (Int, Int))? {
+        (kernelSize, strides, dilationRate)
+    }
+
+    public override var config: [String: JSONValue] {
+        ["filters": .int(filters), "kernel_size": .ints([kernelSize.0, kernelSize.1]),
+         "strides": .ints([strides.0, strides.1]), "padding": padJSON(padding),
+         "dilation_rate": .ints([dilationRate.0, dilationRate.1]), "groups": .int(groups),
+         "activation": .string(activation.kerasName), "use_bias": .bool(useBias),
+         "kernel_initializer": kernelInitializer.keras, "bias_initializer": biasInitializer.keras,
+         "kernel_regularizer": kernelRegularizer?.keras ?? .null, "bias_regularizer": biasRegularizer?.keras ?? .null]
+    }
+}
+
 /// Output size of a (dilated) window sliding over `size` cells with padding and stride.
 private func windowOutput(_ layer: Layer, _ x: [Int], kernel: (Int, Int), strides: (Int, Int),
                           dilation: (Int, Int), padding: Padding) throws -> (Int, Int) {

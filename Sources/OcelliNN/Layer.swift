@@ -136,3 +136,51 @@ public struct LayerError: Error, CustomStringConvertible {
     public let description: String
     public init(_ message: String) { description = message }
 }
+
+/// Helpers shared by the layer families.
+extension Layer {
+    func addParameter(_ name: String, _ shape: [Int], _ initializer: Initializer,
+                      regularizer: Regularizer? = nil, generator: inout SeededGenerator) -> Parameter {
+        let p = Parameter(name, initializer.make(shape, using: &generator), regularizer: regularizer)
+        parameters.append(p)
+        return p
+    }
+}
+
+/// Padding in architecture JSON: Keras' "valid" and "same", and explicit cells as
+/// [top, bottom, left, right] (Darknet's layers pad explicitly).
+func padJSON(_ p: Padding) -> JSONValue {
+    switch p {
+    case .same: return .string("same")
+    case .valid: return .string("valid")
+    case let .explicit(t, b, l, r): return .ints([t, b, l, r])
+    }
+}
+
+func padName(_ p: Padding) -> String {
+    switch p {
+    case .same: return "same"
+    case .valid: return "valid"
+    case let .explicit(t, b, l, r): return "explicit(\(t), \(b), \(l), \(r))"
+    }
+}
+
+func paddingFrom(_ s: String, layer: String) throws -> Padding {
+    switch s.lowercased() {
+    case "same": return .same
+    case "valid": return .valid
+    default: throw LayerError("\(layer): padding must be \"valid\" or \"same\", got \"\(s)\"")
+    }
+}
+
+func paddingFrom(_ v: JSONValue?, layer: String) throws -> Padding {
+    guard let v else { return .valid }
+    if let a = v.intArray {
+        guard a.count == 4, a.allSatisfy({ $0 >= 0 }) else {
+            throw LayerError("\(layer): explicit padding must be [top, bottom, left, right], got \(a)")
+        }
+        return .explicit(top: a[0], bottom: a[1], left: a[2], right: a[3])
+    }
+    guard let s = v.string else { throw LayerError("\(layer): padding must be a string or four integers, got \(v)") }
+    return try paddingFrom(s, layer: layer)
+}

@@ -1,5 +1,44 @@
 import OcelliTensor
 
+/// Batch normalization over the last axis (Keras defaults: momentum 0.99, epsilon 1e-3).
+public final class BatchNormalization: Layer {
+    public let momentum, epsilon: Float
+    public let center, scale: Bool
+    public private(set) var gamma: Parameter?, beta: Parameter?
+    public private(set) var movingMean: Parameter!, movingVariance: Parameter!
+
+    public init(momentum: Float = 0.99, epsilon: Float = 1e-3, center: Bool = true, scale: Bool = true, name: String? = nil) {
+        self.momentum = momentum; self.epsilon = epsilon; self.center = center; self.scale = scale
+        super.init(name: name)
+    }
+
+    public override func build(inputShapes s: [[Int]], generator g: inout SeededGenerator) throws -> [Int] {
+        guard let c = s[0].last else { throw LayerError("\(name) (BatchNormalization): input has no channel axis") }
+        if scale { gamma = addParameter("gamma", [c], .ones, generator: &g) }
+        if center { beta = addParameter("beta", [c], .zeros, generator: &g) }
+        movingMean = Parameter("moving_mean", Tensor.zeros([c]), trainableVariable: false)
+        movingVariance = Parameter("moving_variance", Tensor.ones([c]), trainableVariable: false)
+        parameters += [movingMean, movingVariance]
+        return s[0]
+    }
+
+    public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
+        let c = outputShape.last!
+        let gm = gamma?.value ?? Tensor.ones([c]), bt = beta?.value ?? Tensor.zeros([c])
+        // A frozen layer runs in inference mode, as in Keras.
+        let training = context.training && trainable
+        var mean = movingMean.value, variance = movingVariance.value
+        let y = Tensor.batchNormalization(inputs[0], scale: gm, offset: bt, runningMean: &mean, runningVariance: &variance,
+                                          training: training, momentum: momentum, epsilon: epsilon)
+        if training { movingMean.value = mean; movingVariance.value = variance }
+        return y
+    }
+
+    public override var config: [String: JSONValue] {
+        ["momentum": .number(Double(momentum)), "epsilon": .number(Double(epsilon)), "center": .bool(center), "scale": .bool(scale)]
+    }
+}
+
 /// (x − mean) / √(variance + ε) over `axes` of a batch (population variance).
 private func standardize(_ x: Tensor, axes: [Int], epsilon: Float) -> Tensor {
     let centered = x - x.mean(axes: axes, keepDims: true)

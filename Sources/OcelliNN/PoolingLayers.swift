@@ -1,5 +1,71 @@
 import OcelliTensor
 
+/// Max or average pooling over NHWC windows (strides default to the pool size, as Keras).
+public class Pooling2D: Layer {
+    public let poolSize: (Int, Int)
+    public let strides: (Int, Int)
+    public let padding: Padding
+    let isMax: Bool
+
+    init(poolSize: (Int, Int), strides: (Int, Int)?, padding: Padding, isMax: Bool, name: String?) {
+        self.poolSize = poolSize; self.strides = strides ?? poolSize; self.padding = padding; self.isMax = isMax
+        super.init(name: name)
+    }
+
+    public override func computeOutputShape(_ s: [[Int]]) throws -> [Int] {
+        let x = s[0]
+        guard x.count == 3 else { throw LayerError("\(name) (\(typeName)): expects [height, width, channels] inputs, got \(x)") }
+        let (t, b, l, r) = padding.amounts(height: x[0], width: x[1], kernel: poolSize, stride: strides)
+        let oh = (x[0] + t + b - poolSize.0) / strides.0 + 1, ow = (x[1] + l + r - poolSize.1) / strides.1 + 1
+        guard x[0] + t + b >= poolSize.0, x[1] + l + r >= poolSize.1 else {
+            throw LayerError("\(name) (\(typeName)): input \(x) is smaller than the pool \(poolSize)")
+        }
+        return [oh, ow, x[2]]
+    }
+
+    public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
+        isMax ? Tensor.maxPool2d(inputs[0], poolSize: poolSize, strides: strides, padding: padding)
+              : Tensor.avgPool2d(inputs[0], poolSize: poolSize, strides: strides, padding: padding)
+    }
+
+    public override var spatialFootprint: (kernel: (Int, Int), stride: (Int, Int), dilation: (Int, Int))? {
+        (poolSize, strides, (1, 1))
+    }
+
+    public override var config: [String: JSONValue] {
+        ["pool_size": .ints([poolSize.0, poolSize.1]), "strides": .ints([strides.0, strides.1]), "padding": padJSON(padding)]
+    }
+}
+
+public final class MaxPooling2D: Pooling2D {
+    public init(poolSize: (Int, Int) = (2, 2), strides: (Int, Int)? = nil, padding: Padding = .valid, name: String? = nil) {
+        super.init(poolSize: poolSize, strides: strides, padding: padding, isMax: true, name: name)
+    }
+    public convenience init(_ size: Int, strides: Int? = nil, padding: Padding = .valid) {
+        self.init(poolSize: (size, size), strides: strides.map { ($0, $0) }, padding: padding)
+    }
+}
+
+public final class AveragePooling2D: Pooling2D {
+    public init(poolSize: (Int, Int) = (2, 2), strides: (Int, Int)? = nil, padding: Padding = .valid, name: String? = nil) {
+        super.init(poolSize: poolSize, strides: strides, padding: padding, isMax: false, name: name)
+    }
+    public convenience init(_ size: Int, strides: Int? = nil, padding: Padding = .valid) {
+        self.init(poolSize: (size, size), strides: strides.map { ($0, $0) }, padding: padding)
+    }
+}
+
+/// Mean over height and width: [H, W, C] → [C].
+public final class GlobalAveragePooling2D: Layer {
+    public override func computeOutputShape(_ s: [[Int]]) throws -> [Int] {
+        guard s[0].count == 3 else { throw LayerError("\(name) (GlobalAveragePooling2D): expects [height, width, channels], got \(s[0])") }
+        return [s[0][2]]
+    }
+    public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
+        Tensor.globalAvgPool2d(inputs[0])
+    }
+}
+
 /// Power-average pooling (PyTorch's LPPool2d): (Σ_window xᵖ)^(1/p). p = 1 is sum pooling
 /// (average pooling times the window area), p → ∞ tends to max pooling. No padding; strides
 /// default to the pool size. With odd p, windows with a negative sum give NaN, as in PyTorch.

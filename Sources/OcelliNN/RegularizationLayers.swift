@@ -1,5 +1,19 @@
 import OcelliTensor
 
+/// Inverted dropout while training; the identity at inference.
+public final class Dropout: Layer {
+    public let rate: Float
+    public init(rate: Float, name: String? = nil) {
+        precondition(rate >= 0 && rate < 1, "Dropout: rate must lie in [0, 1), got \(rate)")
+        self.rate = rate; super.init(name: name)
+    }
+    public convenience init(_ rate: Float) { self.init(rate: rate) }
+    public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
+        context.training ? Tensor.dropout(inputs[0], rate: rate, using: &context.generator) : inputs[0]
+    }
+    public override var config: [String: JSONValue] { ["rate": .number(Double(rate))] }
+}
+
 /// A mask of 0 and 1/(1 − rate) (kept with probability 1 − rate), drawn from the context's generator.
 private func keepMask(_ shape: [Int], rate: Float, scale: Float, generator g: inout SeededGenerator) -> Tensor {
     let u = Tensor.uniform(shape, using: &g)
