@@ -65,10 +65,21 @@ public enum Parallel {
     }
 }
 
-/// Wraps a value that is safe to share between the kernel threads (disjoint writes by design).
-struct UnsafeSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
+/// Wraps a value that is safe to share between threads because they write disjoint parts of it
+/// (by design, not checked): kernel threads, data-set workers, a prefetch thread.
+public struct UnsafeSendable<T>: @unchecked Sendable {
+    public let value: T
+    public init(_ value: T) { self.value = value }
+}
+
+/// Remembers the first error thrown by any worker thread.
+public final class FirstError: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Error?
+    public init() {}
+    public var error: Error? { lock.lock(); defer { lock.unlock() }; return stored }
+    public var isSet: Bool { error != nil }
+    public func set(_ e: Error) { lock.lock(); if stored == nil { stored = e }; lock.unlock() }
 }
 
 /// A small pool of persistent worker threads.

@@ -173,26 +173,39 @@ struct Detect: ParsableCommand {
         let output = noSave ? nil : try DetectOutput(files: files, out: out, format: format)
         // Before the network runs: a destination that cannot be written fails now, not after.
         do { try output?.prepareFolder() } catch { throw failure("\(error)") }
-        var position: [String: Int] = [:]
-        for (i, f) in files.enumerated() where position[f] == nil { position[f] = i }
+        let classes = network.heads[0].classes
+        let quality = self.quality
 
-        // An unreadable image is reported and skipped; the others still run, and the exit code
-        // says that something failed.
+        // Reading runs one batch ahead on a background thread, and annotated images are drawn,
+        // encoded and written on another, so the network does not wait for the files. An
+        // unreadable image is reported and skipped; the others still run, and the exit code says
+        // that something failed.
+        let reader = DispatchQueue(label: "ocelli.detect.read"), writer = DispatchQueue(label: "ocelli.detect.write")
+        let writeSlots = DispatchSemaphore(value: 4)  // bounds the annotated images held in memory
+        let writeError = FirstError()
+        func read(_ range: Range<Int>) -> Pending<[(index: Int, image: Result<Image, Error>)]> {
+            Pending(on: reader) { range.map { i in (i, Result { try Image(contentsOf: files[i]) }) } }
+        }
         var unreadable = 0
-        var start = 0
-        while start < files.count {
-            let chunk = Array(files[start..<min(start + batch, files.count)])
-            start += chunk.count
-            var decoded: [(String, Image)] = []
-            for f in chunk {
-                do { decoded.append((f, try Image(contentsOf: f))) } catch { printError("error: \(error)"); unreadable += 1 }
+        var next = files.isEmpty ? nil : read(0..<min(batch, files.count))
+        while let pending = next {
+            let chunk = pending.wait()
+            let end = chunk.last!.index + 1
+            next = end < files.count ? read(end..<min(end + batch, files.count)) : nil
+            var decoded: [(index: Int, image: Image)] = []
+            for (i, result) in chunk {
+                switch result {
+                case .success(let image): decoded.append((i, image))
+                case .failure(let error): printError("error: \(error)"); unreadable += 1
+                }
             }
             guard !decoded.isEmpty else { continue }
             let began = Date()
-            let inputs = decoded.map { network.input(for: $0.1, fit: fit) }
+            let inputs = decoded.map { network.input(for: $0.image, fit: fit) }
             let outputs = network.forward(Tensor.stack(inputs, axis: 0))
             let milliseconds = Date().timeIntervalSince(began) * 1000 / Double(decoded.count)
-            for (b, (file, image)) in decoded.enumerated() {
+            for (b, (index, image)) in decoded.enumerated() {
+                let file = files[index]
                 let dets = network.detections(outputs: outputs, batchIndex: b, imageWidth: image.width, imageHeight: image.height,
                                               fit: fit, threshold: thresh, nmsThreshold: nms, classNames: labels)
                 func report(_ line: String) { if json { printError(line) } else { print(line) } }
@@ -200,14 +213,39 @@ struct Detect: ParsableCommand {
                 for d in dets { report(d.className + ": " + String(format: "%.0f", Double(d.score) * 100) + "%") }
                 if json { print(DetectPipeline.json(file: file, image: image, detections: dets)) }
                 if let output {
-                    let drawn = image.drawingDetections(dets, classes: network.heads[0].classes)
-                    do { try output.write(drawn, to: output.paths[position[file]!], quality: quality) } catch { throw failure("\(error)") }
+                    if let error = writeError.error { writer.sync {}; throw failure("\(error)") }
+                    writeSlots.wait()
+                    let path = output.paths[index]
+                    writer.async {
+                        defer { writeSlots.signal() }
+                        do { try output.write(image.drawingDetections(dets, classes: classes), to: path, quality: quality) } catch {
+                            writeError.set(error)
+                        }
+                    }
                 }
             }
         }
+        writer.sync {}
+        if let error = writeError.error { throw failure("\(error)") }
         if unreadable > 0 {
             throw failure("\(unreadable) of \(files.count) image\(files.count == 1 ? "" : "s") could not be read (named above)")
         }
+    }
+}
+
+/// The result of work started on a queue, waited for when needed.
+final class Pending<T>: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var value: T?
+
+    init(on queue: DispatchQueue, _ work: @escaping () -> T) {
+        queue.async { self.value = work(); self.done.signal() }
+    }
+
+    func wait() -> T {
+        done.wait()
+        done.signal()  // a second wait returns at once
+        return value!
     }
 }
 

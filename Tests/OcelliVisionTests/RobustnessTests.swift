@@ -65,11 +65,4 @@ struct RobustnessTests {
         }
         #expect(errors > 30, "\(errors) errors, \(decoded) decoded")
     }
-
-    @Test func benchmarkHookRuns() throws {
-        let (decodeMs, letterboxMs) = try VisionBenchmark.decodeAndLetterbox(
-            path: Fixtures.sharedImage("dog.jpg"), size: 416, repetitions: 20)
-        #expect(decodeMs > 0 && decodeMs.isFinite && letterboxMs > 0 && letterboxMs.isFinite)
-        print("dog.jpg: decode \(decodeMs) ms, letterbox to 416x416 \(letterboxMs) ms")
-    }
 }

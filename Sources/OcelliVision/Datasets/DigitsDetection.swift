@@ -243,18 +243,3 @@ public enum DigitsDetection {
         low + Int(g.next().multipliedFullWidth(by: UInt64(high - low)).high)
     }
 }
-
-/// Remembers the first error thrown by any worker thread.
-final class FirstError: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: Error?
-    var error: Error? { lock.lock(); defer { lock.unlock() }; return stored }
-    var isSet: Bool { error != nil }
-    func set(_ e: Error) { lock.lock(); if stored == nil { stored = e }; lock.unlock() }
-}
-
-/// A value shared by worker threads that write disjoint parts of it.
-struct UnsafeSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
-}

@@ -1,3 +1,4 @@
+import Ocelli
 import Foundation
 
 /// The kernel benchmark behind `ocelli bench kernels`: GEMM throughput and convolution timings

@@ -1,6 +1,6 @@
 import Dispatch
 import Foundation
-import OcelliTensor
+import Ocelli
 
 /// Timings of the image front end, for `ocelli bench` and comparisons with OpenCV.
 public enum VisionBenchmark {

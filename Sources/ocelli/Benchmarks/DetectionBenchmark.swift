@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
-import OcelliTensor
-import OcelliVision
+import Ocelli
+
 
 /// Timings of NMS and COCO evaluation, for `ocelli bench detection` and the comparison with
 /// torchvision / OpenCV and pycocotools (Benchmarks/bench_detection_peers.py).
