@@ -149,7 +149,8 @@ public struct DarknetConfig: Sendable {
         self.file = file
         var sections: [DarknetSection] = []
         var lineNumber = 0
-        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" }) {
+        // "\r\n" is one Character in Swift: CRLF files (which Darknet reads) split on it too.
+        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             lineNumber += 1
             let line = String(rawLine.filter { !$0.isWhitespace })
             guard let first = line.first, first != "#", first != ";" else { continue }

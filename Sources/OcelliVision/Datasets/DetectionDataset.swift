@@ -126,7 +126,9 @@ enum DatasetFiles {
         let text = try string(of: url)
         var result: [(Int, Substring)] = []
         var number = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // "\r\n" is one Character in Swift, so splitting on "\n" alone would leave a CRLF file
+        // (Windows-made labels and lists, which Darknet reads) as one line.
+        for line in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             number += 1
             result.append((number, line.hasSuffix("\r") ? line.dropLast() : line))
         }
