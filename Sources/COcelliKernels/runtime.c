@@ -16,11 +16,16 @@ int ocelli_tune_malloc(void) {
 
 static int forcePortable = 0;
 static int isaCache = -1;
+// This thread's override of forcePortable: -1 none, else 0 or 1 (a scope set by the Swift side
+// on the calling thread and on each kernel thread working for it).
+static _Thread_local int threadPortable = -1;
 
 void ocelli_force_portable(int on) { forcePortable = on; }
+void ocelli_set_thread_portable(int on) { threadPortable = on; }
+int ocelli_thread_portable(void) { return threadPortable; }
 
 int ocelli_kernel_isa(void) {
-    if (forcePortable) return 0;
+    if (threadPortable >= 0 ? threadPortable : forcePortable) return 0;
     if (isaCache < 0) {
 #if OCELLI_X86
         __builtin_cpu_init();

@@ -13,24 +13,32 @@ public enum GEMM {
     private static let state = State()
 
     /// Which implementation runs: `.blas` (the default when a BLAS is present) or `.builtin`.
+    /// Setting it changes the process-wide default; `withBackend` changes it for a block only.
     public static var backend: Backend {
-        get { state.backend }
-        set { state.backend = newValue == .blas && !BLAS.isAvailable ? .builtin : newValue }
+        get { KernelScope.current.backend ?? state.backend }
+        set { state.backend = available(newValue) }
     }
 
-    /// Runs `body` with the given backend.
+    private static func available(_ b: Backend) -> Backend { b == .blas && !BLAS.isAvailable ? .builtin : b }
+
+    /// Runs `body` with the given backend: on this thread or task and the kernel threads working
+    /// for it, not in code running concurrently elsewhere.
     public static func withBackend<R>(_ b: Backend, _ body: () throws -> R) rethrows -> R {
-        let old = backend
-        backend = b
-        defer { backend = old }
-        return try body()
+        try KernelScope.with({ $0.backend = available(b) }, body)
     }
 
-    /// The SIMD family of the built-in kernel on this CPU: "avx2-fma" or "portable".
+    /// The SIMD family of the built-in kernel here: "avx2-fma" or "portable".
     public static var kernelISA: String { ocelli_kernel_isa() == 1 ? "avx2-fma" : "portable" }
 
-    /// Makes the built-in kernel use its portable C path even on an AVX2 CPU (for tests).
+    /// Makes the built-in kernel use its portable C path even on an AVX2 CPU, process-wide (for
+    /// benchmarks); `withPortableKernel` does it for a block only.
     public static func forcePortableKernel(_ on: Bool) { ocelli_force_portable(on ? 1 : 0) }
+
+    /// Runs `body` with the portable C kernels (`true`) or the CPU's best (`false`), on this
+    /// thread or task and the kernel threads working for it.
+    public static func withPortableKernel<R>(_ on: Bool, _ body: () throws -> R) rethrows -> R {
+        try KernelScope.with({ $0.portable = on }, body)
+    }
 
     public static func sgemm(m: Int, n: Int, k: Int,
                              a: UnsafePointer<Float>, rsA: Int, csA: Int,

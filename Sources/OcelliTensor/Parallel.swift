@@ -19,30 +19,39 @@ public enum Parallel {
     }
     private static let settings = Settings()
 
-    /// The number of threads kernels split their work over (at least 1).
+    /// The number of threads kernels split their work over (at least 1). Setting it changes the
+    /// process-wide default; `withThreadCount` changes it for a block only.
     public static var threadCount: Int {
-        get { settings.lock.lock(); defer { settings.lock.unlock() }; return settings.threads }
+        get {
+            if let n = KernelScope.current.threads { return n }
+            settings.lock.lock(); defer { settings.lock.unlock() }; return settings.threads
+        }
         set {
             precondition(newValue >= 1, "Parallel.threadCount must be at least 1, got \(newValue)")
             settings.lock.lock(); settings.threads = newValue; settings.lock.unlock()
         }
     }
 
-    /// Runs `body` with `threadCount` temporarily set to `n`.
+    /// Runs `body` with `threadCount` set to `n` on this thread or task (not in code running
+    /// concurrently elsewhere).
     public static func withThreadCount<R>(_ n: Int, _ body: () throws -> R) rethrows -> R {
-        let old = threadCount
-        threadCount = n
-        defer { threadCount = old }
-        return try body()
+        precondition(n >= 1, "Parallel.withThreadCount: the count must be at least 1, got \(n)")
+        return try KernelScope.with({ $0.threads = n }, body)
     }
 
-    /// Calls `body(chunk)` for `chunk` in `0..<chunks`, spread over the threads.
+    /// Calls `body(chunk)` for `chunk` in `0..<chunks`, spread over the threads. The kernel
+    /// threads see the caller's `KernelScope`.
     @inline(__always)
     static func run(_ chunks: Int, _ body: (Int) -> Void) {
         if chunks <= 0 { return }
         if chunks == 1 { body(0); return }
+        let scope = KernelScope.current
         withoutActuallyEscaping(body) { body in
-            ThreadPool.shared.run(chunks, body)
+            if scope == KernelScope() {
+                ThreadPool.shared.run(chunks, body)
+            } else {
+                ThreadPool.shared.run(chunks) { i in scope.apply { body(i) } }
+            }
         }
     }
 
@@ -61,6 +70,36 @@ public enum Parallel {
         run(n) { i in
             let lo = i * chunk
             body(lo..<Swift.min(count, lo + chunk))
+        }
+    }
+}
+
+/// Kernel settings for a block of code (`Parallel.withThreadCount`, `GEMM.withBackend`,
+/// `GEMM.withPortableKernel`): task-local, so concurrent work elsewhere keeps its own, and carried
+/// to the kernel threads that work for the block. Nil fields take the process-wide defaults.
+struct KernelScope: Sendable, Equatable {
+    var threads: Int?
+    var backend: GEMM.Backend?
+    var portable: Bool?
+
+    @TaskLocal static var current = KernelScope()
+
+    /// Runs `body` with the current scope changed by `change`.
+    static func with<R>(_ change: (inout KernelScope) -> Void, _ body: () throws -> R) rethrows -> R {
+        var scope = current
+        change(&scope)
+        return try scope.apply(body)
+    }
+
+    /// Runs `body` in this scope on the calling thread (the C kernels read the portable switch
+    /// from a thread-local of their own).
+    func apply<R>(_ body: () throws -> R) rethrows -> R {
+        try KernelScope.$current.withValue(self) {
+            guard let portable else { return try body() }
+            let saved = ocelli_thread_portable()
+            ocelli_set_thread_portable(portable ? 1 : 0)
+            defer { ocelli_set_thread_portable(saved) }
+            return try body()
         }
     }
 }

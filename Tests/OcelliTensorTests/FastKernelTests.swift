@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import OcelliTensor
 import OcelliTestSupport
@@ -10,20 +11,19 @@ import OcelliTestSupport
         (13, 300, 5), (145, 31, 257), (300, 17, 600),
     ]
 
-    static var backends: [(String, () -> Void, () -> Void)] {
-        var list: [(String, () -> Void, () -> Void)] = [
-            ("builtin", { GEMM.backend = .builtin }, {}),
-            ("portable", { GEMM.backend = .builtin; GEMM.forcePortableKernel(true) }, { GEMM.forcePortableKernel(false) }),
+    /// Each backend as a scope: the settings hold for the block (and its kernel threads) only,
+    /// so tests running beside it keep theirs.
+    static var backends: [(String, (() -> Void) -> Void)] {
+        var list: [(String, (() -> Void) -> Void)] = [
+            ("builtin", { body in GEMM.withBackend(.builtin, body) }),
+            ("portable", { body in GEMM.withBackend(.builtin) { GEMM.withPortableKernel(true, body) } }),
         ]
-        if BLAS.isAvailable { list.append(("blas", { GEMM.backend = .blas }, {})) }
+        if BLAS.isAvailable { list.append(("blas", { body in GEMM.withBackend(.blas, body) })) }
         return list
     }
 
     @Test func gemmMatchesReferenceOnOddShapesAndTransposes() {
-        let saved = GEMM.backend
-        defer { GEMM.backend = saved }
-        for (name, setUp, tearDown) in Self.backends {
-            setUp()
+        for (name, scope) in Self.backends { scope {
             for (m, n, k) in Self.gemmShapes {
                 for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                     let a = Tensor.uniform(ta ? [k, m] : [m, k], minimum: -1, maximum: 1, seed: UInt64(m * 7 + k))
@@ -34,8 +34,7 @@ import OcelliTestSupport
                     #expect(err <= 1e-5 * Float(k).squareRoot() * 4, "\(name) \(m)x\(n)x\(k) ta \(ta) tb \(tb): \(err)")
                 }
             }
-            tearDown()
-        }
+        } }
     }
 
     @Test func gemmAccumulates() {
@@ -95,10 +94,7 @@ import OcelliTestSupport
     }
 
     @Test func convolutionMatchesReferenceForEveryAlgorithm() {
-        let saved = GEMM.backend
-        defer { GEMM.backend = saved }
-        for (name, setUp, tearDown) in Self.backends {
-            setUp()
+        for (name, scope) in Self.backends { scope {
             for (i, c) in Self.convCases.enumerated() {
                 let x = Tensor.uniform(c.x, minimum: -1, maximum: 1, seed: UInt64(i + 1))
                 let w = Tensor.uniform(c.w, minimum: -1, maximum: 1, seed: UInt64(i + 100))
@@ -142,8 +138,7 @@ import OcelliTestSupport
                 #expect(xg.grad!.maxAbsDifference(rdx) <= btol, "\(name) case \(i) dInput \(xg.grad!.maxAbsDifference(rdx))")
                 #expect(wg.grad!.maxAbsDifference(rdw) <= btol * 4, "\(name) case \(i) dFilter \(wg.grad!.maxAbsDifference(rdw))")
             }
-            tearDown()
-        }
+        } }
     }
 
     /// First layers (no input gradient, window of ≤ 12 values) take the one-pass filter-gradient
@@ -234,8 +229,6 @@ import OcelliTestSupport
     /// Same seed and same thread count → bitwise identical; other thread counts agree closely
     /// (the built-in GEMM is even bitwise identical across thread counts by construction).
     @Test func determinismAcrossRunsAndThreadCounts() {
-        let saved = GEMM.backend
-        defer { GEMM.backend = saved }
         func workload() -> [Float] {
             let x = Tensor.normal([2, 24, 24, 8], seed: 1).requiringGrad()
             let w = Tensor.normal([3, 3, 8, 40], standardDeviation: 0.1, seed: 2).requiringGrad()
@@ -254,8 +247,7 @@ import OcelliTestSupport
             loss.backward()
             return m.scalars + w.grad!.scalars + w2.grad!.scalars + x.grad!.scalars + w0.grad!.scalars
         }
-        for (name, setUp, tearDown) in Self.backends {
-            setUp()
+        for (name, scope) in Self.backends { scope {
             let t1a = Parallel.withThreadCount(1) { workload() }
             let t1b = Parallel.withThreadCount(1) { workload() }
             let all = Parallel.threadCount
@@ -266,7 +258,38 @@ import OcelliTestSupport
             let diff = zip(t1a, tna).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
             #expect(diff < 1e-4, "\(name): thread counts disagree by \(diff)")
             if name != "blas" { #expect(t1a == tna, "\(name): the built-in kernels should not depend on the thread count") }
-            tearDown()
+        } }
+    }
+}
+
+/// `withThreadCount`, `withBackend` and `withPortableKernel` hold for their block and the kernel
+/// threads working for it, not for code running beside it.
+@Suite struct KernelScopeTests {
+    @Test func scopesReachTheKernelThreadsAndNothingElse() {
+        let defaultISA = GEMM.kernelISA, defaultThreads = Parallel.threadCount
+        final class Seen: @unchecked Sendable {
+            let lock = NSLock()
+            var values: [String] = []
+            func add(_ v: String) { lock.lock(); values.append(v); lock.unlock() }
         }
+        let inside = Seen(), outside = Seen()
+        DispatchQueue.concurrentPerform(iterations: 2) { k in
+            for _ in 0..<50 {
+                if k == 0 {
+                    Parallel.withThreadCount(3) {
+                        GEMM.withBackend(.builtin) {
+                            GEMM.withPortableKernel(true) {
+                                Parallel.run(6) { _ in inside.add("\(GEMM.kernelISA) \(GEMM.backend) \(Parallel.threadCount)") }
+                            }
+                        }
+                    }
+                } else {
+                    Parallel.run(6) { _ in outside.add("\(GEMM.kernelISA) \(Parallel.threadCount)") }
+                }
+            }
+        }
+        #expect(Set(inside.values) == ["portable builtin 3"], "\(Set(inside.values))")
+        #expect(Set(outside.values) == ["\(defaultISA) \(defaultThreads)"], "\(Set(outside.values))")
+        #expect(GEMM.kernelISA == defaultISA && Parallel.threadCount == defaultThreads)
     }
 }

@@ -17,6 +17,10 @@ int ocelli_kernel_isa(void);
 /// Forces the portable fallback (1) or lets the CPU decide (0). For tests and benchmarks.
 void ocelli_force_portable(int on);
 
+/// This thread's override of `ocelli_force_portable`: 1 or 0, or -1 for none; and its value.
+void ocelli_set_thread_portable(int on);
+int ocelli_thread_portable(void);
+
 /// Single-threaded packed, cache-blocked SGEMM on strided operands:
 ///   C[i, j] (+)= sum_p A[i*rsA + p*csA] * B[p*rsB + j*csB]
 /// C is row-major with leading dimension ldc. If `accumulate` is 0, C is overwritten.
