@@ -17,10 +17,7 @@ func printError(_ s: String, terminator: String = "\n") {
 /// line count equals the heads' classes (coco.names for 80, voc.names for 20).
 func classNames(names: String?, cfg: String, weights: String?, classes: Int) throws -> [String] {
     func read(_ path: String) throws -> [String] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw ValidationError("cannot read the names file \(path)")
-        }
-        return text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        do { return try ClassNames.read(path) } catch { throw ValidationError("\(error)") }
     }
     if let names { return try read(names) }
     let dirs = Set([cfg, weights].compactMap { $0 }.map { ($0 as NSString).deletingLastPathComponent })

@@ -143,28 +143,13 @@ struct EvaluationData {
 /// object's class index is re-derived from its class name (an error names an object whose class is
 /// not in the file).
 func loadEvaluationData(path: String, split: String?, names: String?) throws -> EvaluationData {
-    let dataset = try DetectionDataset.load(URL(fileURLWithPath: path), split: split)
-    var data = EvaluationData(images: dataset.images, classNames: dataset.classNames,
-                              categoryIDs: dataset.format == .coco ? dataset.categoryIDs : nil)
+    var dataset = try DetectionDataset.load(URL(fileURLWithPath: path), split: split)
+    var categoryIDs: [Int]? = dataset.format == .coco ? dataset.categoryIDs : nil
     if let names {
-        guard let text = try? String(contentsOfFile: names, encoding: .utf8) else {
-            throw ValidationError("cannot read the names file \(names)")
-        }
-        let list = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        var index: [String: Int] = [:]
-        for (i, n) in list.enumerated() where index[n] == nil { index[n] = i }
-        for i in data.images.indices {
-            for j in data.images[i].objects.indices {
-                let name = data.images[i].objects[j].className
-                guard let k = index[name] else {
-                    throw ValidationError("\(names): has no class '\(name)' (an object of image \(data.images[i].id) in \(path))")
-                }
-                data.images[i].objects[j].classIndex = k
-            }
-        }
-        data.classNames = list
-        data.categoryIDs = nil
+        dataset = try dataset.relabeled(to: try ClassNames.read(names), namesFile: names)
+        categoryIDs = nil
     }
+    let data = EvaluationData(images: dataset.images, classNames: dataset.classNames, categoryIDs: categoryIDs)
     return data
 }
 
