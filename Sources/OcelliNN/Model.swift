@@ -174,13 +174,22 @@ open class Model {
     /// The outputs, and for each output made by a softmax the logits before it (so that a
     /// cross-entropy on probabilities can be computed from logits, as Keras' TensorFlow backend
     /// does: exact gradients even for saturated predictions).
-    func run(_ xs: [Tensor], context: inout ForwardContext, logits wantLogits: Bool) -> (outputs: [Tensor], logits: [Tensor?]) {
+    ///
+    /// `anySpatialSize` accepts inputs whose height and width differ from the model's (rank and
+    /// channels still checked): fully convolutional models on other image sizes.
+    func run(_ xs: [Tensor], context: inout ForwardContext, logits wantLogits: Bool,
+             anySpatialSize: Bool = false) -> (outputs: [Tensor], logits: [Tensor?]) {
         precondition(xs.count == inputs.count, "\(name): expects \(inputs.count) inputs, got \(xs.count)")
         var values: [ObjectIdentifier: Tensor] = [:]
         var logits: [ObjectIdentifier: Tensor] = [:]
         for (t, x) in zip(inputs, xs) {
-            precondition(Array(x.shape.dropFirst()) == t.shape,
-                         "\(name): input '\(t.name)' expects batches of shape [N] + \(t.shape), got \(x.shape)")
+            if anySpatialSize {
+                precondition(x.rank == t.shape.count + 1 && x.shape.last == t.shape.last,
+                             "\(name): input '\(t.name)' expects batches of rank \(t.shape.count + 1) with \(t.shape.last ?? 0) channels, got \(x.shape)")
+            } else {
+                precondition(Array(x.shape.dropFirst()) == t.shape,
+                             "\(name): input '\(t.name)' expects batches of shape [N] + \(t.shape), got \(x.shape)")
+            }
             values[ObjectIdentifier(t)] = x
         }
         var i = 0

@@ -172,17 +172,7 @@ extension Model {
     /// size (Dense after Flatten) fail with their own shape error.
     public func predictAnySize(_ x: Tensor) -> Tensor {
         precondition(inputs.count == 1 && outputs.count == 1, "\(name): predictAnySize needs one input and one output")
-        let expected = inputs[0].shape
-        precondition(x.rank == expected.count + 1 && x.shape.last == expected.last,
-                     "\(name): predictAnySize expects batches of rank \(expected.count + 1) with \(expected.last ?? 0) channels, got \(x.shape)")
         var context = ForwardContext(training: false)
-        var values: [ObjectIdentifier: Tensor] = [ObjectIdentifier(inputs[0]): x]
-        return withoutGradients {
-            for n in nodes {
-                let args = n.inputs.map { values[ObjectIdentifier($0)]! }
-                values[ObjectIdentifier(n)] = n.layer!.forward(args, context: &context)
-            }
-            return values[ObjectIdentifier(outputs[0])]!
-        }
+        return withoutGradients { run([x], context: &context, logits: false, anySpatialSize: true).outputs[0] }
     }
 }

@@ -67,3 +67,16 @@ final class Pending<T>: @unchecked Sendable {
         return value!
     }
 }
+
+/// `--threads N`, shared by the commands that run kernels.
+struct ThreadOptions: ParsableArguments {
+    @Option(help: "Threads (default: OCELLI_NUM_THREADS or every core).")
+    var threads: Int?
+
+    func validate() throws {
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1, got \(t)") }
+    }
+
+    /// Makes `--threads` the process's thread count.
+    func apply() { if let t = threads { Parallel.threadCount = t } }
+}

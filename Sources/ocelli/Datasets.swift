@@ -38,22 +38,20 @@ struct Digits: ParsableCommand {
     @Option(help: "Folder with train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz (default: the bundled Data/mnist).")
     var mnist: String?
 
-    @Option(help: "Threads (default: OCELLI_NUM_THREADS or every core).")
-    var threads: Int?
+    @OptionGroup var threadOptions: ThreadOptions
 
     @Flag(help: "Print one JSON object: images, objects, seconds.")
     var json = false
 
     func validate() throws {
         if count < 0 { throw ValidationError("--count must be at least 0, got \(count)") }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1, got \(t)") }
     }
 
     func run() throws {
         let start = Date()
         let digits = try DigitsDetection.Digits(directory: mnist ?? MNIST.defaultDirectory)
         let dataset = try DigitsDetection.write(split: split, count: count, seed: seed, digits: digits,
-                                                to: URL(fileURLWithPath: out), threads: threads)
+                                                to: URL(fileURLWithPath: out), threads: threadOptions.threads)
         let seconds = Date().timeIntervalSince(start)
         if json {
             print(String(format: "{\"images\":%d,\"objects\":%d,\"seconds\":%.3f}", dataset.images.count, dataset.objectCount, seconds))

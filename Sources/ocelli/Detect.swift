@@ -58,8 +58,7 @@ struct Detect: ParsableCommand {
     @Option(help: "Network input width and height (default: the cfg's [net]); multiples of 32 for YOLO.")
     var size: Int?
 
-    @Option(help: "Threads (default: OCELLI_NUM_THREADS or every core).")
-    var threads: Int?
+    @OptionGroup var threadOptions: ThreadOptions
 
     @Flag(help: "Also print Darknet's layer table.")
     var verbose = false
@@ -78,12 +77,11 @@ struct Detect: ParsableCommand {
         guard (1...100).contains(quality) else { throw ValidationError("--quality must be in 1...100, got \(quality)") }
         guard nms >= 0 && nms <= 1 else { throw ValidationError("--nms must be in [0, 1]") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
         if let s = size, s < 32 || s % 32 != 0 { throw ValidationError("--size must be a positive multiple of 32") }
     }
 
     func run() throws {
-        if let t = threads { Parallel.threadCount = t }
+        threadOptions.apply()
         let cfg = BundledData.cfgNamed(self.cfg) ?? self.cfg
         if let video {
             var isDir: ObjCBool = false

@@ -38,8 +38,7 @@ struct Mnist: ParsableCommand {
     @Option(help: "Use only the first N training images (quick runs).")
     var limit: Int?
 
-    @Option(help: "Threads (default: OCELLI_NUM_THREADS or every core).")
-    var threads: Int?
+    @OptionGroup var threadOptions: ThreadOptions
 
     @Flag(help: "End with one JSON line: model, epochs, test_accuracy, test_loss, epoch_seconds, peak_rss_mb.")
     var json = false
@@ -50,7 +49,6 @@ struct Mnist: ParsableCommand {
     func validate() throws {
         if let e = epochs, e < 1 { throw ValidationError("--epochs must be at least 1") }
         if let b = batchSize, b < 1 { throw ValidationError("--batch-size must be at least 1") }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
         if let v = verbose, !(0...2).contains(v) { throw ValidationError("--verbose must be 0, 1 or 2") }
         if let l = limit, l < 1 { throw ValidationError("--limit must be at least 1") }
     }
@@ -60,7 +58,7 @@ struct Mnist: ParsableCommand {
     }
 
     func run() throws {
-        if let t = threads { Parallel.threadCount = t }
+        threadOptions.apply()
         let epochs = self.epochs ?? (model == .seed ? 10 : 5)
         let batchSize = self.batchSize ?? (model == .seed ? 32 : 128)
         let mnist = try MNIST(directory: data ?? MNIST.defaultDirectory)

@@ -22,8 +22,7 @@ struct Kernels: ParsableCommand {
     @Flag(help: "Print one JSON object instead of tables.")
     var json = false
 
-    @Option(help: "Threads to use (default: OCELLI_NUM_THREADS or every core).")
-    var threads: Int?
+    @OptionGroup var threadOptions: ThreadOptions
 
     @Option(help: "GEMM backend: blas (the platform BLAS when present) or builtin.")
     var backend: String?
@@ -38,7 +37,6 @@ struct Kernels: ParsableCommand {
     var budget: Double = 0.4
 
     func validate() throws {
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1, got \(t)") }
         if let b = backend, GEMM.Backend(rawValue: b) == nil { throw ValidationError("--backend must be blas or builtin, got '\(b)'") }
         if ConvolutionAlgorithm(rawValue: algorithm) == nil || algorithm == "naive" {
             throw ValidationError("--algorithm must be automatic, direct, im2col or dot, got '\(algorithm)'")
@@ -47,7 +45,7 @@ struct Kernels: ParsableCommand {
     }
 
     func run() throws {
-        if let t = threads { Parallel.threadCount = t }
+        threadOptions.apply()
         if let b = backend {
             if b == "blas" && !BLAS.isAvailable {
                 FileHandle.standardError.write("warning: no BLAS found (install libopenblas0-pthread); using the built-in kernel\n".data(using: .utf8)!)

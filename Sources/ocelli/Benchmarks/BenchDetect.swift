@@ -33,8 +33,7 @@ struct BenchDetect: ParsableCommand {
     @Option(name: .customLong("train-batch"), help: "Also time training steps (forward in training mode + backward of a mean-square loss on the heads; the YOLO loss itself is cheap next to them) with this batch size; 0 skips.")
     var trainBatch: Int = 0
 
-    @Option(help: "Threads (default: OCELLI_NUM_THREADS or every core).")
-    var threads: Int?
+    @OptionGroup var threadOptions: ThreadOptions
 
     @Flag(help: "Also time each layer alone (best of 5, batch 1, on random inputs of its shape).")
     var layers = false
@@ -44,7 +43,7 @@ struct BenchDetect: ParsableCommand {
 
     func run() throws {
         guard repeats >= 1, images >= 1, batch >= 1 else { throw ValidationError("--repeats, --images and --batch must be at least 1") }
-        if let t = threads { Parallel.threadCount = t }
+        threadOptions.apply()
         let network = try DarknetNetwork(cfg: BundledData.cfgNamed(cfg) ?? cfg, width: size, height: size)
         if let weights { try network.loadWeights(weights) }
         let picture = try Image(contentsOf: image)

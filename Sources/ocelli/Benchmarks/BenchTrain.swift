@@ -18,8 +18,7 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Timed repetitions (the step's best and median are reported; each layer's best).")
     var steps: Int = 30
 
-    @Option(help: "Threads (default: OCELLI_NUM_THREADS or every core).")
-    var threads: Int?
+    @OptionGroup var threadOptions: ThreadOptions
 
     @Flag(help: "Print one JSON object instead of the table.")
     var json = false
@@ -27,7 +26,6 @@ struct BenchTrain: ParsableCommand {
     func validate() throws {
         if steps < 1 { throw ValidationError("--steps must be at least 1") }
         if let b = batchSize, b < 1 { throw ValidationError("--batch-size must be at least 1") }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
     /// The best of `steps` runs of `body`, in milliseconds (after one warm-up run).
@@ -47,7 +45,7 @@ struct BenchTrain: ParsableCommand {
     }
 
     func run() throws {
-        if let t = threads { Parallel.threadCount = t }
+        threadOptions.apply()
         let batch = batchSize ?? (model == .seed ? 32 : 128)
         RandomSeed.set(1)
         let net = Mnist.build(model)
