@@ -7,24 +7,17 @@ public struct FileFormatError: Error, CustomStringConvertible {
     public init(_ path: String, _ message: String) { description = "\(path): \(message)" }
 }
 
-/// Writes `data` to `path` atomically: a temporary file in the same directory, then rename, so a
-/// crash mid-write never leaves a half-written checkpoint in place of a good one.
+/// Writes `data` to `path` atomically (`AtomicFile`: a temporary file in the same folder, then
+/// rename), creating the folder if missing, so a crash mid-write never leaves a half-written
+/// checkpoint in place of a good one.
 public func writeAtomically(_ data: Data, to path: String) throws {
     let url = URL(fileURLWithPath: path)
-    let dir = url.deletingLastPathComponent()
-    try createFolder(dir, errorPath: path)
-    let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
-    do {
-        try data.write(to: tmp)
-    } catch {
-        try? FileManager.default.removeItem(at: tmp)
-        throw FileFormatError(path, "cannot write the file: \(ioFailureReason(error))")
+    try createFolder(url.deletingLastPathComponent(), errorPath: path)
+    var failure: AtomicWriteFailure?
+    data.withUnsafeBytes { raw in
+        do throws(AtomicWriteFailure) { try AtomicFile.write(raw, to: path) } catch { failure = error }
     }
-    if rename(tmp.path, url.path) != 0 {
-        let reason = String(cString: strerror(errno))
-        try? FileManager.default.removeItem(at: tmp)
-        throw FileFormatError(path, "cannot move the temporary file into place: \(reason)")
-    }
+    if let failure { throw FileFormatError(path, "cannot write the file: \(failure.reason)") }
 }
 
 /// Throws now if files cannot be written into `directory` (created if missing): call it before

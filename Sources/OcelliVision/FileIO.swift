@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import OcelliTensor
 
 /// The POSIX `read` (FileIO.read shadows the name inside the enum).
 @inline(__always)
@@ -70,34 +71,11 @@ public enum FileIO {
         return try read(fd, upTo: count, path: path)
     }
 
-    /// Writes `bytes` to `path` atomically: into a new file beside it, then renamed over it, so
-    /// readers see either the old file or the complete new one.
+    /// Writes `bytes` to `path` atomically (`AtomicFile`): readers see either the old file or the
+    /// complete new one.
     public static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        let slash = path.lastIndex(of: "/")
-        let directory = slash.map { String(path[...$0]) } ?? ""
-        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        guard !name.isEmpty else { throw ImageError(file: path, reason: .unwritable("the path names a directory")) }
-        let temporary = "\(directory).\(name).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
-        guard fd >= 0 else { throw ImageError(file: path, reason: .unwritable(errorText(errno))) }
-        var failure: Int32 = 0
-        bytes.withUnsafeBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = write(fd, raw.baseAddress! + done, raw.count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    return
-                }
-                done += n
-            }
-        }
-        if close(fd) != 0 && failure == 0 { failure = errno }
-        if failure == 0 && rename(temporary, path) != 0 { failure = errno }
-        if failure != 0 {
-            unlink(temporary)
-            throw ImageError(file: path, reason: .unwritable(errorText(failure)))
+        do { try AtomicFile.write(bytes, to: path) } catch {
+            throw ImageError(file: path, reason: .unwritable(error.reason))
         }
     }
 }
