@@ -1,11 +1,10 @@
 import Foundation
-import OcelliTensor
-import OcelliVision
+import OcelliNN
 
-/// SVG charts for detection evaluation and anchors, in the house style of `History.svg()`: white
-/// background, grey frame, sans-serif 11 px labels, matplotlib's tab10 colours.
+/// SVG charts for detection evaluation and anchors, drawn with `SVGChart` (the house style of
+/// every Ocelli plot).
 public enum DetectionPlots {
-    static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+    private typealias Frame = SVGChart.Panel
 
     /// One precision–recall curve.
     public struct Curve: Sendable {
@@ -27,22 +26,20 @@ public enum DetectionPlots {
         let frame = Frame(x0: 0, width: Double(width), height: Double(height), xRange: (0, 1), yRange: (0, 1))
         var body = frame.axes(title: title, xLabel: "recall", yLabel: "precision", xTicks: 5, yTicks: 5)
         for (i, c) in curves.enumerated() {
-            let color = palette[i % palette.count]
+            let color = SVGChart.color(i)
             // Start at recall 0 with the first precision so that a one-point curve still shows.
             var points = c.recall.isEmpty ? [] : [(0.0, c.precision[0])]
             points += zip(c.recall, c.precision).map { ($0, $1) }
-            let list = points.filter { $0.0.isFinite && $0.1.isFinite }
-                .map { String(format: "%.1f,%.1f", frame.px($0.0), frame.py($0.1)) }
-            body += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" points=\"\(list.joined(separator: " "))\"><title>\(escape(c.name))</title></polyline>\n"
+            body += frame.polyline(points, color: color, strokeWidth: 1.5, title: c.name)
             let label = c.name + (c.averagePrecision.map { String(format: " (AP %.3f)", $0) } ?? "")
             // The legend sits bottom-left, where precision-recall curves rarely go.
             let shown = Swift.min(curves.count, 20)
             if i < shown {
                 body += String(format: "<text x=\"%.1f\" y=\"%.1f\" fill=\"%@\" font-family=\"sans-serif\" font-size=\"11\">%@</text>\n",
-                               frame.left + 8, frame.top + frame.plotH - 8 - 13 * Double(shown - 1 - i), color, escape(label))
+                               frame.left + 8, frame.top + frame.plotH - 8 - 13 * Double(shown - 1 - i), color, SVGChart.escape(label))
             }
         }
-        return document(width: width, height: height, body: body)
+        return SVGChart.document(width: width, height: height, body: body)
     }
 
     /// Anchors: the boxes' (w, h) as grey dots with the centroids as coloured crosses, and, when
@@ -62,7 +59,7 @@ public enum DetectionPlots {
                            scatter.px(sizes[i].width), scatter.py(sizes[i].height))
         }
         for (i, a) in anchors.enumerated() {
-            let x = scatter.px(a.width), y = scatter.py(a.height), color = palette[i % palette.count]
+            let x = scatter.px(a.width), y = scatter.py(a.height), color = SVGChart.color(i)
             body += String(format: "<path d=\"M%.1f,%.1f l10,10 m0,-10 l-10,10\" stroke=\"%@\" stroke-width=\"2.5\"><title>%.2f x %.2f</title></path>\n",
                            x - 5, y - 5, color, a.width, a.height)
         }
@@ -74,60 +71,14 @@ public enum DetectionPlots {
                               xRange: (lo, hi), yRange: (0, 1))
             body += curve.axes(title: "mean IoU vs number of anchors", xLabel: "k", yLabel: "mean IoU",
                                xTicks: Swift.min(10, Int(hi - lo)), yTicks: 5)
-            let points = sweep.map { String(format: "%.1f,%.1f", curve.px(Double($0.k)), curve.py($0.meanIoU)) }
-            body += "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\" points=\"\(points.joined(separator: " "))\"/>\n"
+            body += curve.polyline(sweep.map { (Double($0.k), $0.meanIoU) }, color: SVGChart.color(0))
             for s in sweep {
                 body += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"#1f77b4\"><title>k = %d: %.4f</title></circle>\n",
                                curve.px(Double(s.k)), curve.py(s.meanIoU), s.k, s.meanIoU)
             }
             total += panelWidth
         }
-        return document(width: total, height: panelHeight, body: body)
-    }
-
-    /// A panel's plotting area and its data-to-pixel mapping.
-    struct Frame {
-        var x0: Double, width: Double, height: Double
-        var xRange: (Double, Double), yRange: (Double, Double)
-        var left: Double { x0 + 56 }
-        var top: Double { 28 }
-        var plotW: Double { width - 56 - 14 }
-        var plotH: Double { height - 28 - 40 }
-        func px(_ v: Double) -> Double { left + plotW * (v - xRange.0) / Swift.max(1e-300, xRange.1 - xRange.0) }
-        func py(_ v: Double) -> Double { top + plotH * (1 - (v - yRange.0) / Swift.max(1e-300, yRange.1 - yRange.0)) }
-
-        func axes(title: String, xLabel: String, yLabel: String, xTicks: Int, yTicks: Int) -> String {
-            var s = "<g font-family=\"sans-serif\" font-size=\"11\">\n"
-            s += "<text x=\"\(x0 + width / 2)\" y=\"16\" text-anchor=\"middle\" font-size=\"13\">\(escape(title))</text>\n"
-            s += String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#999\"/>\n", left, top, plotW, plotH)
-            for t in 0...Swift.max(1, yTicks) {
-                let v = yRange.0 + (yRange.1 - yRange.0) * Double(t) / Double(Swift.max(1, yTicks))
-                s += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.4g</text>\n", left - 4, py(v) + 4, v)
-            }
-            for t in 0...Swift.max(1, xTicks) {
-                let v = xRange.0 + (xRange.1 - xRange.0) * Double(t) / Double(Swift.max(1, xTicks))
-                s += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.4g</text>\n", px(v), top + plotH + 14, v)
-            }
-            s += "<text x=\"\(left + plotW / 2)\" y=\"\(height - 6)\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
-            s += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" transform=\"rotate(-90 %.1f %.1f)\">%@</text>\n",
-                        x0 + 14, top + plotH / 2, x0 + 14, top + plotH / 2, escape(yLabel))
-            return s + "</g>\n"
-        }
-    }
-
-    static func document(width: Int, height: Int, body: String) -> String {
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\">\n"
-            + "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n" + body + "</svg>\n"
-    }
-
-    static func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
-    }
-
-    /// Writes text to a file atomically.
-    public static func write(_ text: String, to path: String) throws {
-        try FileIO.writeAtomically(Array(text.utf8), to: path)
+        return SVGChart.document(width: total, height: panelHeight, body: body)
     }
 }
 
@@ -157,12 +108,12 @@ extension MeanAveragePrecision {
         let curves = precisionRecallCurves
         var written: [String] = []
         let all = (directory as NSString).appendingPathComponent("pr_all.svg")
-        try DetectionPlots.write(DetectionPlots.precisionRecallSVG(curves, title: "precision-recall (\(metric.rawValue))"), to: all)
+        try SVGChart.write(DetectionPlots.precisionRecallSVG(curves, title: "precision-recall (\(metric.rawValue))"), to: all)
         written.append(all)
         for c in curves {
             let safe = String(c.name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
             let path = (directory as NSString).appendingPathComponent("pr_\(safe).svg")
-            try DetectionPlots.write(DetectionPlots.precisionRecallSVG([c], title: c.name), to: path)
+            try SVGChart.write(DetectionPlots.precisionRecallSVG([c], title: c.name), to: path)
             written.append(path)
         }
         return written

@@ -77,7 +77,7 @@ struct Anchors: ParsableCommand {
         if let plot {
             let svg = DetectionPlots.anchorsSVG(sizes: sizes, anchors: result.anchors, meanIoU: result.meanIoU,
                                                 sweep: swept.map { ($0.k, $0.clusters.meanIoU) }, unit: unit)
-            try DetectionPlots.write(svg, to: plot)
+            try SVGChart.write(svg, to: plot)
         }
         let decimals = grid != nil ? 2 : 0
         if json {

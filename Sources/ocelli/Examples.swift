@@ -197,7 +197,7 @@ struct CenterLossExample: ParsableCommand {
             for a in 0..<10 { for b in (a + 1)..<10 { inter += hypot(means[a].0 - means[b].0, means[a].1 - means[b].1); pairs += 1 } }
             inter /= pairs
             let path = "\(out)-\(useCenter ? "center" : "softmax").svg"
-            try Self.svg(f, testLabels, title: useCenter ? "softmax + \(lambda) · center loss" : "softmax only").write(toFile: path, atomically: true, encoding: .utf8)
+            try SVGChart.write(Self.svg(f, testLabels, title: useCenter ? "softmax + \(lambda) · center loss" : "softmax only"), to: path)
             print("\(useCenter ? "softmax + center loss" : "softmax only        "): last batch loss \(fmt(Double(lastLoss), 3)) (center term \(fmt(Double(lastCenter), 3))), "
                   + "test accuracy \(fmt(accuracy * 100, 1))%, within-class spread / between-class distance \(fmt(intra / inter, 3)); wrote \(path)")
         }
@@ -209,20 +209,13 @@ struct CenterLossExample: ParsableCommand {
     static func svg(_ f: Tensor, _ labels: [Int], title: String) -> String {
         let xs = stride(from: 0, to: f.count, by: 2).map { Double(f.scalars[$0]) }
         let ys = stride(from: 1, to: f.count, by: 2).map { Double(f.scalars[$0]) }
-        let (x0, x1, y0, y1) = (xs.min()!, xs.max()!, ys.min()!, ys.max()!)
-        let size = 480.0, margin = 30.0
-        func px(_ v: Double) -> Double { margin + (v - x0) / Swift.max(x1 - x0, 1e-9) * (size - 2 * margin) }
-        func py(_ v: Double) -> Double { size - margin - (v - y0) / Swift.max(y1 - y0, 1e-9) * (size - 2 * margin) }
-        let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
-        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(size))\" height=\"\(Int(size))\" font-family=\"sans-serif\" font-size=\"12\">\n"
-        s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"\(Int(margin))\" y=\"18\">\(title)</text>\n"
+        let panel = SVGChart.Panel(width: 480, height: 480, xRange: (xs.min() ?? 0, xs.max() ?? 1), yRange: (ys.min() ?? 0, ys.max() ?? 1))
+        var body = panel.axes(title: title, xLabel: "feature 1", yLabel: "feature 2")
         for (i, l) in labels.enumerated() {
-            s += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2\" fill=\"%@\" fill-opacity=\"0.7\"/>\n", px(xs[i]), py(ys[i]), palette[l % 10])
+            body += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2\" fill=\"%@\" fill-opacity=\"0.7\"/>\n", panel.px(xs[i]), panel.py(ys[i]), SVGChart.color(l))
         }
-        for k in 0..<10 {
-            s += "<text x=\"\(Int(size) - 24)\" y=\"\(40 + 14 * k)\" fill=\"\(palette[k])\">\(k)</text>\n"
-        }
-        return s + "</svg>\n"
+        for k in 0..<10 { body += panel.legend("\(k)", color: SVGChart.color(k), row: k) }
+        return SVGChart.document(width: 480, height: 480, body: body)
     }
 }
 
