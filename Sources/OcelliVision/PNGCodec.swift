@@ -116,14 +116,17 @@ enum PNGCodec {
         }
     }
 
-    /// Encodes 1 (gray), 3 (RGB) or 4 (RGBA) channels as an 8-bit PNG (libpng's default zlib level).
-    static func encode(_ image: Image, name: String) throws -> [UInt8] {
+    /// Encodes 1 (gray), 3 (RGB) or 4 (RGBA) channels as an 8-bit PNG: libpng's default zlib level
+    /// and adaptive filters, or with `compression: .fast` libpng's fast setting (no filters, a low
+    /// zlib level: larger files written several times faster, for files read back by programs).
+    static func encode(_ image: Image, compression: PNGCompression = .default, name: String) throws -> [UInt8] {
         guard image.width > 0 && image.height > 0 else {
             throw ImageError(file: name, reason: .encodingFailed(format: "PNG", detail: "the image is empty (\(image.width)x\(image.height))"))
         }
         func makeInfo() -> png_image {
             var info = png_image()
             info.version = UInt32(PNG_IMAGE_VERSION)
+            if compression == .fast { info.flags |= UInt32(PNG_IMAGE_FLAG_FAST) }
             info.width = UInt32(image.width)
             info.height = UInt32(image.height)
             switch image.channels {

@@ -72,7 +72,7 @@ public enum DigitsDetection {
                         var generator = SeededGenerator(seed: imageSeed(seed: seed, split: split, index: i))
                         let (image, objects) = makeImage(&generator, digits: digits, pool: split.pool)
                         let file = imagesFolder.appendingPathComponent(ids[i] + ".png")
-                        try FileIO.writeAtomically(PNGWriter.encode(image), to: file.path)
+                        try image.write(png: file.path, compression: .fast)
                         let annotated = AnnotatedImage(id: ids[i], file: file, width: size, height: size, objects: objects)
                         try DatasetFiles.write(VOCFormat.xml(annotated, fileName: ids[i] + ".png"),
                                                to: annotations.appendingPathComponent(ids[i] + ".xml"))
