@@ -3,7 +3,7 @@ import OcelliTensor
 
 /// Reference values from PyTorch and Keras, made by Scripts/make_concept_fixtures.py
 /// (Fixtures/concepts.json; tensors in NHWC / HWIO order).
-enum ConceptFixtures {
+enum ReferenceFixtures {
     static let root: [String: Any] = {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("Fixtures").appendingPathComponent("concepts.json")

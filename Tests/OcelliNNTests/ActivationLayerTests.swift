@@ -5,25 +5,25 @@ import OcelliTensor
 import OcelliTestSupport
 
 /// Activations (issue 7, part 1) and the regularisation layers (part 4).
-@Suite struct ConceptActivationTests {
+@Suite struct ActivationLayerTests {
     /// Fixture tolerance: Float32 against PyTorch/Keras float32, 2e-6 absolute + a few ulps.
     static let tolerance: Float = 1e-5
 
     @Test func activationsMatchPyTorchAndKeras() throws {
-        let f = ConceptFixtures.entry("activations")
-        let x = ConceptFixtures.tensor(f["x"])
+        let f = ReferenceFixtures.entry("activations")
+        let x = ReferenceFixtures.tensor(f["x"])
         let cases: [(String, Activation)] = [
             ("gelu", .gelu()), ("gelu_tanh", .gelu(approximate: true)), ("gelu_keras_approximate", .gelu(approximate: true)),
             ("silu", .swish), ("mish", .mish), ("selu", .selu), ("hard_sigmoid_keras", .hardSigmoid),
             ("hard_silu_keras", .hardSwish), ("relu6", .relu6),
         ]
         for (key, activation) in cases {
-            let d = maxDifference(activation(x), ConceptFixtures.tensor(f[key]))
+            let d = maxDifference(activation(x), ReferenceFixtures.tensor(f[key]))
             #expect(d <= Self.tolerance, "\(key): max difference \(d)")
         }
-        #expect(maxDifference(x.elu(alpha: 0.7), ConceptFixtures.tensor(f["elu_0.7"])) <= Self.tolerance)
-        let ls = ConceptFixtures.entry("log_softmax")
-        #expect(maxDifference(Activation.logSoftmax(ConceptFixtures.tensor(ls["x"])), ConceptFixtures.tensor(ls["y"])) <= Self.tolerance)
+        #expect(maxDifference(x.elu(alpha: 0.7), ReferenceFixtures.tensor(f["elu_0.7"])) <= Self.tolerance)
+        let ls = ReferenceFixtures.entry("log_softmax")
+        #expect(maxDifference(Activation.logSoftmax(ReferenceFixtures.tensor(ls["x"])), ReferenceFixtures.tensor(ls["y"])) <= Self.tolerance)
     }
 
     @Test func activationValuesByHand() throws {
@@ -54,13 +54,13 @@ import OcelliTestSupport
     }
 
     @Test func preluMatchesPyTorchAndHasGradientsForInputAndSlopes() throws {
-        let f = ConceptFixtures.entry("prelu")
-        let x = ConceptFixtures.tensor(f["x"])
+        let f = ReferenceFixtures.entry("prelu")
+        let x = ReferenceFixtures.tensor(f["x"])
         let model = Sequential(inputShape: [4, 5, 3]) { PReLU(sharedAxes: [1, 2]) }
         let prelu = model.layers[0] as! PReLU
         #expect(prelu.alpha.shape == [1, 1, 3] && prelu.alpha.value.scalars == [0, 0, 0])  // Keras: zeros
-        prelu.alpha.assign(ConceptFixtures.tensor(f["alpha"]).reshaped([1, 1, 3]))
-        #expect(maxDifference(model(x), ConceptFixtures.tensor(f["y"])) <= Self.tolerance)
+        prelu.alpha.assign(ReferenceFixtures.tensor(f["alpha"]).reshaped([1, 1, 3]))
+        #expect(maxDifference(model(x), ReferenceFixtures.tensor(f["y"])) <= Self.tolerance)
         // Unshared: one slope per element.
         let full = Sequential(inputShape: [2, 3]) { PReLU(alphaInitializer: .constant(0.25)) }
         #expect((full.layers[0] as! PReLU).alpha.shape == [2, 3])

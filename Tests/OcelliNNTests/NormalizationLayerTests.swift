@@ -5,7 +5,7 @@ import OcelliTensor
 import OcelliTestSupport
 
 /// Normalisation layers (issue 7, part 5).
-@Suite struct ConceptNormalizationTests {
+@Suite struct NormalizationLayerTests {
     static let tolerance: Float = 1e-5
 
     func run(_ layer: Layer, _ x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor {
@@ -16,15 +16,15 @@ import OcelliTestSupport
     }
 
     @Test func layerGroupAndInstanceNormalizationMatchPyTorch() {
-        let f = ConceptFixtures.entry("normalization")
-        let x = ConceptFixtures.tensor(f["x"]), gamma = ConceptFixtures.tensor(f["gamma"]), beta = ConceptFixtures.tensor(f["beta"])
+        let f = ReferenceFixtures.entry("normalization")
+        let x = ReferenceFixtures.tensor(f["x"]), gamma = ReferenceFixtures.tensor(f["gamma"]), beta = ReferenceFixtures.tensor(f["beta"])
         let eps = Float(f["epsilon"] as! Double)
         let ln = run(LayerNormalization(epsilon: eps), x, gamma: gamma, beta: beta)
-        #expect(maxDifference(ln, ConceptFixtures.tensor(f["layer_norm"])) <= Self.tolerance)
+        #expect(maxDifference(ln, ReferenceFixtures.tensor(f["layer_norm"])) <= Self.tolerance)
         let gn = run(GroupNormalization(groups: 2, epsilon: eps), x, gamma: gamma, beta: beta)
-        #expect(maxDifference(gn, ConceptFixtures.tensor(f["group_norm_2"])) <= Self.tolerance)
+        #expect(maxDifference(gn, ReferenceFixtures.tensor(f["group_norm_2"])) <= Self.tolerance)
         let inorm = run(InstanceNormalization(epsilon: eps), x, gamma: gamma, beta: beta)
-        #expect(maxDifference(inorm, ConceptFixtures.tensor(f["instance_norm"])) <= Self.tolerance)
+        #expect(maxDifference(inorm, ReferenceFixtures.tensor(f["instance_norm"])) <= Self.tolerance)
     }
 
     @Test func normalizationByHandAndErrors() throws {
@@ -60,26 +60,26 @@ import OcelliTestSupport
     }
 
     @Test func weightNormalizationMatchesPyTorch() {
-        let f = ConceptFixtures.entry("weight_norm")
+        let f = ReferenceFixtures.entry("weight_norm")
         let conv = f["conv"] as! [String: Any]
         let wn = WeightNormalization(Conv2D(filters: 4, kernelSize: 3, padding: .same))
         let model = Sequential(inputShape: [5, 4, 3]) { wn }
         #expect(wn.parameters.map(\.name) == ["g", "kernel", "bias"])
         // g starts at ‖v‖: wrapping does not change the layer's output.
         let inner = wn.layer as! Conv2D
-        let x = ConceptFixtures.tensor(conv["x"])
+        let x = ReferenceFixtures.tensor(conv["x"])
         #expect(maxDifference(model(x), Tensor.conv2d(x, filter: inner.kernel.value, bias: inner.bias!.value, padding: .same)) <= 1e-5)
-        wn.g.assign(ConceptFixtures.tensor(conv["g"]))
-        inner.kernel.assign(ConceptFixtures.tensor(conv["v"]))
-        inner.bias!.assign(ConceptFixtures.tensor(conv["bias"]))
-        #expect(maxDifference(model(x), ConceptFixtures.tensor(conv["y"])) <= Self.tolerance)
+        wn.g.assign(ReferenceFixtures.tensor(conv["g"]))
+        inner.kernel.assign(ReferenceFixtures.tensor(conv["v"]))
+        inner.bias!.assign(ReferenceFixtures.tensor(conv["bias"]))
+        #expect(maxDifference(model(x), ReferenceFixtures.tensor(conv["y"])) <= Self.tolerance)
         let dense = f["dense"] as! [String: Any]
         let wd = WeightNormalization(Dense(units: 3))
         let dm = Sequential(inputShape: [5]) { wd }
-        wd.g.assign(ConceptFixtures.tensor(dense["g"]))
-        (wd.layer as! Dense).kernel.assign(ConceptFixtures.tensor(dense["v"]))
-        (wd.layer as! Dense).bias!.assign(ConceptFixtures.tensor(dense["bias"]))
-        #expect(maxDifference(dm(ConceptFixtures.tensor(dense["x"])), ConceptFixtures.tensor(dense["y"])) <= Self.tolerance)
+        wd.g.assign(ReferenceFixtures.tensor(dense["g"]))
+        (wd.layer as! Dense).kernel.assign(ReferenceFixtures.tensor(dense["v"]))
+        (wd.layer as! Dense).bias!.assign(ReferenceFixtures.tensor(dense["bias"]))
+        #expect(maxDifference(dm(ReferenceFixtures.tensor(dense["x"])), ReferenceFixtures.tensor(dense["y"])) <= Self.tolerance)
         // By hand: v = (3, 4), g = 10 → w = 10·(3, 4)/5 = (6, 8).
         let byHand = WeightNormalization(Dense(units: 1, useBias: false))
         let hm = Sequential(inputShape: [2]) { byHand }

@@ -8,7 +8,7 @@ import OcelliTensor
 /// by OcelliDarknet. OcelliDarknet merges Darknet's batch normalization into its convolution
 /// layer, so parameters are compared, not layers: weights + biases/β + scales/γ + rolling
 /// mean and variance on both sides.
-@Suite struct ConceptDarknetTests {
+@Suite struct DarknetClassifierCfgTests {
     static func count(_ m: Model) -> Int { m.parameters.reduce(0) { $0 + $1.count } }
 
     @Test func darknet19MatchesDarknetsCfg() throws {

@@ -5,20 +5,20 @@ import OcelliTensor
 import OcelliTestSupport
 
 /// Convolutions (issue 7, part 2) and pooling (part 3).
-@Suite struct ConceptConvolutionTests {
+@Suite struct ConvolutionLayerTests {
     /// Fixture tolerance for sums of a few dozen Float32 products.
     static let tolerance: Float = 1e-5
 
     @Test func conv2DTransposeMatchesPyTorch() throws {
-        for (i, f) in ConceptFixtures.entries("conv_transpose").enumerated() {
-            let x = ConceptFixtures.tensor(f["x"]), kernel = ConceptFixtures.tensor(f["kernel"]), y = ConceptFixtures.tensor(f["y"])
+        for (i, f) in ReferenceFixtures.entries("conv_transpose").enumerated() {
+            let x = ReferenceFixtures.tensor(f["x"]), kernel = ReferenceFixtures.tensor(f["kernel"]), y = ReferenceFixtures.tensor(f["y"])
             let s = f["stride"] as! Int, p = f["padding"] as! Int, op = f["output_padding"] as! Int, d = f["dilation"] as! Int
             let layer = Conv2DTranspose(filters: kernel.shape[2], kernelSize: (kernel.shape[0], kernel.shape[1]), strides: (s, s),
                                         padding: .explicit(top: p, bottom: p, left: p, right: p), outputPadding: (op, op),
                                         dilationRate: (d, d))
             let model = Sequential(inputShape: Array(x.shape.dropFirst())) { layer }
             layer.kernel.assign(kernel)
-            layer.bias!.assign(ConceptFixtures.tensor(f["bias"]))
+            layer.bias!.assign(ReferenceFixtures.tensor(f["bias"]))
             #expect(layer.outputShape == Array(y.shape.dropFirst()), "case \(i)")
             let diff = maxDifference(model(x), y)
             #expect(diff <= Self.tolerance, "case \(i) (stride \(s), padding \(p), output padding \(op), dilation \(d)): \(diff)")
@@ -26,15 +26,15 @@ import OcelliTestSupport
     }
 
     @Test func conv2DTransposeMatchesKerasPaddingRules() throws {
-        for (i, f) in ConceptFixtures.entries("keras_conv_transpose").enumerated() {
-            let x = ConceptFixtures.tensor(f["x"]), kernel = ConceptFixtures.tensor(f["kernel"]), y = ConceptFixtures.tensor(f["y"])
+        for (i, f) in ReferenceFixtures.entries("keras_conv_transpose").enumerated() {
+            let x = ReferenceFixtures.tensor(f["x"]), kernel = ReferenceFixtures.tensor(f["kernel"]), y = ReferenceFixtures.tensor(f["y"])
             let s = f["stride"] as! Int, k = f["kernel_size"] as! Int
             let op = f["output_padding"] as? Int
             let layer = Conv2DTranspose(filters: kernel.shape[2], kernelSize: k, strides: s,
                                         padding: (f["padding"] as! String) == "same" ? .same : .valid, outputPadding: op)
             let model = Sequential(inputShape: Array(x.shape.dropFirst())) { layer }
             layer.kernel.assign(kernel)
-            layer.bias!.assign(ConceptFixtures.tensor(f["bias"]))
+            layer.bias!.assign(ReferenceFixtures.tensor(f["bias"]))
             #expect(layer.outputShape == Array(y.shape.dropFirst()), "case \(i): \(layer.outputShape) vs \(y.shape)")
             let diff = maxDifference(model(x), y)
             #expect(diff <= Self.tolerance, "Keras case \(i): \(diff)")
@@ -73,16 +73,16 @@ import OcelliTestSupport
     }
 
     @Test func depthwiseConvolutionWithMultiplierMatchesPyTorch() {
-        let f = ConceptFixtures.entry("depthwise")
-        let x = ConceptFixtures.tensor(f["x"])
+        let f = ReferenceFixtures.entry("depthwise")
+        let x = ReferenceFixtures.tensor(f["x"])
         // PyTorch padding 1 on a 3x3 kernel, stride 2 = explicit (1, 1, 1, 1).
         let layer = DepthwiseConv2D(kernelSize: (3, 3), strides: (2, 2), padding: .explicit(top: 1, bottom: 1, left: 1, right: 1),
                                     depthMultiplier: 2)
         let model = Sequential(inputShape: [6, 5, 3]) { layer }
         #expect(layer.kernel.shape == [3, 3, 3, 2] && layer.parameterCount == 3 * 3 * 3 * 2 + 6)
-        layer.kernel.assign(ConceptFixtures.tensor(f["kernel"]))
-        layer.bias!.assign(ConceptFixtures.tensor(f["bias"]))
-        #expect(maxDifference(model(x), ConceptFixtures.tensor(f["y"])) <= Self.tolerance)
+        layer.kernel.assign(ReferenceFixtures.tensor(f["kernel"]))
+        layer.bias!.assign(ReferenceFixtures.tensor(f["bias"]))
+        #expect(maxDifference(model(x), ReferenceFixtures.tensor(f["y"])) <= Self.tolerance)
         let xs = TestData.uniform([1, 4, 4, 2], seed: 1)
         let small = Sequential(inputShape: [4, 4, 2]) { DepthwiseConv2D(kernelSize: 3, padding: .same, depthMultiplier: 3) }
         let dw = small.layers[0] as! DepthwiseConv2D
@@ -95,14 +95,14 @@ import OcelliTestSupport
     }
 
     @Test func separableConvolutionMatchesKerasAndCostsLess() {
-        let f = ConceptFixtures.entry("separable")
-        let x = ConceptFixtures.tensor(f["x"])
+        let f = ReferenceFixtures.entry("separable")
+        let x = ReferenceFixtures.tensor(f["x"])
         let layer = SeparableConv2D(filters: 4, kernelSize: 3, padding: .same, depthMultiplier: 2)
         let model = Sequential(inputShape: [5, 6, 3]) { layer }
-        layer.depthwiseKernel.assign(ConceptFixtures.tensor(f["depthwise_kernel"]))
-        layer.pointwiseKernel.assign(ConceptFixtures.tensor(f["pointwise_kernel"]))
-        layer.bias!.assign(ConceptFixtures.tensor(f["bias"]))
-        #expect(maxDifference(model(x), ConceptFixtures.tensor(f["y"])) <= Self.tolerance)
+        layer.depthwiseKernel.assign(ReferenceFixtures.tensor(f["depthwise_kernel"]))
+        layer.pointwiseKernel.assign(ReferenceFixtures.tensor(f["pointwise_kernel"]))
+        layer.bias!.assign(ReferenceFixtures.tensor(f["bias"]))
+        #expect(maxDifference(model(x), ReferenceFixtures.tensor(f["y"])) <= Self.tolerance)
         let r = checkGradients([TestData.uniform([1, 4, 5, 3], seed: 8), layer.depthwiseKernel.value.detached(),
                                 layer.pointwiseKernel.value.detached()]) { t in
             let small = SeparableConv2D(filters: 4, kernelSize: 3, strides: 2, padding: .same, depthMultiplier: 2)
@@ -120,10 +120,10 @@ import OcelliTestSupport
     }
 
     @Test func channelShuffleMatchesPyTorchAndByHand() {
-        let f = ConceptFixtures.entry("channel_shuffle")
-        let x = ConceptFixtures.tensor(f["x"])
+        let f = ReferenceFixtures.entry("channel_shuffle")
+        let x = ReferenceFixtures.tensor(f["x"])
         let model = Sequential(inputShape: [2, 2, 6]) { ChannelShuffle(groups: 3) }
-        #expect(maxDifference(model(x), ConceptFixtures.tensor(f["y"])) == 0)
+        #expect(maxDifference(model(x), ReferenceFixtures.tensor(f["y"])) == 0)
         // Channels 0…5 in 3 groups of 2: [0 1 | 2 3 | 4 5] → [0 2 4 1 3 5].
         let hand = Sequential(inputShape: [1, 1, 6]) { ChannelShuffle(groups: 3) }
         #expect(hand(Tensor(shape: [1, 1, 1, 6], scalars: [0, 1, 2, 3, 4, 5])).scalars == [0, 2, 4, 1, 3, 5])
@@ -182,11 +182,11 @@ import OcelliTestSupport
     // MARK: Pooling
 
     @Test func lpPoolingMatchesPyTorch() {
-        for f in ConceptFixtures.entries("lp_pool") {
-            let x = ConceptFixtures.tensor(f["x"])
+        for f in ReferenceFixtures.entries("lp_pool") {
+            let x = ReferenceFixtures.tensor(f["x"])
             let p = f["p"] as! Int, k = f["k"] as! Int, s = f["s"] as! Int
             let model = Sequential(inputShape: Array(x.shape.dropFirst())) { LpPooling2D(power: Float(p), poolSize: k, strides: s) }
-            let d = maxDifference(model(x), ConceptFixtures.tensor(f["y"]))
+            let d = maxDifference(model(x), ReferenceFixtures.tensor(f["y"]))
             #expect(d <= 1e-5 * 4, "p \(p), kernel \(k), stride \(s): \(d)")
         }
         // By hand: p = 2 over the window [3, 4] is √(9 + 16) = 5.
@@ -204,10 +204,10 @@ import OcelliTestSupport
     }
 
     @Test func adaptiveMaxPoolingMatchesPyTorch() {
-        let f = ConceptFixtures.entry("adaptive_max_pool")
-        let x = ConceptFixtures.tensor(f["x"])
+        let f = ReferenceFixtures.entry("adaptive_max_pool")
+        let x = ReferenceFixtures.tensor(f["x"])
         for (bins, y) in f["bins"] as! [String: Any] {
-            #expect(maxDifference(Tensor.adaptiveMaxPool2d(x, bins: Int(bins)!), ConceptFixtures.tensor(y)) == 0, "bins \(bins)")
+            #expect(maxDifference(Tensor.adaptiveMaxPool2d(x, bins: Int(bins)!), ReferenceFixtures.tensor(y)) == 0, "bins \(bins)")
         }
     }
 

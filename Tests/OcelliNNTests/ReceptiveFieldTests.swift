@@ -6,7 +6,7 @@ import OcelliTestSupport
 
 /// Receptive fields (issue 7, part 8): size, jump and start against the input pixels an output
 /// cell's gradient actually reaches.
-@Suite struct ConceptReceptiveFieldTests {
+@Suite struct ReceptiveFieldTests {
     /// The bounding box (top, left, bottom, right) of the input pixels whose gradient for output
     /// cell (row, column) of `model`'s output is non-zero. With positive weights and inputs
     /// (and average pooling) that is the receptive field clipped to the image.

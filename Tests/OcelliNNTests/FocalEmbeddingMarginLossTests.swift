@@ -5,21 +5,21 @@ import OcelliTensor
 import OcelliTestSupport
 
 /// Losses for embeddings and margins, focal loss, label smoothing (issue 7, part 6).
-@Suite struct ConceptLossTests {
+@Suite struct FocalEmbeddingMarginLossTests {
     static let tolerance: Float = 1e-5
 
     @Test func focalLossesMatchKerasAndTorchvision() {
-        let f = ConceptFixtures.entry("focal")
-        let logits = ConceptFixtures.tensor(f["logits"]), onehot = ConceptFixtures.tensor(f["onehot"])
-        let probs = ConceptFixtures.tensor(f["probs"])
-        #expect(maxDifference(KerasLoss.categoricalFocalCrossentropy().perSample(onehot, probs), ConceptFixtures.tensor(f["categorical"])) <= Self.tolerance)
+        let f = ReferenceFixtures.entry("focal")
+        let logits = ReferenceFixtures.tensor(f["logits"]), onehot = ReferenceFixtures.tensor(f["onehot"])
+        let probs = ReferenceFixtures.tensor(f["probs"])
+        #expect(maxDifference(KerasLoss.categoricalFocalCrossentropy().perSample(onehot, probs), ReferenceFixtures.tensor(f["categorical"])) <= Self.tolerance)
         let cfl = KerasLoss.categoricalFocalCrossentropy(alpha: 0.5, gamma: 1.5, fromLogits: true, labelSmoothing: 0.1)
-        #expect(maxDifference(cfl.perSample(onehot, logits), ConceptFixtures.tensor(f["categorical_logits_ls"])) <= Self.tolerance)
-        let bl = ConceptFixtures.tensor(f["binary_logits"]), bt = ConceptFixtures.tensor(f["binary_targets"])
-        #expect(maxDifference(KerasLoss.binaryFocalCrossentropy(fromLogits: true).perSample(bt, bl), ConceptFixtures.tensor(f["binary"])) <= Self.tolerance)
+        #expect(maxDifference(cfl.perSample(onehot, logits), ReferenceFixtures.tensor(f["categorical_logits_ls"])) <= Self.tolerance)
+        let bl = ReferenceFixtures.tensor(f["binary_logits"]), bt = ReferenceFixtures.tensor(f["binary_targets"])
+        #expect(maxDifference(KerasLoss.binaryFocalCrossentropy(fromLogits: true).perSample(bt, bl), ReferenceFixtures.tensor(f["binary"])) <= Self.tolerance)
         let balanced = KerasLoss.binaryFocalCrossentropy(applyClassBalancing: true, alpha: 0.3, gamma: 1, fromLogits: true, labelSmoothing: 0.2)
-        #expect(maxDifference(balanced.perSample(bt, bl), ConceptFixtures.tensor(f["binary_balanced_ls"])) <= Self.tolerance)
-        #expect(maxDifference(EmbeddingLoss.sigmoidFocalLoss(logits: bl, targets: bt), ConceptFixtures.tensor(f["torchvision_sigmoid_focal"])) <= Self.tolerance)
+        #expect(maxDifference(balanced.perSample(bt, bl), ReferenceFixtures.tensor(f["binary_balanced_ls"])) <= Self.tolerance)
+        #expect(maxDifference(EmbeddingLoss.sigmoidFocalLoss(logits: bl, targets: bt), ReferenceFixtures.tensor(f["torchvision_sigmoid_focal"])) <= Self.tolerance)
         // By hand: p = 0.5 on the true class, α = 0.25, γ = 2 → 0.25 · 0.5² · ln 2.
         let half = KerasLoss.categoricalFocalCrossentropy().perSample(Tensor([[1, 0]]), Tensor([[0.5, 0.5]]))
         #expect(abs(half.scalar - 0.25 * 0.25 * Float(M_LN2)) < 1e-6)
@@ -47,9 +47,9 @@ import OcelliTestSupport
     }
 
     @Test func labelSmoothingInEveryCrossEntropy() {
-        let f = ConceptFixtures.entry("focal")
-        let logits = ConceptFixtures.tensor(f["logits"]), onehot = ConceptFixtures.tensor(f["onehot"])
-        let keras = ConceptFixtures.tensor(f["sparse_ls_logits"])  // Keras' categorical CE, smoothing 0.2, from logits
+        let f = ReferenceFixtures.entry("focal")
+        let logits = ReferenceFixtures.tensor(f["logits"]), onehot = ReferenceFixtures.tensor(f["onehot"])
+        let keras = ReferenceFixtures.tensor(f["sparse_ls_logits"])  // Keras' categorical CE, smoothing 0.2, from logits
         let indices = Tensor([0, 3, 1, 4])
         #expect(maxDifference(KerasLoss.categoricalCrossentropy(fromLogits: true, labelSmoothing: 0.2).perSample(onehot, logits), keras) <= Self.tolerance)
         #expect(maxDifference(KerasLoss.sparseCategoricalCrossentropy(fromLogits: true, labelSmoothing: 0.2).perSample(indices, logits), keras) <= Self.tolerance)
@@ -61,8 +61,8 @@ import OcelliTestSupport
     }
 
     @Test func tripletMarginLossMatchesPyTorch() {
-        let f = ConceptFixtures.entry("triplet_margin")
-        let a = ConceptFixtures.tensor(f["anchor"]), p = ConceptFixtures.tensor(f["positive"]), n = ConceptFixtures.tensor(f["negative"])
+        let f = ReferenceFixtures.entry("triplet_margin")
+        let a = ReferenceFixtures.tensor(f["anchor"]), p = ReferenceFixtures.tensor(f["positive"]), n = ReferenceFixtures.tensor(f["negative"])
         let loss = EmbeddingLoss.tripletMarginLoss(anchor: a, positive: p, negative: n, margin: Float(f["margin"] as! Double))
         #expect(abs(loss.scalar - Float(f["loss"] as! Double)) <= Self.tolerance)
         // Step 1e-3: a row lies within 1e-2 of the hinge.
@@ -71,8 +71,8 @@ import OcelliTestSupport
     }
 
     @Test func batchAllAndBatchHardTripletLossesMatchTheReference() {
-        let f = ConceptFixtures.entry("batch_triplet")
-        let e = ConceptFixtures.tensor(f["embeddings"]), labels = f["labels"] as! [Int], margin = Float(f["margin"] as! Double)
+        let f = ReferenceFixtures.entry("batch_triplet")
+        let e = ReferenceFixtures.tensor(f["embeddings"]), labels = f["labels"] as! [Int], margin = Float(f["margin"] as! Double)
         for c in f["cases"] as! [[String: Any]] {
             let mining: EmbeddingLoss.Mining = (c["mining"] as! String) == "all" ? .batchAll : .batchHard
             let squared = c["squared"] as! Bool
@@ -91,8 +91,8 @@ import OcelliTestSupport
     }
 
     @Test func contrastiveLossMatchesTheReference() {
-        let f = ConceptFixtures.entry("contrastive")
-        let x1 = ConceptFixtures.tensor(f["x1"]), x2 = ConceptFixtures.tensor(f["x2"]), y = ConceptFixtures.tensor(f["similar"])
+        let f = ReferenceFixtures.entry("contrastive")
+        let x1 = ReferenceFixtures.tensor(f["x1"]), x2 = ReferenceFixtures.tensor(f["x2"]), y = ReferenceFixtures.tensor(f["similar"])
         let margin = Float(f["margin"] as! Double)
         #expect(abs(EmbeddingLoss.contrastiveLoss(x1, x2, similar: y, margin: margin).scalar - Float(f["loss"] as! Double)) <= 1e-6)
         // By hand: similar pair at distance 2 → ½·4 = 2; dissimilar at 0.5 with margin 1 → ½·0.25.

@@ -6,8 +6,8 @@ import OcelliTestSupport
 
 /// Blocks and builders (issue 7, part 7): parameter counts against the reference
 /// implementations (Keras Applications' counts recomputed by Scripts/make_concept_fixtures.py).
-@Suite struct ConceptArchitectureTests {
-    static let counts = ConceptFixtures.entry("parameter_counts")
+@Suite struct ArchitectureTests {
+    static let counts = ReferenceFixtures.entry("parameter_counts")
     static func reference(_ key: String) -> Int { (counts[key] as! NSNumber).intValue }
     static func convolutions(_ m: Model) -> Int { m.layers.filter { $0 is Conv2D }.count }
 

@@ -22,7 +22,7 @@ struct DarknetFixture: Decodable {
 /// Darknet's resize_image, letterbox_image and rgb_to_hsv, against numpy float32 transcriptions
 /// (Scripts/make_vision_fixtures.py): equal bit for bit.
 @Suite("Darknet image semantics")
-struct DarknetTests {
+struct DarknetImageSemanticsTests {
     @Test func letterboxMatchesDarknetBitForBit() throws {
         let fixture: DarknetFixture = try Fixtures.json("darknet.json")
         for case_ in fixture.letterbox {
