@@ -7,6 +7,7 @@ struct Anchors: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Anchor boxes by k-means over the boxes' sizes (distance 1 − IoU), printed for a Darknet cfg.",
         discussion: """
+            --json prints one JSON object: {"anchors": [[w, h], …], "mean_iou": …, …}.
             Boxes are taken relative to their image and scaled to the network input: --size 416 gives anchors \
             in input pixels (YOLOv3's [yolo] anchors), --grid 13 in grid cells (YOLOv2's [region] anchors). \
             k-means++ seeding, --restarts seeded runs, the best mean IoU kept; anchors sorted by area.
@@ -33,8 +34,8 @@ struct Anchors: ParsableCommand {
     @Option(help: "Seed of the first run.")
     var seed: UInt64 = 0
 
-    @Flag(help: "Print one JSON object: {\"anchors\": [[w, h], …], \"mean_iou\": …, …}.")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     @Option(help: "Write an SVG: the boxes' h vs w with the anchors (and mean IoU vs k with --sweep).")
     var plot: String?

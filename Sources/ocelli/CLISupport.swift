@@ -80,3 +80,10 @@ struct ThreadOptions: ParsableArguments {
     /// Makes `--threads` the process's thread count.
     func apply() { if let t = threads { Parallel.threadCount = t } }
 }
+
+/// `--json`, shared by every command that can print its results for scripts. The fields of each
+/// command's JSON are listed in its help; they are an interface scripts rely on.
+struct JSONOutput: ParsableArguments {
+    @Flag(help: "Print the results as JSON on standard output instead of text (what the command prints is in its help); progress and Darknet's lines go to standard error.")
+    var json = false
+}

@@ -9,6 +9,7 @@ struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Convert a detection data set between Pascal VOC, Darknet/YOLO and COCO layouts.",
         discussion: """
+            --json prints one JSON object: images, objects, classes, from, to.
             Boxes are carried losslessly through one pixel convention: continuous 0-based pixels, a box \
             over pixel columns 0…9 being xmin = 0, xmax = 10.
               VOC   <bndbox> is 1-based and inclusive: xmin = x1 − 1, xmax = x2
@@ -40,8 +41,8 @@ struct Convert: ParsableCommand {
     @Argument(help: "The folder to write (created if needed).")
     var destination: String
 
-    @Flag(help: "Print one JSON object: images, objects, classes, from, to.")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     func run() throws {
         let dataset = try DetectionDataset.load(URL(fileURLWithPath: source), format: from, split: split)

@@ -16,6 +16,7 @@ struct Digits: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write the digits detection data set (MNIST digits pasted on 256x256 scenes) in Pascal VOC layout.",
         discussion: """
+            --json prints one JSON object: images, objects, seconds.
             Each image is a 256x256 RGB scene (colour gradient, noise, a few strokes) with 1 to 6 MNIST \
             digits, 16 to 96 pixels tall, each an object "0"…"9" with the tight box of its visible pixels. \
             The recipe of the course's make_digits_detection.py. Written under --out: JPEGImages/<id>.png, \
@@ -40,8 +41,8 @@ struct Digits: ParsableCommand {
 
     @OptionGroup var threadOptions: ThreadOptions
 
-    @Flag(help: "Print one JSON object: images, objects, seconds.")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     func validate() throws {
         if count < 0 { throw ValidationError("--count must be at least 0, got \(count)") }
@@ -96,8 +97,8 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Time the loader with YOLOv3's augmentation: Darknet's jitter (0.3, placed, random flip) and HSV jitter (hue 0.1, saturation and exposure 1.5).")
     var augment = false
 
-    @Flag(help: "Print one JSON object.")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     func run() throws {
         let dataset = try DetectionDataset.load(URL(fileURLWithPath: path), format: format, split: split)

@@ -7,6 +7,7 @@ struct Detect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Detect objects with a Darknet YOLO model (cfg + weights), as `darknet detect` does.",
         discussion: """
+            --json prints one JSON object per image on stdout (Darknet's lines then go to stderr).
             Prints Darknet's lines (Loading weights … Done!, `dog.jpg: Predicted in N milliseconds.`, \
             `dog: 99%`), draws the boxes and writes each image as JPEG (quality 90; --format png for PNG). Folders expand to their images; \
             images run through the network in batches. An image that cannot be read is reported \
@@ -46,8 +47,8 @@ struct Detect: ParsableCommand {
     @Flag(help: "Do not write annotated images.")
     var noSave = false
 
-    @Flag(help: "Print one JSON object per image on stdout (Darknet's lines go to stderr).")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     @Flag(help: "Resize the image to the network input instead of letterboxing it.")
     var noLetterbox = false

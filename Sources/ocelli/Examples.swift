@@ -82,7 +82,8 @@ struct SeparableExample: ParsableCommand {
         abstract: "Depthwise-separable vs standard 3x3 convolution at MobileNet v1's shapes: multiply-adds, measured time, speed-up vs the theoretical ratio.")
 
     @Option(help: "Seconds of repeats per measurement.") var budget: Double = 0.5
-    @Flag(help: "Print one JSON object.") var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     /// (input size, channels in, channels out) of MobileNet v1's stride-1 separable blocks at 224.
     static let shapes: [(Int, Int, Int)] = [(112, 32, 64), (56, 128, 128), (28, 256, 256), (14, 512, 512), (7, 1024, 1024)]

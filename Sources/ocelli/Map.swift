@@ -56,8 +56,8 @@ struct Map: ParsableCommand {
     @Option(help: "Class names file (one per line, index order), instead of the data set's labels.")
     var names: String?
 
-    @Flag(help: "Print one JSON object.")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     @Option(help: "Write precision-recall curves (SVG, one per class and pr_all.svg) into this folder.")
     var prCurves: String?
@@ -159,8 +159,8 @@ struct BenchDetection: ParsableCommand {
         commandName: "detection",
         abstract: "Time greedy NMS and COCO evaluation (Benchmarks/bench_detection_peers.py compares them with torchvision/OpenCV and pycocotools).")
 
-    @Flag(help: "Print one JSON object.")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     @Option(help: "Boxes for NMS: {\"boxes\": [[x1,y1,x2,y2],…], \"scores\": […]} (default: 10,000 synthetic boxes).")
     var boxes: String?

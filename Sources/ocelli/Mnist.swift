@@ -8,7 +8,8 @@ import Glibc
 /// `ocelli mnist`: the course's first DNN (or a small convnet) trained on MNIST, Keras-style.
 struct Mnist: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train the course's first DNN on MNIST with Keras-style output, then evaluate it on the test set.")
+        abstract: "Train the course's first DNN on MNIST with Keras-style output, then evaluate it on the test set.",
+        discussion: "--json ends the output with one JSON line: model, epochs, test_accuracy, test_loss, epoch_seconds, peak_rss_mb.")
 
     enum ModelKind: String, ExpressibleByArgument, CaseIterable {
         case seed, convnet
@@ -40,8 +41,8 @@ struct Mnist: ParsableCommand {
 
     @OptionGroup var threadOptions: ThreadOptions
 
-    @Flag(help: "End with one JSON line: model, epochs, test_accuracy, test_loss, epoch_seconds, peak_rss_mb.")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     @Option(help: "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch (default: 1 on a terminal, else 2).")
     var verbose: Int?

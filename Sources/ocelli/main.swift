@@ -19,8 +19,8 @@ struct Kernels: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "GEMM GFLOP/s and conv2d forward/backward milliseconds at the course's shapes.")
 
-    @Flag(help: "Print one JSON object instead of tables.")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     @OptionGroup var threadOptions: ThreadOptions
 
@@ -91,8 +91,8 @@ struct Vision: ParsableCommand {
     @Option(help: "Network input size.")
     var size: Int = 416
 
-    @Flag(help: "Print one JSON object.")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     func run() throws {
         guard size > 0 else { throw ValidationError("--size must be positive") }
@@ -108,7 +108,8 @@ struct Vision: ParsableCommand {
 struct AugmentBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "augment",
-        abstract: "Images per second of typical augmentation pipelines producing square network inputs.")
+        abstract: "Images per second of typical augmentation pipelines producing square network inputs.",
+        discussion: "--json prints one JSON array, an object per pipeline.")
 
     @Argument(help: "Image file (default: the bundled Data/images/dog.jpg).")
     var image: String = BundledData.image("dog.jpg")
@@ -122,8 +123,8 @@ struct AugmentBench: ParsableCommand {
     @Option(help: "Threads for the all-threads figure.")
     var threads: Int = 2
 
-    @Flag(help: "Print one JSON array.")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     func run() throws {
         guard size > 0, seconds > 0, threads > 0 else { throw ValidationError("--size, --seconds and --threads must be positive") }

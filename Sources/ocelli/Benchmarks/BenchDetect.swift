@@ -38,8 +38,8 @@ struct BenchDetect: ParsableCommand {
     @Flag(help: "Also time each layer alone (best of 5, batch 1, on random inputs of its shape).")
     var layers = false
 
-    @Flag(help: "Print one JSON object.")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     func run() throws {
         guard repeats >= 1, images >= 1, batch >= 1 else { throw ValidationError("--repeats, --images and --batch must be at least 1") }

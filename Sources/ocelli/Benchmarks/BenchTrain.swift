@@ -20,8 +20,8 @@ struct BenchTrain: ParsableCommand {
 
     @OptionGroup var threadOptions: ThreadOptions
 
-    @Flag(help: "Print one JSON object instead of the table.")
-    var json = false
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
 
     func validate() throws {
         if steps < 1 { throw ValidationError("--steps must be at least 1") }
