@@ -2,9 +2,9 @@ import Foundation
 import OcelliTensor
 
 /// Losses on embeddings and margins (FaceNet's triplet loss, Hadsell's contrastive loss,
-/// torchvision's focal loss), as functions of tensors: they take labels or pairs that the
-/// Keras-style `Loss` enum (yTrue, yPred) cannot express. Each returns a recorded scalar (or
-/// per-sample values) whose gradient reaches the embeddings.
+/// torchvision's focal loss), as functions of tensors. Each returns a recorded scalar (or
+/// per-sample values) whose gradient reaches the embeddings. `TripletLoss` and `ContrastiveLoss`
+/// wrap the first two as `Loss`es, so an embedding model trains through `compile`/`fit`.
 public enum EmbeddingLoss {
     /// How triplets are chosen inside a batch (Hermans et al., "In Defense of the Triplet Loss").
     public enum Mining: Sendable {
@@ -138,5 +138,113 @@ public final class CenterLoss {
             for j in 0..<d { c[l * d + j] -= alpha * delta[l * d + j] / (1 + counts[l]) }
         }
         centers = Tensor(shape: [k, d], scalars: c)
+    }
+}
+
+/// FaceNet's triplet loss with online mining as a `Loss` for `compile`/`fit`: the model's output
+/// is the embeddings [N, D], the targets are the N class labels (a tensor [N] or [N, 1] of
+/// integer values), and triplets are mined inside each batch (`EmbeddingLoss.tripletLoss`).
+///
+/// ```swift
+/// model.compile(optimizer: .adam(), loss: .triplet(margin: 0.5, mining: .batchHard))
+/// try model.fit(x: images, y: labels, batchSize: 64)
+/// ```
+public struct TripletLoss: Loss, Sendable {
+    public typealias Target = Tensor
+    public var margin: Float
+    public var mining: EmbeddingLoss.Mining
+    public var squared: Bool
+
+    public init(margin: Float = 1, mining: EmbeddingLoss.Mining = .batchAll, squared: Bool = false) {
+        self.margin = margin; self.mining = mining; self.squared = squared
+    }
+
+    public var name: String { "triplet_loss" }
+
+    public func batchLoss(target: Tensor, outputs: ModelOutputs) throws -> Tensor {
+        let embeddings = outputs.prediction
+        guard embeddings.rank == 2 else {
+            throw TrainingError("triplet loss: the model's output must be embeddings [N, D], got \(embeddings.shape)")
+        }
+        let labels = try classLabels(target, count: embeddings.shape[0], loss: "triplet loss")
+        return EmbeddingLoss.tripletLoss(embeddings: embeddings, labels: labels, margin: margin, mining: mining, squared: squared)
+    }
+
+    public var savedConfig: SavedObject? {
+        SavedObject(className: "TripletLoss", config: ["margin": .number(Double(margin)),
+                                                       "mining": .string(mining == .batchAll ? "batch_all" : "batch_hard"),
+                                                       "squared": .bool(squared)])
+    }
+
+    /// Rebuilds the loss from `savedConfig`.
+    init(saved: SavedObject) throws {
+        let c = saved.config
+        guard let margin = c["margin"]?.double, margin.isFinite, margin >= 0 else {
+            throw SavedObjectError("loss 'TripletLoss': 'margin' must be a number ≥ 0, got \(c["margin"] ?? .null)")
+        }
+        let mining: EmbeddingLoss.Mining
+        switch c["mining"]?.string ?? "batch_all" {
+        case "batch_all": mining = .batchAll
+        case "batch_hard": mining = .batchHard
+        case let other: throw SavedObjectError("loss 'TripletLoss': 'mining' must be batch_all or batch_hard, got \(other)")
+        }
+        self.init(margin: Float(margin), mining: mining, squared: c["squared"]?.bool ?? false)
+    }
+}
+
+/// Hadsell, Chopra and LeCun's contrastive loss as a `Loss` for a siamese model with two outputs
+/// (the embeddings of the two images of each pair, [N, D] each); the targets are 1 for a similar
+/// pair and 0 for a dissimilar one ([N] or [N, 1]).
+public struct ContrastiveLoss: Loss, Sendable {
+    public typealias Target = Tensor
+    public var margin: Float
+
+    public init(margin: Float = 1) { self.margin = margin }
+
+    public var name: String { "contrastive_loss" }
+
+    public func batchLoss(target: Tensor, outputs: ModelOutputs) throws -> Tensor {
+        guard outputs.outputs.count == 2 else {
+            throw TrainingError("contrastive loss: the model needs two outputs (the embeddings of each pair's two images), it has \(outputs.outputs.count)")
+        }
+        let a = outputs.outputs[0], b = outputs.outputs[1]
+        guard a.rank == 2, a.shape == b.shape else {
+            throw TrainingError("contrastive loss: the two outputs must be embeddings of one shape [N, D], got \(a.shape) and \(b.shape)")
+        }
+        guard target.count == a.shape[0] else {
+            throw TrainingError("contrastive loss: \(target.count) targets for \(a.shape[0]) pairs")
+        }
+        return EmbeddingLoss.contrastiveLoss(a, b, similar: target.reshaped([a.shape[0]]), margin: margin)
+    }
+
+    public var savedConfig: SavedObject? { SavedObject(className: "ContrastiveLoss", config: ["margin": .number(Double(margin))]) }
+
+    /// Rebuilds the loss from `savedConfig`.
+    init(saved: SavedObject) throws {
+        guard let margin = saved.config["margin"]?.double, margin.isFinite, margin >= 0 else {
+            throw SavedObjectError("loss 'ContrastiveLoss': 'margin' must be a number ≥ 0, got \(saved.config["margin"] ?? .null)")
+        }
+        self.init(margin: Float(margin))
+    }
+}
+
+extension Loss where Self == TripletLoss {
+    /// FaceNet's triplet loss with online mining (`TripletLoss`).
+    public static func triplet(margin: Float = 1, mining: EmbeddingLoss.Mining = .batchAll, squared: Bool = false) -> TripletLoss {
+        TripletLoss(margin: margin, mining: mining, squared: squared)
+    }
+}
+
+extension Loss where Self == ContrastiveLoss {
+    /// The contrastive loss of a siamese model (`ContrastiveLoss`).
+    public static func contrastive(margin: Float = 1) -> ContrastiveLoss { ContrastiveLoss(margin: margin) }
+}
+
+/// The integer class labels in `target` ([N] or [N, 1]), checked.
+private func classLabels(_ target: Tensor, count: Int, loss: String) throws -> [Int] {
+    guard target.count == count else { throw TrainingError("\(loss): \(target.count) labels for \(count) embeddings") }
+    return try target.scalars.map { v in
+        guard v.isFinite, v.rounded() == v, abs(v) < 1e9 else { throw TrainingError("\(loss): labels must be integers, got \(v)") }
+        return Int(v)
     }
 }

@@ -53,7 +53,11 @@ public enum LossRegistry {
     /// The loss a saved configuration names, or nil when the name is unknown.
     public static func make(_ saved: SavedObject) throws -> (any Loss)? {
         if let keras = try KerasLoss(saved: saved) { return keras }
-        return try table.factory(saved.className)?(saved)
+        switch saved.className {
+        case "TripletLoss": return try TripletLoss(saved: saved)
+        case "ContrastiveLoss": return try ContrastiveLoss(saved: saved)
+        default: return try table.factory(saved.className)?(saved)
+        }
     }
 }
 

@@ -102,6 +102,76 @@ import OcelliTestSupport
         #expect(r.passed, "\(r)")
     }
 
+    /// Three classes of 4-D points, each a cluster around its own centre, as tensors for fit.
+    static func clusters(perClass: Int, seed: UInt64) -> (x: Tensor, labels: Tensor) {
+        var g = SeededGenerator(seed: seed)
+        var x: [Float] = [], y: [Float] = []
+        let centres: [[Float]] = [[2, 0, 0, 1], [0, 2, 1, 0], [-2, -1, 0, 0]]
+        for i in 0..<(3 * perClass) {
+            let c = i % 3
+            x += centres[c].map { $0 + Float(Double(g.next() % 1000) / 1000 - 0.5) }
+            y.append(Float(c))
+        }
+        return (Tensor(shape: [3 * perClass, 4], scalars: x), Tensor(shape: [3 * perClass], scalars: y))
+    }
+
+    /// Mean distance between embeddings of one class over the mean distance between classes.
+    static func separationRatio(_ e: Tensor, _ labels: [Int]) -> Float {
+        let d = EmbeddingLoss.pairwiseDistances(e).scalars, n = labels.count
+        var same: [Float] = [], other: [Float] = []
+        for i in 0..<n { for j in 0..<n where i != j { (labels[i] == labels[j] ? { same.append(d[i * n + j]) } : { other.append(d[i * n + j]) })() } }
+        return (same.reduce(0, +) / Float(same.count)) / (other.reduce(0, +) / Float(other.count))
+    }
+
+    @Test func tripletLossTrainsAnEmbeddingThroughFitAndIsSaved() throws {
+        try RandomSeed.withSeed(3) {
+            let (x, y) = Self.clusters(perClass: 20, seed: 9)
+            let labels = y.scalars.map { Int($0) }
+            let input = Input(shape: [4])
+            let model = Model(inputs: [input], outputs: [Dense(units: 2, activation: .linear)(Dense(units: 8, activation: .relu)(input))])
+            model.compile(optimizer: .adam(learningRate: 0.02), loss: .triplet(margin: 1, mining: .batchHard))
+            let before = Self.separationRatio(model.predict(x: x), labels)
+            let history = try model.fit(x: x, y: y, batchSize: 30, epochs: 30, verbose: .silent)
+            let losses = history.history["loss"] ?? []
+            let after = Self.separationRatio(model.predict(x: x), labels)
+            #expect(losses.count == 30 && losses.last! < losses.first! * 0.5, "\(losses)")
+            #expect(after < before && after < 0.3, "before \(before), after \(after)")
+            // The loss is part of the saved compile configuration.
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocelli-triplet-\(UUID().uuidString)").path
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            try model.save(to: dir)
+            let loaded = try Model.load(from: dir)
+            let triplet = try #require(loaded.loss as? TripletLoss)
+            #expect(triplet.margin == 1 && triplet.mining == .batchHard && !triplet.squared)
+            // Labels that are not integers are an error, not a silent truncation.
+            #expect(throws: TrainingError.self) { try loaded.fit(x: x, y: y + 0.5, batchSize: 30, verbose: .silent) }
+        }
+    }
+
+    @Test func contrastiveLossTrainsASiameseModelThroughFit() throws {
+        try RandomSeed.withSeed(4) {
+            let (x, y) = Self.clusters(perClass: 20, seed: 11)
+            let n = y.count
+            // Pairs (i, i + k): similar when the classes agree.
+            var g = SeededGenerator(seed: 2)
+            let partner = (0..<n).map { _ in Int(g.next() % UInt64(n)) }
+            let left = x, right = Model.batch(x, partner[...])
+            let similar = Tensor((0..<n).map { y.scalars[$0] == y.scalars[partner[$0]] ? Float(1) : 0 })
+            let a = Input(shape: [4]), b = Input(shape: [4])
+            let hidden = Dense(units: 8, activation: .relu), embed = Dense(units: 2)
+            let model = Model(inputs: [a, b], outputs: [embed(hidden(a)), embed(hidden(b))])
+            model.compile(optimizer: .adam(learningRate: 0.02), loss: .contrastive(margin: 2))
+            let source = try TensorBatches(x: [left, right], y: similar, batchSize: 20, shuffle: true, seed: 1)
+            let history = try model.fit(source, epochs: 25, verbose: .silent)
+            let losses = history.history["loss"] ?? []
+            #expect(losses.count == 25 && losses.last! < losses.first! * 0.5, "\(losses)")
+            // A one-output model is refused with the reason.
+            let single = Model(inputs: [a], outputs: [embed(hidden(a))])
+            single.compile(optimizer: .sgd(), loss: .contrastive())
+            #expect(throws: TrainingError.self) { try single.fit(x: x, y: y, batchSize: 10, verbose: .silent) }
+        }
+    }
+
     @Test func centerLossPullsFeaturesAndMovesCentres() {
         let center = CenterLoss(classes: 2, features: 2, alpha: 0.5)
         let x = Tensor([[1, 1], [3, 1], [0, -2]])
