@@ -24,6 +24,15 @@ public enum DarknetActivation: String, CaseIterable, Sendable {
         }
     }
 
+    /// The activation at `key` of a saved layer's configuration; `default` when not given.
+    init(config c: LayerConfig, _ key: String = "activation", default d: DarknetActivation) throws {
+        let name = try c.string(key, default: d.rawValue)
+        guard let a = DarknetActivation(rawValue: name) else {
+            throw c.error("unknown Darknet activation '\(name)' (\(DarknetActivation.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        self = a
+    }
+
     init(cfg value: String, section: DarknetSection, option: DarknetOption?) throws {
         guard let a = DarknetActivation(rawValue: value) else {
             let supported = DarknetActivation.allCases.map(\.rawValue).joined(separator: ", ")
@@ -125,7 +134,7 @@ final class DerivedWeights<T>: @unchecked Sendable {
 /// [filters] (the batch-norm offset when batch-normalised), then when batch-normalised `scales`,
 /// `rolling_mean`, `rolling_variance` (the last two are not trained). Inference runs one
 /// convolution with the batch norm folded into the kernel and bias.
-public final class DarknetConvolutional: Layer {
+public final class DarknetConvolutional: Layer, ConfigurableLayer {
     public let filters: Int
     public let size: Int
     public let stride: Int
@@ -255,6 +264,14 @@ public final class DarknetConvolutional: Layer {
         ((size, size), (stride, stride), (dilation, dilation))
     }
 
+    /// Reads what `config` writes (architecture files, `Model.load` once `DarknetLayers.register()` ran).
+    public convenience init(config c: LayerConfig) throws {
+        self.init(filters: try c.size("filters"), size: try c.size("size"), stride: try c.size("stride", default: 1),
+                  padding: try c.int("padding", default: 0, in: 0...LayerConfig.sizeLimit), groups: try c.size("groups", default: 1),
+                  dilation: try c.size("dilation", default: 1), batchNormalize: try c.bool("batch_normalize", default: false),
+                  activation: try DarknetActivation(config: c, default: .logistic))
+    }
+
     public override var config: [String: JSONValue] {
         ["filters": .int(filters), "size": .int(size), "stride": .int(stride), "padding": .int(padding),
          "groups": .int(groups), "dilation": .int(dilation), "batch_normalize": .bool(batchNormalize),
@@ -267,7 +284,7 @@ public final class DarknetConvolutional: Layer {
 /// Darknet flattens channel-major (C, H, W); Ocelli tensors are (H, W, C), so the weights reader
 /// permutes the kernel's rows once at load time. Parameters: `kernel` [inputs, outputs],
 /// `biases`, and when batch-normalised `scales`, `rolling_mean`, `rolling_variance`.
-public final class DarknetConnected: Layer {
+public final class DarknetConnected: Layer, ConfigurableLayer {
     public let outputs: Int
     public let batchNormalize: Bool
     public let activation: DarknetActivation
@@ -312,6 +329,12 @@ public final class DarknetConnected: Layer {
         return activation(Tensor.matmul(x, k) + b)
     }
 
+    /// Reads what `config` writes (architecture files, `Model.load` once `DarknetLayers.register()` ran).
+    public convenience init(config c: LayerConfig) throws {
+        self.init(outputs: try c.size("output"), batchNormalize: try c.bool("batch_normalize", default: false),
+                  activation: try DarknetActivation(config: c, default: .logistic))
+    }
+
     public override var config: [String: JSONValue] {
         ["output": .int(outputs), "batch_normalize": .bool(batchNormalize), "activation": .string(activation.rawValue)]
     }
@@ -319,7 +342,7 @@ public final class DarknetConnected: Layer {
 
 /// Darknet's `[reorg]` (reorg_cpu, forward): [H, W, C] → [H/s, W/s, C·s²] in Darknet's own
 /// channel order, which is not TensorFlow's space_to_depth.
-public final class DarknetReorg: Layer {
+public final class DarknetReorg: Layer, ConfigurableLayer {
     public let stride: Int
     public init(stride: Int, name: String? = nil) {
         precondition(stride >= 1, "DarknetReorg: stride must be ≥ 1")
@@ -339,11 +362,13 @@ public final class DarknetReorg: Layer {
     public override var spatialFootprint: (kernel: (Int, Int), stride: (Int, Int), dilation: (Int, Int))? {
         ((stride, stride), (stride, stride), (1, 1))
     }
+    /// Reads what `config` writes (architecture files, `Model.load` once `DarknetLayers.register()` ran).
+    public convenience init(config c: LayerConfig) throws { self.init(stride: try c.size("stride")) }
     public override var config: [String: JSONValue] { ["stride": .int(stride)] }
 }
 
 /// Darknet's `[shortcut]`: `activation(alpha · x + beta · from)` for inputs of equal shape.
-public final class DarknetShortcut: Layer {
+public final class DarknetShortcut: Layer, ConfigurableLayer {
     public let alpha: Float
     public let beta: Float
     public let activation: DarknetActivation
@@ -364,13 +389,21 @@ public final class DarknetShortcut: Layer {
         let b = beta == 1 ? inputs[1] : inputs[1] * beta
         return activation(a + b)
     }
+    /// Reads what `config` writes (architecture files, `Model.load` once `DarknetLayers.register()` ran).
+    public convenience init(config c: LayerConfig) throws {
+        self.init(alpha: try c.float("alpha", default: 1), beta: try c.float("beta", default: 1),
+                  activation: try DarknetActivation(config: c, default: .linear))
+    }
+
     public override var config: [String: JSONValue] {
         ["alpha": .number(Double(alpha)), "beta": .number(Double(beta)), "activation": .string(activation.rawValue)]
     }
 }
 
 /// Darknet's `[avgpool]`: the mean of each channel over the whole map, [H, W, C] → [1, 1, C].
-public final class DarknetAvgPool: Layer {
+public final class DarknetAvgPool: Layer, ConfigurableLayer {
+    /// Rebuilds the layer (it has no configuration).
+    public convenience init(config: LayerConfig) throws { self.init() }
     public override var typeName: String { "DarknetAvgPool" }
     public override func computeOutputShape(_ s: [[Int]]) throws -> [Int] {
         guard s[0].count == 3 else { throw LayerError("\(name) (avgpool): expects [height, width, channels] inputs, got \(s[0])") }
@@ -381,33 +414,22 @@ public final class DarknetAvgPool: Layer {
     }
 }
 
-enum DarknetLayerRegistration {
-    /// Registers the Darknet layer classes with `Model.load` (once).
-    static let done: Void = {
-        func act(_ c: [String: JSONValue], _ d: DarknetActivation) throws -> DarknetActivation {
-            guard let s = c["activation"]?.string else { return d }
-            guard let a = DarknetActivation(rawValue: s) else { throw LayerError("unknown Darknet activation '\(s)'") }
-            return a
-        }
-        func int(_ c: [String: JSONValue], _ k: String) throws -> Int {
-            guard let v = c[k]?.int else { throw LayerError("missing integer '\(k)'") }
-            return v
-        }
-        LayerRegistry.register("DarknetConvolutional") { c in
-            DarknetConvolutional(filters: try int(c, "filters"), size: try int(c, "size"), stride: c["stride"]?.int ?? 1,
-                                 padding: c["padding"]?.int ?? 0, groups: c["groups"]?.int ?? 1,
-                                 dilation: c["dilation"]?.int ?? 1, batchNormalize: c["batch_normalize"]?.bool ?? false,
-                                 activation: try act(c, .logistic))
-        }
-        LayerRegistry.register("DarknetConnected") { c in
-            DarknetConnected(outputs: try int(c, "output"), batchNormalize: c["batch_normalize"]?.bool ?? false,
-                             activation: try act(c, .logistic))
-        }
-        LayerRegistry.register("DarknetReorg") { c in DarknetReorg(stride: try int(c, "stride")) }
-        LayerRegistry.register("DarknetShortcut") { c in
-            DarknetShortcut(alpha: Float(c["alpha"]?.double ?? 1), beta: Float(c["beta"]?.double ?? 1),
-                            activation: try act(c, .linear))
-        }
-        LayerRegistry.register("DarknetAvgPool") { _ in DarknetAvgPool() }
+/// OcelliDarknet's layers for `Model.load`: a saved model built from a Darknet cfg holds
+/// `DarknetConvolutional`, `DarknetShortcut`… layers, which OcelliNN cannot know. Call
+/// `DarknetLayers.register()` once before loading such a model (the `ocelli` tool does at start;
+/// `DarknetNetwork` does when it builds a network).
+public enum DarknetLayers {
+    /// The Darknet layer classes by the class name they write.
+    static let types: [String: any ConfigurableLayer.Type] = [
+        "DarknetConvolutional": DarknetConvolutional.self, "DarknetConnected": DarknetConnected.self,
+        "DarknetReorg": DarknetReorg.self, "DarknetShortcut": DarknetShortcut.self, "DarknetAvgPool": DarknetAvgPool.self,
+    ]
+
+    private static let registration: Void = {
+        for (name, type) in types { LayerRegistry.register(name, type: type) }
     }()
+
+    /// Registers the Darknet layers with `LayerRegistry` so that `Model.load` rebuilds them.
+    /// Safe to call any number of times, from any thread: the registration runs once.
+    public static func register() { _ = registration }
 }

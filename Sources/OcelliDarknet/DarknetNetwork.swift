@@ -42,7 +42,7 @@ public final class DarknetNetwork {
     /// Builds the network of `config`; `width`/`height` override `[net]`'s input size (multiples of
     /// 32 for YOLO networks).
     public init(config: DarknetConfig, width: Int? = nil, height: Int? = nil) throws {
-        _ = DarknetLayerRegistration.done
+        DarknetLayers.register()
         self.config = config
         let net = config.net
         let file = config.file

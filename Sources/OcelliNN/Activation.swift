@@ -54,6 +54,15 @@ public enum Activation: Equatable, Sendable {
         }
     }
 
+    /// The activation in architecture JSON: its Keras name, or for a leaky ReLU whose slope is not
+    /// Keras' 0.2, {"class_name": "leaky_relu", "negative_slope": s} (read by `LayerConfig.activation`).
+    var json: JSONValue {
+        if case .leakyRelu(let s) = self, s != 0.2 {
+            return .object(["class_name": .string("leaky_relu"), "negative_slope": .number(Double(s))])
+        }
+        return .string(kerasName)
+    }
+
     public init?(kerasName: String) {
         switch kerasName {
         case "linear", "None": self = .linear

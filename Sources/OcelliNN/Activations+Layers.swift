@@ -1,7 +1,7 @@
 import OcelliTensor
 
 /// Applies an activation function.
-public final class ActivationLayer: Layer {
+public final class ActivationLayer: Layer, ConfigurableLayer {
     public let activation: Activation
     public init(_ activation: Activation, name: String? = nil) { self.activation = activation; super.init(name: name) }
     public override var typeName: String { "Activation" }
@@ -9,16 +9,20 @@ public final class ActivationLayer: Layer {
     public override func forwardWithLogits(_ inputs: [Tensor], context: inout ForwardContext) -> (Tensor, Tensor?) {
         (activation(inputs[0]), activation == .softmax ? inputs[0] : nil)
     }
-    public override var config: [String: JSONValue] { ["activation": .string(activation.kerasName)] }
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws { self.init(try c.activation()) }
+    public override var config: [String: JSONValue] { ["activation": activation.json] }
 }
 
 /// x for x > 0, negativeSlope·x otherwise (Keras' default slope 0.3).
-public final class LeakyReLU: Layer {
+public final class LeakyReLU: Layer, ConfigurableLayer {
     public let negativeSlope: Float
     public init(negativeSlope: Float = 0.3, name: String? = nil) { self.negativeSlope = negativeSlope; super.init(name: name) }
     public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
         inputs[0].leakyRelu(negativeSlope: negativeSlope)
     }
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws { self.init(negativeSlope: try c.float("negative_slope", default: 0.3)) }
     public override var config: [String: JSONValue] { ["negative_slope": .number(Double(negativeSlope))] }
 }
 
@@ -27,7 +31,7 @@ public final class LeakyReLU: Layer {
 ///
 /// For images [H, W, C], `sharedAxes: [1, 2]` gives one α per channel (PyTorch's
 /// `PReLU(num_parameters: C)`). Axes count from 1 (axis 0 is the batch), as in Keras.
-public final class PReLU: Layer {
+public final class PReLU: Layer, ConfigurableLayer {
     public let alphaInitializer: Initializer
     public let alphaRegularizer: Regularizer?
     public let sharedAxes: [Int]
@@ -57,6 +61,12 @@ public final class PReLU: Layer {
         return x.relu() - alpha.value * (-x).relu()
     }
 
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws {
+        self.init(alphaInitializer: try c.initializer("alpha_initializer", default: .zeros),
+                  alphaRegularizer: try c.regularizer("alpha_regularizer"), sharedAxes: try c.ints("shared_axes", default: [], in: 1...64))
+    }
+
     public override var config: [String: JSONValue] {
         ["alpha_initializer": alphaInitializer.keras, "alpha_regularizer": alphaRegularizer?.keras ?? .null,
          "shared_axes": .ints(sharedAxes)]
@@ -64,15 +74,17 @@ public final class PReLU: Layer {
 }
 
 /// Exponential linear unit (Clevert et al.): x for x > 0, α·(eˣ − 1) otherwise.
-public final class ELU: Layer {
+public final class ELU: Layer, ConfigurableLayer {
     public let alpha: Float
     public init(alpha: Float = 1, name: String? = nil) { self.alpha = alpha; super.init(name: name) }
     public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor { inputs[0].elu(alpha: alpha) }
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws { self.init(alpha: try c.float("alpha", default: 1)) }
     public override var config: [String: JSONValue] { ["alpha": .number(Double(alpha))] }
 }
 
 /// Keras' ReLU layer: min(max(x, 0), maxValue) (nil: no cap; 6 gives ReLU6).
-public final class ReLU: Layer {
+public final class ReLU: Layer, ConfigurableLayer {
     public let maxValue: Float?
     public init(maxValue: Float? = nil, name: String? = nil) {
         precondition(maxValue.map { $0 >= 0 } ?? true, "ReLU: maxValue must be ≥ 0, got \(maxValue!)")
@@ -82,11 +94,13 @@ public final class ReLU: Layer {
         guard let m = maxValue else { return inputs[0].relu() }
         return m == 6 ? inputs[0].relu6() : inputs[0].clamped(min: 0, max: m)
     }
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws { self.init(maxValue: try c.optionalFloat("max_value", in: LayerConfig.nonNegative)) }
     public override var config: [String: JSONValue] { ["max_value": maxValue.map { .number(Double($0)) } ?? .null] }
 }
 
 /// Softmax over the last axis as a layer (a classifier's output); `log: true` gives log-softmax.
-public final class Softmax: Layer {
+public final class Softmax: Layer, ConfigurableLayer {
     public let log: Bool
     public init(log: Bool = false, name: String? = nil) { self.log = log; super.init(name: name) }
     public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
@@ -94,6 +108,11 @@ public final class Softmax: Layer {
     }
     public override func forwardWithLogits(_ inputs: [Tensor], context: inout ForwardContext) -> (Tensor, Tensor?) {
         (forward(inputs, context: &context), log ? nil : inputs[0])
+    }
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws {
+        try c.require("axis", is: .int(-1))
+        self.init(log: try c.bool("log", default: false))
     }
     public override var config: [String: JSONValue] { ["axis": .int(-1), "log": .bool(log)] }
 }

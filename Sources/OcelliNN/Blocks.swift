@@ -2,7 +2,9 @@ import OcelliTensor
 
 /// Element-wise product of inputs whose shapes broadcast together (e.g. [H, W, C] × [1, 1, C]
 /// for squeeze-and-excitation's channel weights).
-public final class Multiply: Layer {
+public final class Multiply: Layer, ConfigurableLayer {
+    /// Rebuilds the layer (it has no configuration).
+    public convenience init(config: LayerConfig) throws { self.init() }
     public override var inputArity: ClosedRange<Int> { 2...64 }
     public override func computeOutputShape(_ s: [[Int]]) throws -> [Int] {
         var out = s[0]

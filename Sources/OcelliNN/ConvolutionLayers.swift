@@ -1,7 +1,7 @@
 import OcelliTensor
 
 /// 2-D convolution over NHWC batches with an HWIO kernel [KH, KW, C/groups, filters].
-public final class Conv2D: Layer {
+public final class Conv2D: Layer, ConfigurableLayer {
     public let filters: Int
     public let kernelSize: (Int, Int)
     public let strides: (Int, Int)
@@ -84,11 +84,22 @@ public final class Conv2D: Layer {
         (kernelSize, strides, dilationRate)
     }
 
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws {
+        self.init(filters: try c.size("filters"), kernelSize: try c.pair("kernel_size", default: (1, 1)),
+                  strides: try c.pair("strides", default: (1, 1)), padding: try c.padding(),
+                  dilationRate: try c.pair("dilation_rate", default: (1, 1)), groups: try c.size("groups", default: 1),
+                  activation: try c.activation(), useBias: try c.bool("use_bias", default: true),
+                  kernelInitializer: try c.initializer("kernel_initializer", default: .glorotUniform),
+                  biasInitializer: try c.initializer("bias_initializer", default: .zeros),
+                  kernelRegularizer: try c.regularizer("kernel_regularizer"), biasRegularizer: try c.regularizer("bias_regularizer"))
+    }
+
     public override var config: [String: JSONValue] {
         ["filters": .int(filters), "kernel_size": .ints([kernelSize.0, kernelSize.1]),
          "strides": .ints([strides.0, strides.1]), "padding": padJSON(padding),
          "dilation_rate": .ints([dilationRate.0, dilationRate.1]), "groups": .int(groups),
-         "activation": .string(activation.kerasName), "use_bias": .bool(useBias),
+         "activation": activation.json, "use_bias": .bool(useBias),
          "kernel_initializer": kernelInitializer.keras, "bias_initializer": biasInitializer.keras,
          "kernel_regularizer": kernelRegularizer?.keras ?? .null, "bias_regularizer": biasRegularizer?.keras ?? .null]
     }
@@ -109,7 +120,7 @@ private func windowOutput(_ layer: Layer, _ x: [Int], kernel: (Int, Int), stride
 /// Depthwise 2-D convolution (MobileNet): each input channel convolved with its own
 /// `depthMultiplier` filters. Kernel [KH, KW, C, depthMultiplier] (Keras' layout); output
 /// channel c·depthMultiplier + m comes from input channel c.
-public final class DepthwiseConv2D: Layer {
+public final class DepthwiseConv2D: Layer, ConfigurableLayer {
     public let kernelSize: (Int, Int)
     public let strides: (Int, Int)
     public let padding: Padding
@@ -167,10 +178,21 @@ public final class DepthwiseConv2D: Layer {
         (kernelSize, strides, dilationRate)
     }
 
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws {
+        self.init(kernelSize: try c.pair("kernel_size", default: (3, 3)), strides: try c.pair("strides", default: (1, 1)),
+                  padding: try c.padding(), depthMultiplier: try c.size("depth_multiplier", default: 1),
+                  dilationRate: try c.pair("dilation_rate", default: (1, 1)), activation: try c.activation(),
+                  useBias: try c.bool("use_bias", default: true),
+                  depthwiseInitializer: try c.initializer("depthwise_initializer", default: .glorotUniform),
+                  biasInitializer: try c.initializer("bias_initializer", default: .zeros),
+                  depthwiseRegularizer: try c.regularizer("depthwise_regularizer"))
+    }
+
     public override var config: [String: JSONValue] {
         ["kernel_size": .ints([kernelSize.0, kernelSize.1]), "strides": .ints([strides.0, strides.1]),
          "padding": padJSON(padding), "depth_multiplier": .int(depthMultiplier),
-         "dilation_rate": .ints([dilationRate.0, dilationRate.1]), "activation": .string(activation.kerasName),
+         "dilation_rate": .ints([dilationRate.0, dilationRate.1]), "activation": activation.json,
          "use_bias": .bool(useBias), "depthwise_initializer": depthwiseInitializer.keras,
          "bias_initializer": biasInitializer.keras, "depthwise_regularizer": depthwiseRegularizer?.keras ?? .null]
     }
@@ -179,7 +201,7 @@ public final class DepthwiseConv2D: Layer {
 /// Depthwise-separable convolution: a depthwise convolution, then a 1x1 (pointwise) one mixing
 /// channels, then bias and activation (Keras' SeparableConv2D). Parameters: depthwise kernel
 /// [KH, KW, C, depthMultiplier], pointwise kernel [1, 1, C·depthMultiplier, filters], bias.
-public final class SeparableConv2D: Layer {
+public final class SeparableConv2D: Layer, ConfigurableLayer {
     public let filters: Int
     public let kernelSize: (Int, Int)
     public let strides: (Int, Int)
@@ -236,18 +258,29 @@ public final class SeparableConv2D: Layer {
         (kernelSize, strides, dilationRate)
     }
 
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws {
+        self.init(filters: try c.size("filters"), kernelSize: try c.pair("kernel_size", default: (3, 3)),
+                  strides: try c.pair("strides", default: (1, 1)), padding: try c.padding(),
+                  depthMultiplier: try c.size("depth_multiplier", default: 1),
+                  dilationRate: try c.pair("dilation_rate", default: (1, 1)), activation: try c.activation(),
+                  useBias: try c.bool("use_bias", default: true),
+                  depthwiseInitializer: try c.initializer("depthwise_initializer", default: .glorotUniform),
+                  pointwiseInitializer: try c.initializer("pointwise_initializer", default: .glorotUniform))
+    }
+
     public override var config: [String: JSONValue] {
         ["filters": .int(filters), "kernel_size": .ints([kernelSize.0, kernelSize.1]),
          "strides": .ints([strides.0, strides.1]), "padding": padJSON(padding),
          "depth_multiplier": .int(depthMultiplier), "dilation_rate": .ints([dilationRate.0, dilationRate.1]),
-         "activation": .string(activation.kerasName), "use_bias": .bool(useBias),
+         "activation": activation.json, "use_bias": .bool(useBias),
          "depthwise_initializer": depthwiseInitializer.keras, "pointwise_initializer": pointwiseInitializer.keras]
     }
 }
 
 /// ShuffleNet's channel shuffle: channels viewed as [groups, C/groups], transposed, flattened,
 /// so that the next grouped convolution sees channels from every group (PyTorch's ChannelShuffle).
-public final class ChannelShuffle: Layer {
+public final class ChannelShuffle: Layer, ConfigurableLayer {
     public let groups: Int
     public init(groups: Int, name: String? = nil) {
         precondition(groups > 0, "ChannelShuffle: groups must be positive, got \(groups)")
@@ -265,6 +298,8 @@ public final class ChannelShuffle: Layer {
         let r = lead.count
         return x.reshaped(lead + [groups, c / groups]).permuted(Array(0..<r) + [r + 1, r]).reshaped(x.shape)
     }
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws { self.init(groups: try c.size("groups")) }
     public override var config: [String: JSONValue] { ["groups": .int(groups)] }
 }
 
@@ -275,7 +310,7 @@ public final class ChannelShuffle: Layer {
 /// - `.explicit(top, bottom, left, right)`: PyTorch's `padding` (crop top/left, remove bottom/right);
 /// - `outputPadding`: extra rows/columns at the end (PyTorch's `output_padding`, Keras' with
 ///   padding amounts 0 for valid and KH/2 for same).
-public final class Conv2DTranspose: Layer {
+public final class Conv2DTranspose: Layer, ConfigurableLayer {
     public let filters: Int
     public let kernelSize: (Int, Int)
     public let strides: (Int, Int)
@@ -354,17 +389,28 @@ public final class Conv2DTranspose: Layer {
                                                  dilations: dilationRate, crop: (crop.0, crop.1), outputSize: size))
     }
 
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws {
+        self.init(filters: try c.size("filters"), kernelSize: try c.pair("kernel_size", default: (3, 3)),
+                  strides: try c.pair("strides", default: (1, 1)), padding: try c.padding(),
+                  outputPadding: try c.optionalPair("output_padding", in: 0...LayerConfig.sizeLimit),
+                  dilationRate: try c.pair("dilation_rate", default: (1, 1)), activation: try c.activation(),
+                  useBias: try c.bool("use_bias", default: true),
+                  kernelInitializer: try c.initializer("kernel_initializer", default: .glorotUniform),
+                  biasInitializer: try c.initializer("bias_initializer", default: .zeros))
+    }
+
     public override var config: [String: JSONValue] {
         ["filters": .int(filters), "kernel_size": .ints([kernelSize.0, kernelSize.1]),
          "strides": .ints([strides.0, strides.1]), "padding": padJSON(padding),
          "output_padding": outputPadding.map { .ints([$0.0, $0.1]) } ?? .null,
-         "dilation_rate": .ints([dilationRate.0, dilationRate.1]), "activation": .string(activation.kerasName),
+         "dilation_rate": .ints([dilationRate.0, dilationRate.1]), "activation": activation.json,
          "use_bias": .bool(useBias), "kernel_initializer": kernelInitializer.keras, "bias_initializer": biasInitializer.keras]
     }
 }
 
 /// Zeros around images: ((top, bottom), (left, right)) rows and columns (Keras' ZeroPadding2D).
-public final class ZeroPadding2D: Layer {
+public final class ZeroPadding2D: Layer, ConfigurableLayer {
     public let padding: ((Int, Int), (Int, Int))
     public init(padding: ((Int, Int), (Int, Int)), name: String? = nil) {
         precondition(padding.0.0 >= 0 && padding.0.1 >= 0 && padding.1.0 >= 0 && padding.1.1 >= 0,
@@ -380,13 +426,15 @@ public final class ZeroPadding2D: Layer {
     public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
         inputs[0].padded([(0, 0), padding.0, padding.1, (0, 0)])
     }
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws { self.init(padding: try c.pairs("padding")) }
     public override var config: [String: JSONValue] {
         ["padding": .array([.ints([padding.0.0, padding.0.1]), .ints([padding.1.0, padding.1.1])])]
     }
 }
 
 /// Removes ((top, bottom), (left, right)) rows and columns (Keras' Cropping2D).
-public final class Cropping2D: Layer {
+public final class Cropping2D: Layer, ConfigurableLayer {
     public let cropping: ((Int, Int), (Int, Int))
     public init(cropping: ((Int, Int), (Int, Int)), name: String? = nil) {
         precondition(cropping.0.0 >= 0 && cropping.0.1 >= 0 && cropping.1.0 >= 0 && cropping.1.1 >= 0,
@@ -405,6 +453,8 @@ public final class Cropping2D: Layer {
         return x.sliced(starts: [0, cropping.0.0, cropping.1.0, 0],
                         ends: [x.shape[0], x.shape[1] - cropping.0.1, x.shape[2] - cropping.1.1, x.shape[3]])
     }
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws { self.init(cropping: try c.pairs("cropping")) }
     public override var config: [String: JSONValue] {
         ["cropping": .array([.ints([cropping.0.0, cropping.0.1]), .ints([cropping.1.0, cropping.1.1])])]
     }

@@ -1,7 +1,7 @@
 import OcelliTensor
 
 /// Densely connected layer on the last axis: y = activation(x·W + b), W [in, units].
-public final class Dense: Layer {
+public final class Dense: Layer, ConfigurableLayer {
     public let units: Int
     public let activation: Activation
     public let useBias: Bool
@@ -50,15 +50,23 @@ public final class Dense: Layer {
         return (activation(z), activation == .softmax ? z : nil)
     }
 
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws {
+        self.init(units: try c.size("units"), activation: try c.activation(), useBias: try c.bool("use_bias", default: true),
+                  kernelInitializer: try c.initializer("kernel_initializer", default: .glorotUniform),
+                  biasInitializer: try c.initializer("bias_initializer", default: .zeros),
+                  kernelRegularizer: try c.regularizer("kernel_regularizer"), biasRegularizer: try c.regularizer("bias_regularizer"))
+    }
+
     public override var config: [String: JSONValue] {
-        ["units": .int(units), "activation": .string(activation.kerasName), "use_bias": .bool(useBias),
+        ["units": .int(units), "activation": activation.json, "use_bias": .bool(useBias),
          "kernel_initializer": kernelInitializer.keras, "bias_initializer": biasInitializer.keras,
          "kernel_regularizer": kernelRegularizer?.keras ?? .null, "bias_regularizer": biasRegularizer?.keras ?? .null]
     }
 }
 
 /// A closure over tensors as a layer. Its output shape is given or found by a trial run.
-/// (Architecture JSON stores only its name: reloading needs the closure from code.)
+/// (Architecture JSON stores only its name: `Model.load` refuses it, since the closure is code.)
 public final class Lambda: Layer {
     public let function: ([Tensor]) -> Tensor
     let declaredOutputShape: [Int]?

@@ -34,7 +34,9 @@ public enum JSONValue: Codable, Equatable, Sendable {
     public static func ints(_ v: [Int]) -> JSONValue { .array(v.map { .number(Double($0)) }) }
     public static func int(_ v: Int) -> JSONValue { .number(Double(v)) }
 
-    public var int: Int? { if case .number(let d) = self { return Int(d) } else { return nil } }
+    /// The number as an integer, or nil if it is not a number with an exact `Int` value (a
+    /// fraction, NaN, an infinity or a number beyond `Int`'s range: 1e30 gives nil, not a trap).
+    public var int: Int? { if case .number(let d) = self { return Int(exactly: d) } else { return nil } }
     public var double: Double? { if case .number(let d) = self { return d } else { return nil } }
     public var string: String? { if case .string(let s) = self { return s } else { return nil } }
     public var bool: Bool? { if case .bool(let b) = self { return b } else { return nil } }

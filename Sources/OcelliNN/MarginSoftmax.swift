@@ -25,15 +25,16 @@ public enum AngularMargin: Equatable, Sendable {
         }
     }
 
-    init?(json v: JSONValue?) {
-        guard case .object(let o)? = v, let type = o["type"]?.string else { return nil }
-        func f(_ k: String, _ d: Float) -> Float { o[k]?.double.map(Float.init) ?? d }
-        switch type {
-        case "normalized": self = .normalized(scale: f("scale", 30))
-        case "sphereface": self = .sphereFace(m: o["m"]?.int ?? 4)
-        case "cosface": self = .cosFace(scale: f("scale", 64), margin: f("margin", 0.35))
-        case "arcface": self = .arcFace(scale: f("scale", 64), margin: f("margin", 0.5))
-        default: return nil
+    /// Reads what `json` writes (`c` is the margin's object).
+    init(config c: LayerConfig) throws {
+        let scale = { (d: Float) in try c.float("scale", default: d, in: LayerConfig.positive) }
+        let margin = { (d: Float) in try c.float("margin", default: d) }
+        switch try c.string("type") {
+        case "normalized": self = .normalized(scale: try scale(30))
+        case "sphereface": self = .sphereFace(m: try c.int("m", default: 4, in: 1...64))
+        case "cosface": self = .cosFace(scale: try scale(64), margin: try margin(0.35))
+        case "arcface": self = .arcFace(scale: try scale(64), margin: try margin(0.5))
+        case let type: throw c.error("unknown margin type '\(type)' (normalized, sphereface, cosface, arcface)")
         }
     }
 }
@@ -42,7 +43,7 @@ public enum AngularMargin: Equatable, Sendable {
 /// [classes]], output logits [classes] for softmax cross-entropy (from logits). The weight
 /// "kernel" [D, classes] has no bias; its columns are normalised in the forward pass. With
 /// all-zero labels (inference) no margin is applied.
-public final class MarginSoftmax: Layer {
+public final class MarginSoftmax: Layer, ConfigurableLayer {
     public let classes: Int
     public let margin: AngularMargin
     public private(set) var kernel: Parameter!
@@ -113,6 +114,11 @@ public final class MarginSoftmax: Layer {
         if m == 1 { return c }
         for _ in 2...m { (previous, current) = (current, c * current * 2 - previous) }
         return current
+    }
+
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws {
+        self.init(classes: try c.int("classes", in: 2...LayerConfig.sizeLimit), margin: try AngularMargin(config: c.nested("margin")))
     }
 
     public override var config: [String: JSONValue] { ["classes": .int(classes), "margin": margin.json] }

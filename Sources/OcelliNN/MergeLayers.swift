@@ -1,7 +1,9 @@
 import OcelliTensor
 
 /// Element-wise sum of inputs of one shape (residual connections).
-public final class Add: Layer {
+public final class Add: Layer, ConfigurableLayer {
+    /// Rebuilds the layer (it has no configuration).
+    public convenience init(config: LayerConfig) throws { self.init() }
     public override var inputArity: ClosedRange<Int> { 2...64 }
     public override func computeOutputShape(_ s: [[Int]]) throws -> [Int] {
         for t in s where t != s[0] { throw LayerError("\(name) (Add): input shapes differ: \(s)") }
@@ -13,7 +15,7 @@ public final class Add: Layer {
 }
 
 /// Joins inputs along an axis (default: the last, channels).
-public final class Concatenate: Layer {
+public final class Concatenate: Layer, ConfigurableLayer {
     public let axis: Int
     public init(axis: Int = -1, name: String? = nil) { self.axis = axis; super.init(name: name) }
     public override var inputArity: ClosedRange<Int> { 1...64 }
@@ -35,5 +37,7 @@ public final class Concatenate: Layer {
         let rank = inputs[0].rank
         return Tensor.concatenate(inputs, axis: axis < 0 ? axis + rank : axis + 1)
     }
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws { self.init(axis: try c.int("axis", default: -1, in: -64...64)) }
     public override var config: [String: JSONValue] { ["axis": .int(axis)] }
 }

@@ -1,7 +1,7 @@
 import OcelliTensor
 
 /// Batch normalization over the last axis (Keras defaults: momentum 0.99, epsilon 1e-3).
-public final class BatchNormalization: Layer {
+public final class BatchNormalization: Layer, ConfigurableLayer {
     public let momentum, epsilon: Float
     public let center, scale: Bool
     public private(set) var gamma: Parameter?, beta: Parameter?
@@ -34,6 +34,12 @@ public final class BatchNormalization: Layer {
         return y
     }
 
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws {
+        self.init(momentum: try c.float("momentum", default: 0.99, in: 0...1), epsilon: try c.float("epsilon", default: 1e-3, in: LayerConfig.nonNegative),
+                  center: try c.bool("center", default: true), scale: try c.bool("scale", default: true))
+    }
+
     public override var config: [String: JSONValue] {
         ["momentum": .number(Double(momentum)), "epsilon": .number(Double(epsilon)), "center": .bool(center), "scale": .bool(scale)]
     }
@@ -47,7 +53,7 @@ private func standardize(_ x: Tensor, axes: [Int], epsilon: Float) -> Tensor {
 
 /// Layer normalization (Ba et al.): each sample normalized over its last axis, then scaled by
 /// γ and shifted by β (both [C]). Keras' defaults: epsilon 1e-3 (PyTorch's LayerNorm: 1e-5).
-public final class LayerNormalization: Layer {
+public final class LayerNormalization: Layer, ConfigurableLayer {
     public let epsilon: Float
     public let center, scale: Bool
     public private(set) var gamma: Parameter?, beta: Parameter?
@@ -71,6 +77,13 @@ public final class LayerNormalization: Layer {
         return y
     }
 
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws {
+        try c.require("axis", is: .int(-1))
+        self.init(epsilon: try c.float("epsilon", default: 1e-3, in: LayerConfig.nonNegative),
+                  center: try c.bool("center", default: true), scale: try c.bool("scale", default: true))
+    }
+
     public override var config: [String: JSONValue] {
         ["axis": .int(-1), "epsilon": .number(Double(epsilon)), "center": .bool(center), "scale": .bool(scale)]
     }
@@ -80,7 +93,7 @@ public final class LayerNormalization: Layer {
 /// consecutive channels; each sample's group normalized over its positions and channels, then
 /// γ and β per channel. groups = 1 is layer normalization over all axes, groups = C instance
 /// normalization. Keras 3's defaults: 32 groups, epsilon 1e-3 (PyTorch's GroupNorm: 1e-5).
-public class GroupNormalization: Layer {
+public class GroupNormalization: Layer, ConfigurableLayer {
     public let groups: Int
     public let epsilon: Float
     public let center, scale: Bool
@@ -119,6 +132,15 @@ public class GroupNormalization: Layer {
         return y
     }
 
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public required convenience init(config c: LayerConfig) throws {
+        try c.require("axis", is: .int(-1))
+        let groups = try c.int("groups", default: 32, in: -1...LayerConfig.sizeLimit)
+        guard groups != 0 else { throw c.error("'groups' must be positive, or -1 for one group per channel, got 0") }
+        self.init(groups: groups, epsilon: try c.float("epsilon", default: 1e-3, in: LayerConfig.nonNegative),
+                  center: try c.bool("center", default: true), scale: try c.bool("scale", default: true))
+    }
+
     public override var config: [String: JSONValue] {
         ["groups": .int(groups), "axis": .int(-1), "epsilon": .number(Double(epsilon)), "center": .bool(center), "scale": .bool(scale)]
     }
@@ -130,6 +152,11 @@ public final class InstanceNormalization: GroupNormalization {
     public init(epsilon: Float = 1e-3, center: Bool = true, scale: Bool = true, name: String? = nil) {
         super.init(groups: -1, epsilon: epsilon, center: center, scale: scale, name: name)
     }
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public required convenience init(config c: LayerConfig) throws {
+        self.init(epsilon: try c.float("epsilon", default: 1e-3, in: LayerConfig.nonNegative),
+                  center: try c.bool("center", default: true), scale: try c.bool("scale", default: true))
+    }
     public override var config: [String: JSONValue] {
         ["epsilon": .number(Double(epsilon)), "center": .bool(center), "scale": .bool(scale)]
     }
@@ -140,7 +167,7 @@ public final class InstanceNormalization: GroupNormalization {
 /// last), so direction v and length g are learned separately. Parameters: g [units], then the
 /// wrapped layer's (kernel = v, bias). g starts at ‖v‖ (PyTorch's `weight_norm`), so the
 /// wrapped layer computes what it did before wrapping.
-public final class WeightNormalization: Layer {
+public final class WeightNormalization: Layer, ConfigurableLayer {
     public let layer: Layer
     public private(set) var g: Parameter!
 
@@ -187,6 +214,16 @@ public final class WeightNormalization: Layer {
     }
 
     public override var spatialFootprint: (kernel: (Int, Int), stride: (Int, Int), dilation: (Int, Int))? { layer.spatialFootprint }
+
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws {
+        let inner = try c.layer("layer")
+        let wrapped = try LayerRegistry.layer(from: inner)
+        guard wrapped is Dense || wrapped is Conv2D else {
+            throw c.error("wraps \(inner.className); only Dense and Conv2D can be weight-normalized")
+        }
+        self.init(wrapped)
+    }
 
     public override var config: [String: JSONValue] {
         var inner = layer.config

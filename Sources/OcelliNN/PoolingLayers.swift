@@ -32,23 +32,39 @@ public class Pooling2D: Layer {
         (poolSize, strides, (1, 1))
     }
 
+    /// The pool size, strides (default: the pool size) and padding `config` writes.
+    static func read(_ c: LayerConfig) throws -> (poolSize: (Int, Int), strides: (Int, Int), padding: Padding) {
+        let size = try c.pair("pool_size", default: (2, 2))
+        return (size, try c.pair("strides", default: size), try c.padding())
+    }
+
     public override var config: [String: JSONValue] {
         ["pool_size": .ints([poolSize.0, poolSize.1]), "strides": .ints([strides.0, strides.1]), "padding": padJSON(padding)]
     }
 }
 
-public final class MaxPooling2D: Pooling2D {
+public final class MaxPooling2D: Pooling2D, ConfigurableLayer {
     public init(poolSize: (Int, Int) = (2, 2), strides: (Int, Int)? = nil, padding: Padding = .valid, name: String? = nil) {
         super.init(poolSize: poolSize, strides: strides, padding: padding, isMax: true, name: name)
+    }
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws {
+        let (size, strides, padding) = try Pooling2D.read(c)
+        self.init(poolSize: size, strides: strides, padding: padding)
     }
     public convenience init(_ size: Int, strides: Int? = nil, padding: Padding = .valid) {
         self.init(poolSize: (size, size), strides: strides.map { ($0, $0) }, padding: padding)
     }
 }
 
-public final class AveragePooling2D: Pooling2D {
+public final class AveragePooling2D: Pooling2D, ConfigurableLayer {
     public init(poolSize: (Int, Int) = (2, 2), strides: (Int, Int)? = nil, padding: Padding = .valid, name: String? = nil) {
         super.init(poolSize: poolSize, strides: strides, padding: padding, isMax: false, name: name)
+    }
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws {
+        let (size, strides, padding) = try Pooling2D.read(c)
+        self.init(poolSize: size, strides: strides, padding: padding)
     }
     public convenience init(_ size: Int, strides: Int? = nil, padding: Padding = .valid) {
         self.init(poolSize: (size, size), strides: strides.map { ($0, $0) }, padding: padding)
@@ -56,7 +72,9 @@ public final class AveragePooling2D: Pooling2D {
 }
 
 /// Mean over height and width: [H, W, C] → [C].
-public final class GlobalAveragePooling2D: Layer {
+public final class GlobalAveragePooling2D: Layer, ConfigurableLayer {
+    /// Rebuilds the layer (it has no configuration).
+    public convenience init(config: LayerConfig) throws { self.init() }
     public override func computeOutputShape(_ s: [[Int]]) throws -> [Int] {
         guard s[0].count == 3 else { throw LayerError("\(name) (GlobalAveragePooling2D): expects [height, width, channels], got \(s[0])") }
         return [s[0][2]]
@@ -69,7 +87,7 @@ public final class GlobalAveragePooling2D: Layer {
 /// Power-average pooling (PyTorch's LPPool2d): (Σ_window xᵖ)^(1/p). p = 1 is sum pooling
 /// (average pooling times the window area), p → ∞ tends to max pooling. No padding; strides
 /// default to the pool size. With odd p, windows with a negative sum give NaN, as in PyTorch.
-public final class LpPooling2D: Layer {
+public final class LpPooling2D: Layer, ConfigurableLayer {
     public let power: Float
     public let poolSize: (Int, Int)
     public let strides: (Int, Int)
@@ -104,13 +122,21 @@ public final class LpPooling2D: Layer {
         (poolSize, strides, (1, 1))
     }
 
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws {
+        let size = try c.pair("pool_size", default: (2, 2))
+        self.init(power: try c.float("power", in: LayerConfig.positive), poolSize: size, strides: try c.pair("strides", default: size))
+    }
+
     public override var config: [String: JSONValue] {
         ["power": .number(Double(power)), "pool_size": .ints([poolSize.0, poolSize.1]), "strides": .ints([strides.0, strides.1])]
     }
 }
 
 /// Maximum over height and width: [H, W, C] → [C].
-public final class GlobalMaxPooling2D: Layer {
+public final class GlobalMaxPooling2D: Layer, ConfigurableLayer {
+    /// Rebuilds the layer (it has no configuration).
+    public convenience init(config: LayerConfig) throws { self.init() }
     public override func computeOutputShape(_ s: [[Int]]) throws -> [Int] {
         guard s[0].count == 3 else { throw LayerError("\(name) (GlobalMaxPooling2D): expects [height, width, channels], got \(s[0])") }
         return [s[0][2]]
@@ -148,7 +174,7 @@ extension Tensor {
 /// built, so to run one set of weights on several image sizes call
 /// `Model.predictAnySize(_:)`, which skips the model's input-shape check (layers before the
 /// pyramid must be convolutions, pooling or element-wise layers).
-public final class SpatialPyramidPooling: Layer {
+public final class SpatialPyramidPooling: Layer, ConfigurableLayer {
     public let levels: [Int]
     public init(levels: [Int] = [1, 2, 4], name: String? = nil) {
         precondition(!levels.isEmpty && levels.allSatisfy { $0 > 0 }, "SpatialPyramidPooling: levels must be positive, got \(levels)")
@@ -161,6 +187,12 @@ public final class SpatialPyramidPooling: Layer {
     public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
         let x = inputs[0], n = x.shape[0]
         return Tensor.concatenate(levels.map { Tensor.adaptiveMaxPool2d(x, bins: $0).reshaped([n, -1]) }, axis: 1)
+    }
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws {
+        let levels = try c.ints("levels", default: [1, 2, 4], in: 1...1024)
+        guard !levels.isEmpty else { throw c.error("'levels' must not be empty") }
+        self.init(levels: levels)
     }
     public override var config: [String: JSONValue] { ["levels": .ints(levels)] }
 }

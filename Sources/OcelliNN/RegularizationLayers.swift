@@ -1,7 +1,7 @@
 import OcelliTensor
 
 /// Inverted dropout while training; the identity at inference.
-public final class Dropout: Layer {
+public final class Dropout: Layer, ConfigurableLayer {
     public let rate: Float
     public init(rate: Float, name: String? = nil) {
         precondition(rate >= 0 && rate < 1, "Dropout: rate must lie in [0, 1), got \(rate)")
@@ -11,6 +11,8 @@ public final class Dropout: Layer {
     public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
         context.training ? Tensor.dropout(inputs[0], rate: rate, using: &context.generator) : inputs[0]
     }
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws { self.init(rate: try c.rate("rate", default: 0.5)) }
     public override var config: [String: JSONValue] { ["rate": .number(Double(rate))] }
 }
 
@@ -23,7 +25,7 @@ private func keepMask(_ shape: [Int], rate: Float, scale: Float, generator g: in
 /// Dropout of whole feature maps (Tompson et al.): each channel of each sample is zeroed with
 /// probability `rate` (the others scaled by 1/(1 − rate)) while training; the identity otherwise.
 /// Input [H, W, C]: the mask is [N, 1, 1, C], as Keras' SpatialDropout2D.
-public final class SpatialDropout2D: Layer {
+public final class SpatialDropout2D: Layer, ConfigurableLayer {
     public let rate: Float
     public init(rate: Float, name: String? = nil) {
         precondition(rate >= 0 && rate < 1, "SpatialDropout2D: rate must lie in [0, 1), got \(rate)")
@@ -39,11 +41,13 @@ public final class SpatialDropout2D: Layer {
         guard context.training, rate > 0 else { return x }
         return x * keepMask([x.shape[0], 1, 1, x.shape[3]], rate: rate, scale: 1 / (1 - rate), generator: &context.generator)
     }
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws { self.init(rate: try c.rate("rate")) }
     public override var config: [String: JSONValue] { ["rate": .number(Double(rate))] }
 }
 
 /// Adds N(0, stddev²) noise while training (Keras' GaussianNoise); the identity otherwise.
-public final class GaussianNoise: Layer {
+public final class GaussianNoise: Layer, ConfigurableLayer {
     public let stddev: Float
     public init(stddev: Float, name: String? = nil) {
         precondition(stddev >= 0, "GaussianNoise: stddev must be ≥ 0, got \(stddev)")
@@ -54,12 +58,14 @@ public final class GaussianNoise: Layer {
         guard context.training, stddev > 0 else { return x }
         return x + Tensor.normal(x.shape, standardDeviation: stddev, using: &context.generator)
     }
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws { self.init(stddev: try c.float("stddev", in: LayerConfig.nonNegative)) }
     public override var config: [String: JSONValue] { ["stddev": .number(Double(stddev))] }
 }
 
 /// Multiplies by N(1, rate/(1 − rate)) noise while training (Keras' GaussianDropout: the same
 /// mean and variance as dropout at `rate`); the identity otherwise.
-public final class GaussianDropout: Layer {
+public final class GaussianDropout: Layer, ConfigurableLayer {
     public let rate: Float
     public init(rate: Float, name: String? = nil) {
         precondition(rate >= 0 && rate < 1, "GaussianDropout: rate must lie in [0, 1), got \(rate)")
@@ -71,13 +77,15 @@ public final class GaussianDropout: Layer {
         let sd = (rate / (1 - rate)).squareRoot()
         return x * Tensor.normal(x.shape, mean: 1, standardDeviation: sd, using: &context.generator)
     }
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws { self.init(rate: try c.rate("rate")) }
     public override var config: [String: JSONValue] { ["rate": .number(Double(rate))] }
 }
 
 /// Dropout for SELU networks (Klambauer et al.): dropped units are set to SELU's negative
 /// saturation −λα and the result is scaled and shifted (a·x + b) so that zero mean and unit
 /// variance are kept. Training only; Keras 3's formula.
-public final class AlphaDropout: Layer {
+public final class AlphaDropout: Layer, ConfigurableLayer {
     public let rate: Float
     public init(rate: Float, name: String? = nil) {
         precondition(rate >= 0 && rate < 1, "AlphaDropout: rate must lie in [0, 1), got \(rate)")
@@ -99,13 +107,15 @@ public final class AlphaDropout: Layer {
         let kept = keepMask(x.shape, rate: rate, scale: 1, generator: &context.generator)
         return (x * kept + alphaPrime * (1 - kept)) * a + b
     }
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws { self.init(rate: try c.rate("rate")) }
     public override var config: [String: JSONValue] { ["rate": .number(Double(rate))] }
 }
 
 /// The identity, adding l1·Σ|x| + l2·Σx² of its input (divided by the batch size) to the
 /// training loss (Keras' ActivityRegularization). Any layer can do the same through its
 /// `activityRegularizer`.
-public final class ActivityRegularization: Layer {
+public final class ActivityRegularization: Layer, ConfigurableLayer {
     public let l1, l2: Float
     public init(l1: Float = 0, l2: Float = 0, name: String? = nil) {
         self.l1 = l1; self.l2 = l2
@@ -113,5 +123,9 @@ public final class ActivityRegularization: Layer {
         activityRegularizer = .l1l2(l1: l1, l2: l2)
     }
     public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor { inputs[0] }
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws {
+        self.init(l1: try c.float("l1", default: 0, in: LayerConfig.nonNegative), l2: try c.float("l2", default: 0, in: LayerConfig.nonNegative))
+    }
     public override var config: [String: JSONValue] { ["l1": .number(Double(l1)), "l2": .number(Double(l2))] }
 }

@@ -222,6 +222,9 @@ extension Model {
             guard case .object(let io) = i, let name = io["name"]?.string, let shape = io["shape"]?.intArray else {
                 throw FileFormatError(path, "malformed input entry \(i)")
             }
+            guard !shape.isEmpty, shape.allSatisfy({ (1...LayerConfig.sizeLimit).contains($0) }) else {
+                throw FileFormatError(path, "input '\(name)' has shape \(shape); each dimension must be between 1 and \(LayerConfig.sizeLimit)")
+            }
             let t = Input(shape: shape, name: name)
             tensors[name] = t; inputTensors.append(t)
         }
@@ -230,10 +233,7 @@ extension Model {
                   case .array(let inbound)? = e["inbound"] else {
                 throw FileFormatError(path, "layer \(index) is malformed")
             }
-            let layer = try LayerRegistry.make(cls, config: c, path: path, index: index)
-            layer.name = c["name"]?.string ?? ""
-            layer.trainable = c["trainable"]?.bool ?? true
-            layer.activityRegularizer = c["activity_regularizer"].flatMap { Regularizer(keras: $0) }
+            let layer = try LayerRegistry.layer(from: LayerConfig(c, className: cls, path: path, index: index))
             let args = try inbound.map { v -> SymbolicTensor in
                 guard let n = v.string, let t = tensors[n] else { throw FileFormatError(path, "layer \(index) (\(cls)) reads unknown tensor \(v)") }
                 return t
@@ -292,95 +292,79 @@ extension Model {
     }
 }
 
-/// Maps Keras class names in architecture files back to layers.
+/// Maps the class names of architecture files to the layers that rebuild themselves from their
+/// configuration (`ConfigurableLayer`): OcelliNN's layers (`builtInTypes`) and those registered
+/// with `register` (OcelliDarknet's, through `DarknetLayers.register()`; your own).
 public enum LayerRegistry {
+    /// OcelliNN's layers by the class name their `typeName` writes.
+    static let builtInTypes: [String: any ConfigurableLayer.Type] = [
+        // Core, merging, reshaping
+        "Dense": Dense.self, "Activation": ActivationLayer.self, "Add": Add.self, "Concatenate": Concatenate.self,
+        "Multiply": Multiply.self, "Flatten": Flatten.self, "Reshape": Reshape.self, "UpSampling2D": UpSampling2D.self,
+        // Activations
+        "LeakyReLU": LeakyReLU.self, "PReLU": PReLU.self, "ELU": ELU.self, "ReLU": ReLU.self, "Softmax": Softmax.self,
+        // Convolutions
+        "Conv2D": Conv2D.self, "DepthwiseConv2D": DepthwiseConv2D.self, "SeparableConv2D": SeparableConv2D.self,
+        "ChannelShuffle": ChannelShuffle.self, "Conv2DTranspose": Conv2DTranspose.self,
+        "ZeroPadding2D": ZeroPadding2D.self, "Cropping2D": Cropping2D.self,
+        // Pooling
+        "MaxPooling2D": MaxPooling2D.self, "AveragePooling2D": AveragePooling2D.self,
+        "GlobalAveragePooling2D": GlobalAveragePooling2D.self, "GlobalMaxPooling2D": GlobalMaxPooling2D.self,
+        "LpPooling2D": LpPooling2D.self, "SpatialPyramidPooling": SpatialPyramidPooling.self,
+        // Regularization
+        "Dropout": Dropout.self, "SpatialDropout2D": SpatialDropout2D.self, "GaussianNoise": GaussianNoise.self,
+        "GaussianDropout": GaussianDropout.self, "AlphaDropout": AlphaDropout.self,
+        "ActivityRegularization": ActivityRegularization.self,
+        // Normalization
+        "BatchNormalization": BatchNormalization.self, "LayerNormalization": LayerNormalization.self,
+        "GroupNormalization": GroupNormalization.self, "InstanceNormalization": InstanceNormalization.self,
+        "WeightNormalization": WeightNormalization.self,
+        // Heads
+        "MarginSoftmax": MarginSoftmax.self,
+    ]
+
     private final class Table: @unchecked Sendable {
         let lock = NSLock()
-        var factories: [String: ([String: JSONValue]) throws -> Layer] = [:]
+        var factories: [String: (LayerConfig) throws -> Layer] = builtInTypes.mapValues { type in { try type.init(config: $0) } }
     }
     private static let table = Table()
 
-    /// Teaches `Model.load` a layer class defined outside OcelliNN (OcelliDarknet's layers, your
-    /// own): `factory` rebuilds the layer from the `config` it wrote.
-    public static func register(_ className: String, factory: @escaping ([String: JSONValue]) throws -> Layer) {
+    /// Teaches `Model.load` a layer class defined outside OcelliNN: `type.init(config:)`
+    /// rebuilds the layer from the `config` it wrote under `className` (its `typeName`).
+    /// Registering a name again replaces the earlier entry.
+    public static func register(_ className: String, type: any ConfigurableLayer.Type) {
+        register(className) { try type.init(config: $0) }
+    }
+
+    /// Teaches `Model.load` a layer class through a factory that rebuilds the layer from the
+    /// `config` it wrote under `className` (read `config["key"]` or its checked accessors).
+    public static func register(_ className: String, factory: @escaping (LayerConfig) throws -> Layer) {
         table.lock.lock(); table.factories[className] = factory; table.lock.unlock()
     }
 
-    static func custom(_ className: String) -> (([String: JSONValue]) throws -> Layer)? {
+    static func factory(_ className: String) -> ((LayerConfig) throws -> Layer)? {
         table.lock.lock(); defer { table.lock.unlock() }
         return table.factories[className]
     }
 
-    static func make(_ cls: String, config c: [String: JSONValue], path: String, index: Int) throws -> Layer {
-        func int(_ k: String, _ d: Int? = nil) throws -> Int {
-            if let v = c[k]?.int { return v }
-            if let d { return d }
-            throw FileFormatError(path, "layer \(index) (\(cls)): missing integer '\(k)'")
+    /// The layer an architecture file describes: its class rebuilt from the configuration, with
+    /// the keys every layer has (`name`, `trainable`, `activity_regularizer`).
+    public static func layer(from config: LayerConfig) throws -> Layer {
+        let cls = config.className
+        if cls == "Lambda" {
+            throw FileFormatError(config.path, "layer \(config.index) is a Lambda: its closure is code, not data; rebuild this model in Swift and load only its weights")
         }
-        func pair(_ k: String, _ d: (Int, Int)) throws -> (Int, Int) {
-            guard let v = c[k] else { return d }
-            if let a = v.intArray, a.count == 2 { return (a[0], a[1]) }
-            if let i = v.int { return (i, i) }
-            throw FileFormatError(path, "layer \(index) (\(cls)): '\(k)' must be an integer or a pair")
+        guard let factory = factory(cls) else {
+            let how = cls.hasPrefix("Darknet")
+                ? "Darknet's layers load once `DarknetLayers.register()` (OcelliDarknet) has run: call it before `Model.load`"
+                : "a layer of your own loads once registered with `LayerRegistry.register`"
+            throw FileFormatError(config.path, "layer \(config.index): unknown layer class '\(cls)' (\(how))")
         }
-        func act() throws -> Activation {
-            let name = c["activation"]?.string ?? "linear"
-            guard let a = Activation(kerasName: name) else { throw FileFormatError(path, "layer \(index) (\(cls)): unknown activation '\(name)'") }
-            return a
-        }
-        func initializer(_ k: String, _ d: Initializer) throws -> Initializer {
-            guard let v = c[k], v != .null else { return d }
-            guard let i = Initializer(keras: v) else { throw FileFormatError(path, "layer \(index) (\(cls)): unknown initializer \(v)") }
-            return i
-        }
-        func regularizer(_ k: String) -> Regularizer? { c[k].flatMap { Regularizer(keras: $0) } }
-        func padding() throws -> Padding {
-            do { return try paddingFrom(c["padding"], layer: "layer \(index) (\(cls))") } catch {
-                throw FileFormatError(path, "\(error)")
-            }
-        }
-        func float(_ k: String, _ d: Float) -> Float { c[k]?.double.map(Float.init) ?? d }
-        switch cls {
-        case "Dense":
-            return Dense(units: try int("units"), activation: try act(), useBias: c["use_bias"]?.bool ?? true,
-                         kernelInitializer: try initializer("kernel_initializer", .glorotUniform),
-                         biasInitializer: try initializer("bias_initializer", .zeros),
-                         kernelRegularizer: regularizer("kernel_regularizer"), biasRegularizer: regularizer("bias_regularizer"))
-        case "Conv2D":
-            return Conv2D(filters: try int("filters"), kernelSize: try pair("kernel_size", (1, 1)), strides: try pair("strides", (1, 1)),
-                          padding: try padding(), dilationRate: try pair("dilation_rate", (1, 1)), groups: try int("groups", 1),
-                          activation: try act(), useBias: c["use_bias"]?.bool ?? true,
-                          kernelInitializer: try initializer("kernel_initializer", .glorotUniform),
-                          biasInitializer: try initializer("bias_initializer", .zeros),
-                          kernelRegularizer: regularizer("kernel_regularizer"), biasRegularizer: regularizer("bias_regularizer"))
-        case "MaxPooling2D":
-            return MaxPooling2D(poolSize: try pair("pool_size", (2, 2)), strides: try pair("strides", try pair("pool_size", (2, 2))), padding: try padding())
-        case "AveragePooling2D":
-            return AveragePooling2D(poolSize: try pair("pool_size", (2, 2)), strides: try pair("strides", try pair("pool_size", (2, 2))), padding: try padding())
-        case "GlobalAveragePooling2D": return GlobalAveragePooling2D()
-        case "Flatten": return Flatten()
-        case "UpSampling2D": return UpSampling2D(size: try pair("size", (2, 2)))
-        case "Reshape":
-            guard let t = c["target_shape"]?.intArray else { throw FileFormatError(path, "layer \(index) (Reshape): missing target_shape") }
-            return Reshape(t)
-        case "Dropout": return Dropout(rate: float("rate", 0.5))
-        case "BatchNormalization":
-            return BatchNormalization(momentum: float("momentum", 0.99), epsilon: float("epsilon", 1e-3),
-                                      center: c["center"]?.bool ?? true, scale: c["scale"]?.bool ?? true)
-        case "Activation": return ActivationLayer(try act())
-        case "LeakyReLU": return LeakyReLU(negativeSlope: float("negative_slope", 0.3))
-        case "Add": return Add()
-        case "Concatenate": return Concatenate(axis: try int("axis", -1))
-        case "Lambda":
-            throw FileFormatError(path, "layer \(index) is a Lambda: its closure is code, not data; rebuild this model in Swift and load only its weights")
-        default:
-            if let layer = try conceptLayer(cls, config: c, path: path, index: index) { return layer }
-            if let factory = LayerRegistry.custom(cls) {
-                do { return try factory(c) } catch let e as FileFormatError { throw e } catch {
-                    throw FileFormatError(path, "layer \(index) (\(cls)): \(error)")
-                }
-            }
-            throw FileFormatError(path, "layer \(index): unknown layer class '\(cls)'")
-        }
+        let layer: Layer
+        do { layer = try factory(config) } catch let e as FileFormatError { throw e } catch { throw config.error("\(error)") }
+        layer.name = try config.string("name", default: "")
+        layer.trainable = try config.bool("trainable", default: true)
+        layer.activityRegularizer = try config.regularizer("activity_regularizer")
+        return layer
     }
 }

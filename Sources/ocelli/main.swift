@@ -146,4 +146,6 @@ struct AugmentBench: ParsableCommand {
     }
 }
 
+// Saved models may hold Darknet layers (`ocelli summary DIR`): teach `Model.load` them first.
+DarknetLayers.register()
 OcelliCommand.main()
