@@ -16,7 +16,7 @@ public protocol ConfigurableLayer: Layer {
 ///
 /// A missing key and a JSON `null` both mean "not given" (the default, or an error when the key
 /// is required).
-public struct LayerConfig {
+public struct LayerConfig: Sendable {
     /// The keys and values as stored (Keras-style keys).
     public let values: [String: JSONValue]
     /// The layer's class name in the file ("Conv2D").

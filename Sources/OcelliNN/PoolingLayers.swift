@@ -191,7 +191,7 @@ public final class SpatialPyramidPooling: Layer, ConfigurableLayer {
     /// Reads what `config` writes (architecture files, `Model.load`).
     public convenience init(config c: LayerConfig) throws {
         let levels = try c.ints("levels", default: [1, 2, 4], in: 1...1024)
-        guard !levels.isEmpty else { throw c.error("'levels' must not be empty") }
+        guard (1...16).contains(levels.count) else { throw c.error("'levels' must hold 1 to 16 levels, got \(levels.count)") }
         self.init(levels: levels)
     }
     public override var config: [String: JSONValue] { ["levels": .ints(levels)] }

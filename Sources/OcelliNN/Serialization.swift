@@ -222,8 +222,9 @@ extension Model {
             guard case .object(let io) = i, let name = io["name"]?.string, let shape = io["shape"]?.intArray else {
                 throw FileFormatError(path, "malformed input entry \(i)")
             }
-            guard !shape.isEmpty, shape.allSatisfy({ (1...LayerConfig.sizeLimit).contains($0) }) else {
-                throw FileFormatError(path, "input '\(name)' has shape \(shape); each dimension must be between 1 and \(LayerConfig.sizeLimit)")
+            guard !shape.isEmpty, shape.count <= 8, shape.allSatisfy({ (1...LayerConfig.sizeLimit).contains($0) }),
+                  shape.reduce(1, { $0 <= Int(Int32.max) / $1 ? $0 * $1 : Int.max }) <= Int(Int32.max) else {
+                throw FileFormatError(path, "input '\(name)' has shape \(shape); it needs 1 to 8 dimensions, each between 1 and \(LayerConfig.sizeLimit), and at most \(Int32.max) values")
             }
             let t = Input(shape: shape, name: name)
             tensors[name] = t; inputTensors.append(t)

@@ -194,6 +194,8 @@ enum Paths {
         }
     }
 
+    /// In this process (where `DarknetNetwork` registered the Darknet layers); a fresh process is
+    /// `DarknetSavedModelTests.savedDarknetModelLoadsInAFreshProcess`.
     @Test func savedModelReloadsWithDarknetLayers() throws {
         let net = try DarknetNetwork(cfg: Paths.cfg("yolov2-tiny-voc.cfg"), width: 64, height: 64)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocelli-darknet-\(UUID().uuidString)").path

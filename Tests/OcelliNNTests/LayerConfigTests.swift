@@ -188,7 +188,7 @@ final class ScaledIdentity: Layer, ConfigurableLayer {
              "'target_shape' [1048576, 1048576, 1048576, 1048576] must hold sizes from 1 to 1048576 (one may be -1) whose product fits an Int"),
             ("Concatenate", ["axis": .int(100)], "'axis' must be between -64 and 64, got 100"),
             ("PReLU", ["shared_axes": .ints([0])], "'shared_axes' must be between 1 and 64, got 0"),
-            ("SpatialPyramidPooling", ["levels": .ints([])], "'levels' must not be empty"),
+            ("SpatialPyramidPooling", ["levels": .ints([])], "'levels' must hold 1 to 16 levels, got 0"),
             ("ChannelShuffle", ["groups": .int(0)], "'groups' must be between 1 and 1048576, got 0"),
             ("GroupNormalization", ["groups": .int(0)], "'groups' must be positive, or -1 for one group per channel, got 0"),
             ("MarginSoftmax", ["classes": .int(1), "margin": .object(["type": .string("arcface")])], "'classes' must be between 2 and 1048576, got 1"),
@@ -230,7 +230,11 @@ final class ScaledIdentity: Layer, ConfigurableLayer {
         }
         let badInput = text.replacingOccurrences(of: "[8, 8, 1]", with: "[8, 0, 1]")
         do { _ = try Model.fromArchitecture(Data(badInput.utf8), path: "model.json"); Issue.record("no error") } catch {
-            #expect("\(error)" == "model.json: input 'input' has shape [8, 0, 1]; each dimension must be between 1 and 1048576")
+            #expect("\(error)" == "model.json: input 'input' has shape [8, 0, 1]; it needs 1 to 8 dimensions, each between 1 and 1048576, and at most 2147483647 values")
+        }
+        let hugeInput = text.replacingOccurrences(of: "[8, 8, 1]", with: "[1048576, 1048576, 1048576, 1048576, 1048576]")
+        do { _ = try Model.fromArchitecture(Data(hugeInput.utf8), path: "model.json"); Issue.record("no error") } catch {
+            #expect("\(error)".contains("at most 2147483647 values"))
         }
     }
 
