@@ -33,6 +33,8 @@ public struct LayerConfig: Sendable {
     /// The largest size a file may give (units, filters, kernel, pool, strides, padding…): 2²⁰.
     public static let sizeLimit = 1 << 20
 
+    /// The configuration `values` of a layer of class `className`, the `index`-th layer of the
+    /// architecture file at `path`.
     public init(_ values: [String: JSONValue], className: String, path: String = "<architecture>", index: Int = 0) {
         self.init(values, className: className, path: path, index: index,
                   location: "layer \(index) (\(className))", keyPrefix: "")
