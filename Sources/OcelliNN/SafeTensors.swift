@@ -1,0 +1,61 @@
+import Foundation
+import OcelliTensor
+
+/// The safetensors format: an 8-byte little-endian header length, a JSON header mapping names to
+/// dtype, shape and byte offsets, then the raw little-endian data (readable by PyTorch, Keras, MLX).
+public enum SafeTensors {
+    public static func encode(_ tensors: [(String, Tensor)], metadata: [String: String] = [:]) throws -> Data {
+        var header: [String: Any] = [:]
+        if !metadata.isEmpty { header["__metadata__"] = metadata }
+        var offset = 0
+        for (name, t) in tensors {
+            header[name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + t.count * 4]]
+            offset += t.count * 4
+        }
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        while json.count % 8 != 0 { json.append(0x20) }  // pad with spaces to align the data
+        var data = Data()
+        var n = UInt64(json.count).littleEndian
+        withUnsafeBytes(of: &n) { data.append(contentsOf: $0) }
+        data.append(json)
+        for (_, t) in tensors {
+            t.scalars.withUnsafeBufferPointer { p in
+                for v in p { var b = v.bitPattern.littleEndian; withUnsafeBytes(of: &b) { data.append(contentsOf: $0) } }
+            }
+        }
+        return data
+    }
+
+    public static func decode(_ data: Data, path: String) throws -> [String: Tensor] {
+        guard data.count >= 8 else { throw FileFormatError(path, "too short for a safetensors file (\(data.count) bytes)") }
+        let n = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        guard n <= UInt64(data.count - 8) else {
+            throw FileFormatError(path, "header length \(n) exceeds the file size \(data.count)")
+        }
+        let headerData = data.subdata(in: 8..<(8 + Int(n)))
+        guard let header = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any] else {
+            throw FileFormatError(path, "the safetensors header is not a JSON object")
+        }
+        let base = 8 + Int(n)
+        var out: [String: Tensor] = [:]
+        for (name, v) in header where name != "__metadata__" {
+            guard let d = v as? [String: Any], let dtype = d["dtype"] as? String, let shape = d["shape"] as? [Int],
+                  let offs = d["data_offsets"] as? [Int], offs.count == 2 else {
+                throw FileFormatError(path, "tensor '\(name)' has a malformed header entry")
+            }
+            guard dtype == "F32" else { throw FileFormatError(path, "tensor '\(name)' has dtype \(dtype); only F32 is supported") }
+            let count = shape.reduce(1, *)
+            guard offs[1] - offs[0] == count * 4, offs[0] >= 0, base + offs[1] <= data.count else {
+                throw FileFormatError(path, "tensor '\(name)' of shape \(shape) has data offsets \(offs) that do not fit \(count * 4) bytes in a \(data.count)-byte file (truncated?)")
+            }
+            var scalars = [Float](repeating: 0, count: count)
+            data.withUnsafeBytes { raw in
+                for i in 0..<count {
+                    scalars[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: base + offs[0] + 4 * i, as: UInt32.self)))
+                }
+            }
+            out[name] = Tensor(shape: shape, scalars: scalars)
+        }
+        return out
+    }
+}
