@@ -12,7 +12,7 @@ struct BenchDetect: ParsableCommand {
     @Option(help: "The Darknet .cfg file, or the name of a bundled one (default: the bundled yolov3-tiny.cfg).")
     var cfg: String = BundledData.cfg("yolov3-tiny.cfg")
 
-    @Option(help: "Weights (default: the network's own random initialisation; timings do not depend on the values).")
+    @Option(help: "Weights (default: the network's own random initialisation). The forward pass does not depend on the values; the pipeline does: random weights find thousands of boxes, which makes NMS its largest cost.")
     var weights: String?
 
     @Option(help: "The image to detect on (default: the bundled Data/images/dog.jpg).")
@@ -59,12 +59,13 @@ struct BenchDetect: ParsableCommand {
             forward.append(now() - t0)
         }
         var pipeline: [Double] = []
+        var boxes = 0
         for _ in 0..<max(3, repeats / 4) {
             let t0 = now()
             let decoded = try Image(contentsOf: image)
             let x = network.input(for: decoded, fit: .letterbox).reshaped([1, network.height, network.width, 3])
             let out = network.forward(x)
-            _ = network.detections(outputs: out, imageWidth: decoded.width, imageHeight: decoded.height, threshold: 0.25)
+            boxes = network.detections(outputs: out, imageWidth: decoded.width, imageHeight: decoded.height, threshold: 0.25).count
             pipeline.append(now() - t0)
         }
         let batchInput = Tensor.stack(Array(repeating: input.reshaped([network.height, network.width, 3]), count: batch), axis: 0)
@@ -116,7 +117,7 @@ struct BenchDetect: ParsableCommand {
         var report: [String: Any] = [
             "cfg": (cfg as NSString).lastPathComponent, "width": network.width, "height": network.height,
             "threads": Parallel.threadCount, "bflops": network.totalBFLOPs,
-            "latency_ms": median(forward), "latency_best_ms": forward.min()!, "pipeline_ms": median(pipeline),
+            "latency_ms": median(forward), "latency_best_ms": forward.min()!, "pipeline_ms": median(pipeline), "pipeline_boxes": boxes,
             "throughput_images": images, "throughput_batch": batch, "throughput_images_per_s": Double(images) / (total / 1000),
         ]
         if let t = trainImagesPerSecond { report["train_images_per_s"] = t; report["train_batch"] = trainBatch }
@@ -128,7 +129,8 @@ struct BenchDetect: ParsableCommand {
             print(String(format: "%@ %dx%d, %d threads, %.3f BFLOPs", report["cfg"] as! String, network.width, network.height,
                          Parallel.threadCount, network.totalBFLOPs))
             print(String(format: "forward (batch 1): median %.1f ms, best %.1f ms", median(forward), forward.min()!))
-            print(String(format: "decode + letterbox + forward + boxes + NMS: median %.1f ms", median(pipeline)))
+            print(String(format: "decode + letterbox + forward + boxes + NMS: median %.1f ms (%d boxes kept%@)", median(pipeline), boxes,
+                         weights == nil ? "; random weights: give --weights for a real pipeline time" : ""))
             print(String(format: "throughput: %d images in batches of %d: %.1f images/s", images, batch, Double(images) / (total / 1000)))
             for l in perLayer {
                 let flops = l["bflops"] as! Double, ms = l["ms"] as! Double
