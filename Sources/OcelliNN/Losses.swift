@@ -11,10 +11,14 @@ public struct ModelOutputs {
     /// cross-entropy on probabilities computed from them stays exact where the probabilities
     /// saturate (Keras' TensorFlow backend does the same).
     public let logits: [Tensor?]
+    /// True when the outputs come from a training step (the weights will be updated), false in
+    /// `evaluate`: a loss that counts what it has trained on (Darknet's `seen`) counts only then.
+    public let training: Bool
 
-    public init(outputs: [Tensor], logits: [Tensor?]? = nil) {
+    public init(outputs: [Tensor], logits: [Tensor?]? = nil, training: Bool = false) {
         self.outputs = outputs
         self.logits = logits ?? outputs.map { _ in nil }
+        self.training = training
     }
 
     /// The first (for most models the only) output.

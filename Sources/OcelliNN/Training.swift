@@ -79,7 +79,7 @@ extension Model {
         func gradients() throws -> (Float, [Tensor]) {
             var ctx = ForwardContext(training: true, seed: seed)
             let (outs, logits) = run(batch.inputs, context: &ctx, logits: true)
-            var l = try totalLoss(batch.targets, ModelOutputs(outputs: outs, logits: logits))
+            var l = try totalLoss(batch.targets, ModelOutputs(outputs: outs, logits: logits, training: true))
             for extra in ctx.losses { l = l + extra }
             l.backward()
             return (l.scalar, outs.map { $0.detached() })

@@ -23,6 +23,12 @@ public struct DetectionBatch {
     public var index: Int
 
     public var count: Int { indices.count }
+
+    public init(images: Tensor, boxes: Tensor, counts: [Int], objects: [[ObjectAnnotation]], indices: [Int],
+                width: Int, height: Int, epoch: Int, index: Int) {
+        self.images = images; self.boxes = boxes; self.counts = counts; self.objects = objects; self.indices = indices
+        self.width = width; self.height = height; self.epoch = epoch; self.index = index
+    }
 }
 
 /// Batches of a detection data set for training: seeded shuffling per epoch, a per-sample
