@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Reference values for Darknet's two YOLO training losses, from independent numpy transcriptions
-of the original C code, for the Swift implementations in OcelliDetection.
+"""Reference values for Darknet's two YOLO training losses and keras-yolo2's YOLOv2 loss, from
+independent numpy transcriptions of the original code, for the Swift implementations in
+OcelliDetection.
 
 Run from the repository root (only numpy is needed):
 
@@ -8,9 +9,10 @@ Run from the repository root (only numpy is needed):
     # without numpy: python3 -m venv /tmp/fxvenv && /tmp/fxvenv/bin/pip install numpy
     #                /tmp/fxvenv/bin/python3 Scripts/make_yolo_loss_fixtures.py
 
-Made with numpy 2.4.6. Writes (well under 400 KB):
+Made with numpy 2.4.6. Writes (each well under 400 KB):
 
     Tests/OcelliDetectionTests/Fixtures/yolo_losses.json        (Darknet [yolo] and [region])
+    Tests/OcelliDetectionTests/Fixtures/keras_yolo2_loss.json   (keras-yolo2 custom_loss)
 
 What is transcribed
 -------------------
@@ -113,6 +115,47 @@ Quirks a reimplementation easily gets wrong (all reproduced here):
   object_scale*(iou - p) with rescore, iou of the predicted box before the update.
 * cost is Sigma delta^2 (not 1/2 Sigma scale*err^2).
 
+keras-yolo2 (keras_yolo2_loss.json)
+-----------------------------------
+experiencor/keras-yolo2 at commit 8bc3fcdc123a5d6b9624ed4188e07b876b79dac5: frontend.py
+YOLO.custom_loss (all of it, float32 like the TF graph; class_wt all ones as in YOLO.__init__),
+with y_true / true_boxes built like preprocessing.py BatchGenerator.__getitem__ (x, y, w, h in grid
+units, x and y absolute (cell index + offset, despite the comment "relative position to the
+containing cell"), at the responsible cell and anchor, the anchor by shape IoU, first best; the
+class one-hot *accumulates* when two objects land on one cell and anchor; true_boxes is a ring
+buffer of max_boxes boxes per image).
+Checked: the real custom_loss source, exec'd under tensorflow 2.21 tf.compat.v1 graph mode and run
+seen + 1 times, gives the same five numbers within 2e-7 relative.
+
+{"source", "cases": [case...]}; a case has "name", "batch", "grid_h", "grid_w" (equal: see below),
+"boxes" (anchors), "classes", "anchors" (2*boxes, grid cells), "object_scale", "no_object_scale",
+"coord_scale", "class_scale", "warmup_batches", "seen" (batches the loss has already been
+evaluated on), "max_boxes", "y_pred" (raw network output, flat [batch, grid_h, grid_w, boxes,
+5 + classes]), "y_true" (same shape), "true_boxes" (flat [batch, 1, 1, 1, max_boxes, 4], grid
+units), "loss_xy", "loss_wh", "loss_conf", "loss_class", "loss".
+Cases: "warmup" (config.json's scales 5/1/1/1, warmup_batches 3, seen 2: the last warm-up batch;
+two objects on one cell and anchor so y_true has two class bits) and "after_warmup_buffer_wraps"
+(scales 4/.5/2/1.5, seen 3: the first batch after warm-up; 5 objects in a 4-box buffer).
+
+Quirks:
+* Warm-up test: the graph's tf.Variable `seen` is assign_add'ed first and compared
+  `seen + 1 < warmup_batches + 1`: warm-up while (batches before this one) < warmup_batches. The
+  variable counts every evaluation of the loss, validation batches too (train() puts the
+  validation batches into warmup_batches for that reason).
+* During warm-up the returned loss has a constant + 10 ("loss" includes it; the parts do not), and
+  coord_mask becomes 1 on every anchor (coord_scale is NOT applied, not even on responsible
+  anchors); non-responsible anchors regress to (cell + 0.5, anchor w/h), responsible ones keep
+  their true box. nb_coord_box is then batch*H*W*B.
+* loss_wh is on raw w/h in grid units (no sqrt); xy and wh are absolute grid coordinates.
+* The confidence target is the IoU of the predicted and the y_true box at that slot (not 1), and
+  TF differentiates through it (no stop_gradient); the no-object mask uses the best IoU with the
+  true_boxes *buffer*, strict < 0.6, times (1 - y_true conf); responsible anchors get
+  object_scale whatever their IoU. nb_conf_box counts conf_mask > 0.
+* Classes: argmax of y_true's class bits (the lowest index on a collision), sparse softmax CE,
+  normalised by the number of responsible slots (+1e-6) and not halved; xy, wh, conf are halved.
+* cell_grid is tile/reshape for x then a transpose for y: it only works for square grids
+  (grid_h == grid_w, always so in keras-yolo2 since its input is square).
+
 """
 import json
 import math
@@ -126,7 +169,8 @@ DARKNET_COMMIT = "f6afaabcdf85f77e7aff2ec55c020c0e297c77f9"
 KERAS_YOLO2_COMMIT = "8bc3fcdc123a5d6b9624ed4188e07b876b79dac5"
 
 F = np.float32
-assert int(np.__version__.split(".")[0]) >= 2, "NEP 50 promotion (float32 op Python scalar -> float32) is assumed"
+# NEP 50 promotion (float32 op Python scalar -> float32) is assumed.
+assert int(np.__version__.split(".")[0]) >= 2
 
 
 # ----------------------------------------------------------------------------------------------
@@ -713,6 +757,251 @@ def write_darknet():
     assert len(text) < 400_000
 
 
+# ----------------------------------------------------------------------------------------------
+# keras-yolo2 frontend.py YOLO.custom_loss (+ the targets of preprocessing.py BatchGenerator)
+# ----------------------------------------------------------------------------------------------
+
+def sigmoid32(x):
+    x = np.asarray(x, dtype=F)
+    return (F(1) / (F(1) + np.exp(-x))).astype(F)
+
+
+def keras_custom_loss(y_pred, y_true, true_boxes, cfg):
+    """frontend.py custom_loss, line by line, float32 (y_pred / y_true: [N, H, W, B, 5 + C];
+    true_boxes: [N, 1, 1, 1, max_boxes, 4]). Returns (loss_xy, loss_wh, loss_conf, loss_class,
+    loss) and a few intermediates for the sanity checks."""
+    N, H, W, B, _ = y_pred.shape
+    assert H == W, "keras-yolo2's cell_grid (a transpose of cell_x) only works for square grids"
+    anchors = np.asarray(cfg["anchors"], dtype=F).reshape(1, 1, 1, B, 2)
+    coord_scale, object_scale = F(cfg["coord_scale"]), F(cfg["object_scale"])
+    no_object_scale, class_scale = F(cfg["no_object_scale"]), F(cfg["class_scale"])
+    class_wt = np.ones(cfg["classes"], dtype=F)
+
+    cell_x = np.tile(np.arange(W), [H]).reshape(1, H, W, 1, 1).astype(F)
+    cell_y = np.transpose(cell_x, (0, 2, 1, 3, 4))
+    cell_grid = np.tile(np.concatenate([cell_x, cell_y], -1), [N, 1, 1, B, 1])
+
+    # Adjust prediction
+    pred_box_xy = sigmoid32(y_pred[..., :2]) + cell_grid
+    pred_box_wh = np.exp(y_pred[..., 2:4]) * anchors
+    pred_box_conf = sigmoid32(y_pred[..., 4])
+    pred_box_class = y_pred[..., 5:]
+
+    # Adjust ground truth
+    true_box_xy = y_true[..., 0:2]
+    true_box_wh = y_true[..., 2:4]
+    true_wh_half = true_box_wh / F(2)
+    true_mins = true_box_xy - true_wh_half
+    true_maxes = true_box_xy + true_wh_half
+    pred_wh_half = pred_box_wh / F(2)
+    pred_mins = pred_box_xy - pred_wh_half
+    pred_maxes = pred_box_xy + pred_wh_half
+    intersect_mins = np.maximum(pred_mins, true_mins)
+    intersect_maxes = np.minimum(pred_maxes, true_maxes)
+    intersect_wh = np.maximum(intersect_maxes - intersect_mins, F(0))
+    intersect_areas = intersect_wh[..., 0] * intersect_wh[..., 1]
+    true_areas = true_box_wh[..., 0] * true_box_wh[..., 1]
+    pred_areas = pred_box_wh[..., 0] * pred_box_wh[..., 1]
+    union_areas = pred_areas + true_areas - intersect_areas
+    iou_scores = intersect_areas / union_areas
+    true_box_conf = iou_scores * y_true[..., 4]
+    true_box_class = np.argmax(y_true[..., 5:], -1)  # first maximum
+
+    # Masks
+    coord_mask = y_true[..., 4:5] * coord_scale
+    true_xy = true_boxes[..., 0:2]
+    true_wh = true_boxes[..., 2:4]
+    true_wh_half = true_wh / F(2)
+    true_mins = true_xy - true_wh_half
+    true_maxes = true_xy + true_wh_half
+    pred_xy = pred_box_xy[:, :, :, :, None, :]
+    pred_wh = pred_box_wh[:, :, :, :, None, :]
+    pred_wh_half = pred_wh / F(2)
+    pred_mins = pred_xy - pred_wh_half
+    pred_maxes = pred_xy + pred_wh_half
+    intersect_mins = np.maximum(pred_mins, true_mins)
+    intersect_maxes = np.minimum(pred_maxes, true_maxes)
+    intersect_wh = np.maximum(intersect_maxes - intersect_mins, F(0))
+    intersect_areas = intersect_wh[..., 0] * intersect_wh[..., 1]
+    true_areas = true_wh[..., 0] * true_wh[..., 1]
+    pred_areas = pred_wh[..., 0] * pred_wh[..., 1]
+    union_areas = pred_areas + true_areas - intersect_areas
+    iou_scores = intersect_areas / union_areas
+    best_ious = np.max(iou_scores, axis=4)
+    conf_mask = np.zeros(y_true.shape[:4], dtype=F)
+    conf_mask = conf_mask + (best_ious < F(0.6)).astype(F) * (F(1) - y_true[..., 4]) * no_object_scale
+    conf_mask = conf_mask + y_true[..., 4] * object_scale
+    class_mask = y_true[..., 4] * class_wt[true_box_class] * class_scale
+
+    # Warm-up: the graph's `seen` variable is incremented before the comparison.
+    no_boxes_mask = (coord_mask < coord_scale / F(2)).astype(F)
+    seen = F(cfg["seen"] + 1)
+    warm = bool(seen < F(cfg["warmup_batches"] + 1))
+    if warm:
+        true_box_xy = true_box_xy + (F(0.5) + cell_grid) * no_boxes_mask
+        true_box_wh = true_box_wh + np.ones_like(true_box_wh) * anchors * no_boxes_mask
+        coord_mask = np.ones_like(coord_mask)
+
+    # Finalize
+    nb_coord_box = F(np.sum((coord_mask > 0).astype(F)))
+    nb_conf_box = F(np.sum((conf_mask > 0).astype(F)))
+    nb_class_box = F(np.sum((class_mask > 0).astype(F)))
+    eps = F(1e-6)
+    loss_xy = F(np.sum(np.square(true_box_xy - pred_box_xy) * coord_mask, dtype=F)
+              / (nb_coord_box + eps) / F(2))
+    loss_wh = F(np.sum(np.square(true_box_wh - pred_box_wh) * coord_mask, dtype=F)
+              / (nb_coord_box + eps) / F(2))
+    loss_conf = F(np.sum(np.square(true_box_conf - pred_box_conf) * conf_mask, dtype=F)
+              / (nb_conf_box + eps) / F(2))
+    # tf.nn.sparse_softmax_cross_entropy_with_logits
+    m = np.max(pred_box_class, axis=-1, keepdims=True)
+    lse = np.log(np.sum(np.exp(pred_box_class - m), axis=-1, dtype=F)) + m[..., 0]
+    picked = np.take_along_axis(pred_box_class, true_box_class[..., None], -1)[..., 0]
+    ce = (lse - picked).astype(F)
+    loss_class = F(np.sum(ce * class_mask, dtype=F) / (nb_class_box + eps))
+    loss = F(loss_xy + loss_wh + loss_conf + loss_class + (F(10) if warm else F(0)))
+    info = dict(warm=warm, nb_coord=int(nb_coord_box), nb_conf=int(nb_conf_box),
+                nb_class=int(nb_class_box),
+                masked_by_iou=int(np.sum((best_ious >= F(0.6)) & (y_true[..., 4] == 0))),
+                multi_class=int(np.sum(np.sum(y_true[..., 5:], -1) > 1)))
+    return (loss_xy, loss_wh, loss_conf, loss_class, loss), info
+
+
+def keras_targets(images, cfg, input_size):
+    """preprocessing.py BatchGenerator.__getitem__'s y_batch and b_batch (float64 there, fed as
+    float32). images: per batch item, objects (xmin, ymin, xmax, ymax, class) in input pixels."""
+    H, W, B, C = cfg["grid_h"], cfg["grid_w"], cfg["boxes"], cfg["classes"]
+    anchors = cfg["anchors"]
+    y = np.zeros((len(images), H, W, B, 5 + C))
+    tb = np.zeros((len(images), 1, 1, 1, cfg["max_boxes"], 4))
+    for n, objs in enumerate(images):
+        true_box_index = 0
+        for xmin, ymin, xmax, ymax, cls in objs:
+            center_x = .5 * (xmin + xmax) / (float(input_size) / W)
+            center_y = .5 * (ymin + ymax) / (float(input_size) / H)
+            grid_x, grid_y = int(np.floor(center_x)), int(np.floor(center_y))
+            assert grid_x < W and grid_y < H
+            center_w = (xmax - xmin) / (float(input_size) / W)
+            center_h = (ymax - ymin) / (float(input_size) / H)
+            box = [center_x, center_y, center_w, center_h]
+            best_anchor, max_iou = -1, -1
+            for i in range(B):  # utils.bbox_iou of BoundBox(0, 0, w, h) and BoundBox(0, 0, aw, ah)
+                aw, ah = anchors[2 * i], anchors[2 * i + 1]
+                inter = min(center_w, aw) * min(center_h, ah)
+                iou = float(inter) / (center_w * center_h + aw * ah - inter)
+                if max_iou < iou:
+                    best_anchor, max_iou = i, iou
+            y[n, grid_y, grid_x, best_anchor, 0:4] = box
+            y[n, grid_y, grid_x, best_anchor, 4] = 1.
+            y[n, grid_y, grid_x, best_anchor, 5 + cls] = 1  # accumulates on a collision
+            tb[n, 0, 0, 0, true_box_index] = box
+            true_box_index = (true_box_index + 1) % cfg["max_boxes"]
+    return y.astype(F), tb.astype(F)
+
+
+# keras-yolo2's config.json anchors (13x13 grid), scaled to a 5x5 grid.
+KY2_13 = [0.57273, 0.677385, 1.87446, 2.06253, 3.33843, 5.47434, 7.88282, 3.52778, 9.77052, 9.16828]
+KY2_5 = [round(v * 5 / 13, 4) for v in KY2_13]
+
+
+def keras_cases():
+    rng = np.random.default_rng(20240613)
+    size, G, B, C = 160, 5, 5, 3
+    cases = []
+
+    def make(name, scales, warmup_batches, seen, max_boxes, images, aims):
+        cfg = dict(name=name, batch=2, grid_h=G, grid_w=G, boxes=B, classes=C, anchors=KY2_5,
+                   object_scale=scales[0], no_object_scale=scales[1], coord_scale=scales[2],
+                   class_scale=scales[3], warmup_batches=warmup_batches, seen=seen,
+                   max_boxes=max_boxes)
+        y_true, true_boxes = keras_targets(images, cfg, size)
+        y_pred = np.round(rng.normal(0.0, 1.5, size=(2, G, G, B, 5 + C)), 3).astype(F)
+        for n, o, a, di, dj in aims:  # aim anchor a (None: the responsible one) of the object's cell
+            xmin, ymin, xmax, ymax, _ = images[n][o]
+            cx, cy = .5 * (xmin + xmax) / (size / G), .5 * (ymin + ymax) / (size / G)
+            w, h = (xmax - xmin) / (size / G), (ymax - ymin) / (size / G)
+            gx, gy = int(cx) + di, int(cy) + dj
+            if a is None:
+                a = int(np.argmax(y_true[n, int(cy), int(cx), :, 4]))
+            tx = min(max(cx - gx, 0.04), 0.96)
+            ty = min(max(cy - gy, 0.04), 0.96)
+            vals = [logit(tx), logit(ty), math.log(w / KY2_5[2 * a]), math.log(h / KY2_5[2 * a + 1])]
+            for k in range(4):
+                y_pred[n, gy, gx, a, k] = F(round(vals[k] + rng.normal(0, 0.08), 3))
+        losses, info = keras_custom_loss(y_pred, y_true, true_boxes, cfg)
+        info["images"] = images
+        print(f"keras {name}: {[float(v) for v in losses]} "
+              f"{ {k: v for k, v in info.items() if k != 'images'} }")
+        cases.append((cfg, y_pred, y_true, true_boxes, losses, info))
+        return info
+
+    # 1. config.json's scales, warm-up on (seen 2 < warmup_batches 3: the last warm-up batch).
+    info = make("warmup", (5.0, 1.0, 1.0, 1.0), 3, 2, 6,
+                [[(20, 30, 70, 66, 1),
+                  (30, 28, 74, 70, 2),       # same cell and anchor: y_true's class bits 1 and 2
+                  (100, 90, 150, 158, 0),
+                  (120, 10, 130, 24, 2)],
+                 [(40, 40, 120, 120, 0),
+                  (5, 100, 35, 150, 1)]],
+                [(0, 0, None, 0, 0), (0, 0, 1, 0, 0), (0, 2, None, 0, 0), (0, 2, 3, 0, -1),
+                 (1, 0, None, 0, 0), (1, 0, 4, 0, 0), (1, 0, 3, 0, 1)])
+    assert info["warm"] and info["multi_class"] >= 1 and info["masked_by_iou"] >= 1, info
+    # 2. Other scales, warm-up over (seen 3 == warmup_batches 3); image 0 has 5 objects for a
+    #    true_boxes buffer of 4, so its first box is overwritten by the fifth (as the generator does).
+    info = make("after_warmup_buffer_wraps", (4.0, 0.5, 2.0, 1.5), 3, 3, 4,
+                [[(10, 12, 50, 60, 2),
+                  (60, 70, 110, 100, 1),
+                  (90, 20, 150, 70, 0),
+                  (70, 110, 90, 150, 2),
+                  (120, 120, 158, 158, 1)],
+                 [(30, 60, 130, 110, 1),
+                  (100, 100, 112, 116, 0)]],
+                [(0, 0, None, 0, 0), (0, 0, 3, 0, 0), (0, 1, None, 0, 0), (0, 1, 2, 1, 0),
+                 (0, 2, None, 0, 0), (1, 0, None, 0, 0), (1, 0, 4, -1, 0), (1, 0, 3, 0, 0)])
+    assert not info["warm"] and info["masked_by_iou"] >= 1, info
+    # The wrap matters: with room for all 5 boxes, one more slot would escape the no-object loss.
+    cfg, y_pred = cases[-1][0], cases[-1][1]
+    full = dict(cfg, max_boxes=5)
+    y_true, true_boxes = keras_targets(cases[-1][5]["images"], full, size)
+    assert keras_custom_loss(y_pred, y_true, true_boxes, full)[1]["masked_by_iou"] > info["masked_by_iou"]
+    return cases
+
+
+def keras_case_json(cfg, y_pred, y_true, true_boxes, losses):
+    c = dict(cfg)
+    c["anchors"] = nums(cfg["anchors"])
+    for k in ("object_scale", "no_object_scale", "coord_scale", "class_scale"):
+        c[k] = float(c[k])
+    c["y_pred"] = nums(y_pred)
+    c["y_true"] = nums(y_true)
+    c["true_boxes"] = nums(true_boxes)
+    for k, v in zip(("loss_xy", "loss_wh", "loss_conf", "loss_class", "loss"), losses):
+        c[k] = num(v)
+    return c
+
+
+def write_keras():
+    cases = keras_cases()
+    out = []
+    for cfg, y_pred, y_true, true_boxes, losses, info in cases:
+        c = keras_case_json(cfg, y_pred, y_true, true_boxes, losses)
+        n = c["batch"] * c["grid_h"] * c["grid_w"] * c["boxes"] * (5 + c["classes"])
+        assert len(c["y_pred"]) == len(c["y_true"]) == n
+        assert len(c["true_boxes"]) == c["batch"] * c["max_boxes"] * 4
+        assert all(c[k] > 0 for k in ("loss_xy", "loss_wh", "loss_conf", "loss_class"))
+        parts = c["loss_xy"] + c["loss_wh"] + c["loss_conf"] + c["loss_class"]
+        assert abs(c["loss"] - parts - (10 if info["warm"] else 0)) < 1e-4 * c["loss"]
+        out.append(c)
+    doc = {"source": f"experiencor/keras-yolo2 {KERAS_YOLO2_COMMIT} frontend.py YOLO.custom_loss",
+           "cases": out}
+    path = OUT / "keras_yolo2_loss.json"
+    text = json.dumps(doc, separators=(",", ":")) + "\n"
+    path.write_text(text)
+    print(f"wrote {path.relative_to(ROOT)} ({len(text) // 1024} KB)")
+    assert len(text) < 400_000
+
+
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
     write_darknet()
+    write_keras()
