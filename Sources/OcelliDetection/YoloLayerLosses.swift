@@ -7,18 +7,26 @@ import OcelliTensor
 //
 // Sign convention. Darknet's `delta` is the *negative* gradient of ½·Σ scale·(target − output)²
 // with respect to the layer's outputs after their activation (logistic x, y, objectness and
-// classes; softmax classes in [region]), and Darknet's backward hands it to the logits as it is,
-// without the activation's derivative. For the logistic and softmax entries that is exactly the
-// negative gradient of the (binary) cross-entropy with respect to the logits; for w and h (no
-// activation) of the square. So the loss here, a function of the logits that autodiff can train,
-// is
+// classes; softmax classes in [region]). What reaches the logits differs by layer:
 //
-//     Σ scale·BCE(target, σ(z))  over logistic entries   (x, y, objectness, [yolo] classes)
-//   + Σ ½·scale·(z − target)²    over linear entries     (w, h)
-//   + Σ scale·CE(onehot, softmax(z_classes)) over matched [region] class blocks,
+// - `[yolo]` hands delta to the logits as it is, without the logistic's derivative: for the
+//   logistic entries that is the negative gradient of the binary cross-entropy with respect to
+//   the logits, for w and h (no activation) of the square;
+// - `[region]` multiplies the x, y and objectness deltas by the logistic's derivative σ(1 − σ)
+//   first (pjreddie's `backward_region_layer_gpu`; AlexeyAB's forward does it in place; the CPU
+//   backward of pjreddie's is commented out): the square *through* the sigmoid. Its softmax class
+//   deltas go as they are: the cross-entropy's gradient.
 //
-// whose gradient with respect to z is −delta, element for element. Darknet's printed loss is
-// another number, Σ delta² (`YoloLossStatistics.darknetCost`).
+// So the loss here, a function of the logits that autodiff can train, is
+//
+//     Σ scale·BCE(target, σ(z))        over [yolo]'s logistic entries (x, y, objectness, classes)
+//   + Σ ½·scale·(target − σ(z))²       over [region]'s x, y and objectness
+//   + Σ ½·scale·(z − target)²          over w and h (and [region]'s classes without softmax)
+//   + Σ scale·CE(onehot, softmax(z_c)) over matched [region] class blocks,
+//
+// whose gradient with respect to z is what Darknet gives the logits: −delta, times σ(1 − σ) for
+// [region]'s logistic entries. Darknet's printed loss is another number, Σ delta²
+// (`YoloLossStatistics.darknetCost`).
 
 /// A ground-truth box as Darknet's loss layers see it: centre and size relative to the network
 /// input (0…1), and the class.
@@ -54,7 +62,9 @@ public struct YoloLossStatistics: Equatable, Sendable {
 
 /// The per-element targets a head's loss trains toward, with Darknet's deltas.
 struct YoloTargets {
-    enum Kind: UInt8 { case none, logistic, linear }
+    /// How an element's logit is trained: cross-entropy on the logistic, the square through the
+    /// logistic, or the square of the logit itself.
+    enum Kind: UInt8 { case none, logistic, sigmoidSquare, linear }
     var kind: [Kind]
     var target: [Float]
     var weight: [Float]
@@ -70,8 +80,8 @@ struct YoloTargets {
         delta = Array(repeating: 0, count: count)
     }
 
-    /// Element `e`'s output `p` (after its activation) trained toward `t` with `scale` through
-    /// the logistic (cross-entropy) or the square: delta = scale·(t − p).
+    /// Element `e`'s output `p` (after its activation) trained toward `t` with `scale`: Darknet's
+    /// delta = scale·(t − p).
     mutating func set(_ e: Int, _ k: Kind, target t: Float, scale: Float, output p: Float) {
         kind[e] = k; target[e] = t; weight[e] = scale
         delta[e] = scale * (t - p)
@@ -86,16 +96,23 @@ struct YoloTargets {
     func loss(_ z: Tensor, anchors: Int, entries: Int, divisor: Float) -> Tensor {
         let shape = z.shape
         var logisticWeight = [Float](repeating: 0, count: kind.count), linearWeight = logisticWeight
+        var sigmoidWeight = logisticWeight
         for e in kind.indices {
             switch kind[e] {
             case .logistic: logisticWeight[e] = weight[e]
+            case .sigmoidSquare: sigmoidWeight[e] = weight[e]
             case .linear: linearWeight[e] = weight[e]
             case .none: break
             }
         }
         let t = Tensor(shape: shape, scalars: target)
-        var total = (Tensor(shape: shape, scalars: logisticWeight) * (z.softplus() - t * z)).sum()
-            + (Tensor(shape: shape, scalars: linearWeight) * (z - t).square()).sum() * 0.5
+        var total = (Tensor(shape: shape, scalars: linearWeight) * (z - t).square()).sum() * 0.5
+        if logisticWeight.contains(where: { $0 != 0 }) {
+            total = total + (Tensor(shape: shape, scalars: logisticWeight) * (z.softplus() - t * z)).sum()
+        }
+        if sigmoidWeight.contains(where: { $0 != 0 }) {
+            total = total + (Tensor(shape: shape, scalars: sigmoidWeight) * (z.sigmoid() - t).square()).sum() * 0.5
+        }
         if !softmaxBlocks.isEmpty {
             let classes = entries - 5
             var w = [Float](repeating: 0, count: kind.count / entries * classes)
@@ -302,8 +319,8 @@ public struct RegionLayerLoss: Sendable {
         func deltaBox(_ t: TruthBox, _ base: Int, _ n: Int, _ i: Int, _ j: Int, _ scale: Float) -> Float {
             let p = box(base, n, i, j)
             let iou = darknetIoU(p.0, p.1, p.2, p.3, t.x, t.y, t.w, t.h)
-            r.set(base, .logistic, target: t.x * Float(gw) - Float(i), scale: scale, output: out[base])
-            r.set(base + 1, .logistic, target: t.y * Float(gh) - Float(j), scale: scale, output: out[base + 1])
+            r.set(base, .sigmoidSquare, target: t.x * Float(gw) - Float(i), scale: scale, output: out[base])
+            r.set(base + 1, .sigmoidSquare, target: t.y * Float(gh) - Float(j), scale: scale, output: out[base + 1])
             r.set(base + 2, .linear, target: Foundation.log(t.w * Float(gw) / anchors[n].0), scale: scale, output: out[base + 2])
             r.set(base + 3, .linear, target: Foundation.log(t.h * Float(gh) / anchors[n].1), scale: scale, output: out[base + 3])
             return iou
@@ -334,7 +351,7 @@ public struct RegionLayerLoss: Sendable {
                 for t in boxes { bestIoU = Swift.max(bestIoU, darknetIoU(p.0, p.1, p.2, p.3, t.x, t.y, t.w, t.h)) }
                 let obj = base + 4
                 avgAnyObj += out[obj]
-                r.set(obj, .logistic, target: 0, scale: noObjectScale, output: out[obj])
+                r.set(obj, .sigmoidSquare, target: 0, scale: noObjectScale, output: out[obj])
                 if bestIoU > threshold { r.clear(obj) }
                 if seen < 12_800 {
                     let prior = TruthBox(x: (Float(i) + 0.5) / Float(gw), y: (Float(j) + 0.5) / Float(gh),
@@ -362,7 +379,7 @@ public struct RegionLayerLoss: Sendable {
                 if iou > 0.75 { recall75 += 1 }
                 avgIoU += iou
                 avgObj += out[base + 4]
-                r.set(base + 4, .logistic, target: rescore ? iou : 1, scale: objectScale, output: out[base + 4])
+                r.set(base + 4, .sigmoidSquare, target: rescore ? iou : 1, scale: objectScale, output: out[base + 4])
                 deltaClass(base + 5, t.classIndex)
                 count += 1; classCount += 1
             }

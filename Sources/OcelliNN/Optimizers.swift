@@ -17,6 +17,15 @@ public struct ParameterUpdate {
     public let learningRate: Float
     /// The step, counted from 1 (Adam's bias correction uses it).
     public let step: Int
+    /// The parameter's name in its layer ("kernel", "bias", "gamma", …): an optimizer that
+    /// treats kernels differently (Darknet's decay) reads it.
+    public let parameterName: String
+
+    public init(count: Int, weights: UnsafeMutablePointer<Float>, gradient: UnsafePointer<Float>,
+                slots: [UnsafeMutablePointer<Float>], learningRate: Float, step: Int, parameterName: String = "") {
+        self.count = count; self.weights = weights; self.gradient = gradient; self.slots = slots
+        self.learningRate = learningRate; self.step = step; self.parameterName = parameterName
+    }
 }
 
 /// A gradient-based optimizer. A conformer implements only its per-parameter update
@@ -118,7 +127,7 @@ extension Optimizer {
                     w.withUnsafeMutableBufferPointer { wp in
                         g.withUnsafeBufferPointer { gp in
                             applySingle(ParameterUpdate(count: n, weights: wp.baseAddress!, gradient: gp.baseAddress!,
-                                                        slots: slots, learningRate: lr, step: t))
+                                                        slots: slots, learningRate: lr, step: t, parameterName: p.name))
                         }
                     }
                 }

@@ -107,3 +107,62 @@ import OcelliTestSupport
         #expect(throws: DarknetError.self) { try DarknetNetwork(config: DarknetConfig(text: bad, file: "bad.cfg")).yoloLoss() }
     }
 }
+
+/// `[net]`'s training options, Darknet's learning-rate policies and its SGD.
+@Suite struct DarknetTrainingOptionsTests {
+    @Test func yolov3TinyNetSection() throws {
+        let o = try DarknetNetwork(cfg: TestFiles.cfg("yolov3-tiny.cfg")).trainingOptions()
+        #expect(o.batch == 1 && o.subdivisions == 1 && o.momentum == 0.9 && o.decay == 0.0005)
+        #expect(o.maxBatches == 500_200 && o.multiScale && o.jitter == 0.3 && o.hue == 0.1 && o.saturation == 1.5 && o.flip)
+        let r = o.learningRate
+        #expect(r.policy == .steps(steps: [400_000, 450_000], scales: [0.1, 0.1]) && r.burnIn == 1000 && r.power == 4)
+        // Burn-in: rate · (batch / 1000)^4; then the steps.
+        #expect(abs(r.rate(atBatch: 500) - 0.001 * 0.0625) < 1e-9)
+        #expect(r.rate(atBatch: 1000) == 0.001 && r.rate(atBatch: 399_999) == 0.001)
+        #expect(abs(r.rate(atBatch: 400_000) - 0.0001) < 1e-9 && abs(r.rate(atBatch: 450_000) - 0.00001) < 1e-10)
+        // The optimizer's step k is Darknet's batch k + 1.
+        #expect(r(0) == r.rate(atBatch: 1) && r(999) == 0.001)
+    }
+
+    @Test func policies() throws {
+        let poly = try DarknetNetwork(cfg: TestFiles.cfg("darknet19.cfg")).trainingOptions().learningRate
+        #expect(poly.policy == .poly && abs(poly.rate(atBatch: 400_000) - 0.1 * 0.0625) < 1e-7 && poly.rate(atBatch: 800_000) == 0)
+        let step = DarknetLearningRate(learningRate: 0.1, policy: .step(step: 10, scale: 0.5))
+        #expect(step.rate(atBatch: 9) == 0.1 && step.rate(atBatch: 25) == 0.025)
+        let exp = DarknetLearningRate(learningRate: 1, policy: .exp(gamma: 0.5))
+        #expect(exp.rate(atBatch: 3) == 0.125)
+        let sig = DarknetLearningRate(learningRate: 1, policy: .sig(gamma: 1, step: 5))
+        #expect(sig.rate(atBatch: 5) == 0.5)
+        // A resumed run continues the schedule from the batches already trained.
+        let resumed = DarknetLearningRate(learningRate: 0.001, burnIn: 1000, firstBatch: 500)
+        #expect(resumed(0) == resumed.rate(atBatch: 501))
+    }
+
+    @Test func badNetOptionsAreClearErrors() throws {
+        func message(_ net: String) -> String {
+            let text = "[net]\nwidth=32\nheight=32\nchannels=3\n\(net)\n[convolutional]\nfilters=4\nsize=1\nactivation=linear\n"
+            do { _ = try DarknetNetwork(config: DarknetConfig(text: text, file: "t.cfg")).trainingOptions(); return "no error" } catch { return "\(error)" }
+        }
+        #expect(message("batch=64\nsubdivisions=5").contains("not a multiple of subdivisions"))
+        #expect(message("policy=cosine").contains("policy=cosine"))
+        #expect(message("policy=steps\nsteps=10,20\nscales=.1").contains("same length"))
+        #expect(message("momentum=nan").contains("momentum"))
+        #expect(message("batch=0").contains("batch=0"))
+    }
+
+    @Test func darknetSGDIsMomentumWithKernelDecay() throws {
+        let opt = DarknetSGD(learningRate: 0.1, momentum: 0.9, decay: 0.01)
+        let kernel = Parameter("kernel", Tensor([1, -2])), bias = Parameter("biases", Tensor([1, -2]))
+        var wk: [Float] = [1, -2], wb: [Float] = [1, -2], vk: [Float] = [0, 0], vb: [Float] = [0, 0]
+        for step in 0..<3 {
+            let g: [Float] = [0.5 + Float(step), -0.25]
+            kernel.value.grad = Tensor(g); bias.value.grad = Tensor(g)
+            opt.apply([kernel, bias])
+            for i in 0..<2 {
+                vk[i] = 0.9 * vk[i] + g[i] + 0.01 * wk[i]; wk[i] -= 0.1 * vk[i]
+                vb[i] = 0.9 * vb[i] + g[i]; wb[i] -= 0.1 * vb[i]
+            }
+        }
+        #expect(kernel.value.scalars == wk && bias.value.scalars == wb)
+    }
+}
