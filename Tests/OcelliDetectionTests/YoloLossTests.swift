@@ -134,3 +134,77 @@ import OcelliVision
         #expect(t == [TruthBox(x: 20 / Float(c.net_w), y: 40 / Float(c.net_h), w: 20 / Float(c.net_w), h: 40 / Float(c.net_h), classIndex: 1)])
     }
 }
+
+/// keras-yolo2's custom_loss against the numpy transcription (checked against the original under
+/// TensorFlow): the four terms and the total, in and after warm-up; the gradient against finite
+/// differences; the targets from a detection batch.
+@Suite struct KerasYolo2LossTests {
+    struct Case: Decodable {
+        var name: String
+        var batch: Int, grid_h: Int, grid_w: Int, boxes: Int, classes: Int
+        var anchors: [Float]
+        var object_scale: Float, no_object_scale: Float, coord_scale: Float, class_scale: Float
+        var warmup_batches: Int, seen: Int, max_boxes: Int
+        var y_pred: [Float], y_true: [Float], true_boxes: [Float]
+        var loss_xy: Float, loss_wh: Float, loss_conf: Float, loss_class: Float, loss: Float
+    }
+    struct File: Decodable { var cases: [Case] }
+
+    static let cases: [Case] = {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/keras_yolo2_loss.json")
+        do { return try JSONDecoder().decode(File.self, from: Data(contentsOf: url)).cases } catch {
+            fatalError("cannot read \(url.path): \(error) (Scripts/make_yolo_loss_fixtures.py writes it)")
+        }
+    }()
+
+    static func loss(_ c: Case) -> KerasYolo2Loss {
+        KerasYolo2Loss(anchors: (0..<c.boxes).map { (c.anchors[2 * $0], c.anchors[2 * $0 + 1]) }, classes: c.classes,
+                       objectScale: c.object_scale, noObjectScale: c.no_object_scale, coordScale: c.coord_scale,
+                       classScale: c.class_scale, warmupBatches: c.warmup_batches, maxBoxes: c.max_boxes, seen: c.seen)
+    }
+
+    @Test func termsMatchKerasYolo2() {
+        #expect(Self.cases.count == 2)
+        for c in Self.cases {
+            let l = Self.loss(c)
+            let p = Tensor(shape: [c.batch, c.grid_h, c.grid_w, c.boxes, 5 + c.classes], scalars: c.y_pred)
+            let r = l.loss(predictions: p, yTrue: c.y_true, trueBoxes: c.true_boxes, warm: l.seen < l.warmupBatches)
+            for (name, mine, theirs) in [("xy", r.xy.scalar, c.loss_xy), ("wh", r.wh.scalar, c.loss_wh), ("conf", r.confidence.scalar, c.loss_conf),
+                                         ("class", r.classes.scalar, c.loss_class), ("total", r.total.scalar, c.loss)] {
+                #expect(abs(mine - theirs) <= 1e-5 * max(1, abs(theirs)), "\(c.name) \(name): \(mine) vs \(theirs)")
+            }
+        }
+    }
+
+    @Test func gradientMatchesFiniteDifferences() {
+        for c in Self.cases {
+            let l = Self.loss(c)
+            // The first image, with its w/h logits scaled down: the fixture's wild ones make the
+            // loss about 1,000, where float32 differences cannot resolve the gradient.
+            let e = 5 + c.classes, per = c.grid_h * c.grid_w * c.boxes * e
+            let scaled = c.y_pred[0..<per].enumerated().map { [2, 3].contains($0.offset % e) ? $0.element * 0.3 : $0.element }
+            let p = Tensor(shape: [1, c.grid_h, c.grid_w, c.boxes, e], scalars: scaled)
+            let yTrue = Array(c.y_true[0..<per]), boxes = Array(c.true_boxes[0..<(c.max_boxes * 4)])
+            // A small step: the IoU inside the confidence target has kinks (min/max) near some
+            // slots, where a 1e-2 step straddles them.
+            let r = checkGradients([p], step: 1e-3, absolute: 3e-3, relative: 2e-2) { t in
+                l.loss(predictions: t[0], yTrue: yTrue, trueBoxes: boxes, warm: l.seen < l.warmupBatches).total
+            }
+            #expect(r.passed, "\(c.name): \(r)")
+        }
+    }
+
+    @Test func targetsFromADetectionBatch() throws {
+        let l = KerasYolo2Loss(anchors: [(1, 1), (3, 2)], classes: 3, maxBoxes: 2)
+        let objects = [ObjectAnnotation(classIndex: 2, className: "c", xmin: 8, ymin: 8, xmax: 24, ymax: 40),   // 1 x 2 cells at (1, 1.5)
+                       ObjectAnnotation(classIndex: 0, className: "a", xmin: 40, ymin: 0, xmax: 88, ymax: 32),  // 3 x 2 cells at (4, 1)
+                       ObjectAnnotation(classIndex: 1, className: "b", xmin: 0, ymin: 0, xmax: 16, ymax: 16)]   // the third: the ring wraps
+        let batch = DetectionBatch(images: Tensor.zeros([1, 1, 1, 3]), boxes: Tensor.zeros([1, 1, 5]), counts: [3], objects: [objects],
+                                   indices: [0], width: 96, height: 64, epoch: 0, index: 0)
+        let (y, boxes) = try l.targets(batch, gridHeight: 4, gridWidth: 6)
+        func slot(_ j: Int, _ i: Int, _ a: Int) -> [Float] { let b = ((j * 6 + i) * 2 + a) * 8; return Array(y[b..<(b + 8)]) }
+        #expect(slot(1, 1, 0) == [1, 1.5, 1, 2, 1, 0, 0, 1])  // shape IoU 0.5 with anchor (1, 1), 1/3 with (3, 2)
+        #expect(slot(1, 4, 1) == [4, 1, 3, 2, 1, 1, 0, 0])
+        #expect(boxes == [0.5, 0.5, 1, 1, 4, 1, 3, 2])
+    }
+}
