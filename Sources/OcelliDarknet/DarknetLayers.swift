@@ -43,19 +43,6 @@ public enum DarknetActivation: String, CaseIterable, Sendable {
     }
 }
 
-/// Darknet's batch normalization on the last axis of `z` in training: batch statistics with
-/// Darknet's unbiased variance (divided by count − 1) and its epsilon outside the square root,
-/// `(z − mean) / (sqrt(var) + 1e-6) · scale + bias`; returns the output and the batch statistics.
-func darknetBatchNormTraining(_ z: Tensor, scales: Tensor, biases: Tensor) -> (Tensor, mean: Tensor, variance: Tensor) {
-    let axes = Array(0..<(z.rank - 1))
-    let count = Float(z.count / z.shape[z.rank - 1])
-    let mean = z.mean(axes: axes)
-    let centered = z - mean
-    let variance = centered.square().sum(axes: axes) * (1 / Swift.max(count - 1, 1))
-    let y = centered / (variance.sqrt() + 1e-6) * scales + biases
-    return (y, mean.detached(), variance.detached())
-}
-
 /// The batch-norm parameters of a Darknet `[convolutional]` or `[connected]` layer (`scales`,
 /// `rolling_mean`, `rolling_variance`; the offset is the layer's `biases`) and what both layers do
 /// with them: the training forward with Darknet's rolling update, and the inference folding.
@@ -72,9 +59,10 @@ struct DarknetBatchNormParameters {
 
     var all: [Parameter] { [scales, rollingMean, rollingVariance] }
 
-    /// Batch statistics; the rolling averages move 1% toward them (Darknet's 0.99 / 0.01).
-    func training(_ z: Tensor, biases: Tensor) -> Tensor {
-        let (y, mean, variance) = darknetBatchNormTraining(z, scales: scales.value, biases: biases)
+    /// Batch statistics (one fused pass, with the leaky activation when `leakySlope` is given);
+    /// the rolling averages move 1% toward them (Darknet's 0.99 / 0.01).
+    func training(_ z: Tensor, biases: Tensor, leakySlope: Float? = nil) -> Tensor {
+        let (y, mean, variance) = Tensor.darknetBatchNormTraining(z, scale: scales.value, offset: biases, leakySlope: leakySlope)
         rollingMean.value = (rollingMean.value * 0.99 + mean * 0.01).detached()
         rollingVariance.value = (rollingVariance.value * 0.99 + variance * 0.01).detached()
         return y
@@ -231,6 +219,7 @@ public final class DarknetConvolutional: Layer, ConfigurableLayer {
         }
         let z = Tensor.conv2d(x, filter: kernel.value, strides: (stride, stride), padding: pad,
                               dilations: (dilation, dilation), groups: groups)
+        if activation == .leaky { return batchNorm.training(z, biases: biases.value, leakySlope: 0.1) }
         return activation(batchNorm.training(z, biases: biases.value))
     }
 

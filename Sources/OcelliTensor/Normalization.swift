@@ -94,3 +94,153 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// Darknet's batch normalization in training, fused with an optional leaky activation, with a
+    /// hand-written backward: batch statistics over every axis but the last, the *unbiased*
+    /// variance (divided by count − 1) and the epsilon outside the square root,
+    ///
+    ///     y = (x − mean) / (sqrt(var) + 1e-6) · scale + offset,   then leaky: y > 0 ? y : slope·y
+    ///
+    /// (Darknet's `normalize_cpu`, `scale_bias`, `add_bias`, `activate_array`). The gradient is the
+    /// exact derivative of this forward (Darknet's own backward approximates it with the epsilon
+    /// inside the root and 1/count in the variance's derivative). Statistics are summed in Double
+    /// over fixed blocks of rows, so results do not depend on the thread count.
+    /// - x: [..., C]; scale, offset: [C]. Returns the output and the batch mean and variance.
+    public static func darknetBatchNormTraining(_ x: Tensor, scale: Tensor, offset: Tensor,
+                                                leakySlope: Float? = nil) -> (output: Tensor, mean: Tensor, variance: Tensor) {
+        let c = x.shape.last ?? 0
+        require(scale.shape == [c] && offset.shape == [c], "darknetBatchNormTraining",
+                "scale \(scale.shape) and offset \(offset.shape) must be [\(c)] for input \(x.shape)")
+        let rows = c == 0 ? 0 : x.count / c
+        require(rows > 0, "darknetBatchNormTraining", "training needs at least one value per channel, input \(x.shape)")
+        let xd = x.detached()
+        let blockRows = Swift.max(1, 32_768 / c)
+        let blocks = (rows + blockRows - 1) / blockRows
+
+        /// Σ over rows of f(row values) per channel, in Double, block by block in parallel and
+        /// the blocks added in order.
+        func channelSums(_ f: @escaping (UnsafePointer<Float>, UnsafeMutablePointer<Double>) -> Void) -> [Double] {
+            var partial = [Double](repeating: 0, count: blocks * c)
+            partial.withUnsafeMutableBufferPointer { pp in
+                xd.scalars.withUnsafeBufferPointer { xp in
+                    let pb = UnsafeSendable(pp.baseAddress!), xb = UnsafeSendable(xp.baseAddress!)
+                    Parallel.run(blocks) { k in
+                        let acc = pb.value + k * c
+                        for r in (k * blockRows)..<Swift.min(rows, (k + 1) * blockRows) { f(xb.value + r * c, acc) }
+                    }
+                }
+            }
+            var total = [Double](repeating: 0, count: c)
+            for k in 0..<blocks { for j in 0..<c { total[j] += partial[k * c + j] } }
+            return total
+        }
+        let meanD = channelSums { row, acc in for j in 0..<c { acc[j] += Double(row[j]) } }.map { $0 / Double(rows) }
+        let mean = meanD.map { Float($0) }
+        let varD = mean.withUnsafeBufferPointer { mp -> [Double] in
+            let m = UnsafeSendable(mp.baseAddress!)
+            return channelSums { row, acc in for j in 0..<c { let d = Double(row[j] - m.value[j]); acc[j] += d * d } }
+        }.map { $0 / Double(Swift.max(rows - 1, 1)) }
+        let variance = varD.map { Float($0) }
+        let std = variance.map { $0.squareRoot() }
+        let invS = std.map { 1 / ($0 + 1e-6) }
+        let gamma = scale.detached().scalars, beta = offset.detached().scalars
+        let slope = leakySlope
+
+        /// Runs `body(row range)` over the rows in parallel (elementwise work).
+        func eachRows(_ body: @escaping (Range<Int>) -> Void) {
+            Parallel.forRanges(rows, minimumChunk: Swift.max(1, 8192 / c)) { body($0) }
+        }
+        let y = Tensor.make(x.shape) { out in
+            let o = UnsafeSendable(out.baseAddress!)
+            xd.scalars.withUnsafeBufferPointer { xp in
+                let xb = UnsafeSendable(xp.baseAddress!)
+                eachRows { range in
+                    for r in range {
+                        let xr = xb.value + r * c, yr = o.value + r * c
+                        for j in 0..<c {
+                            var v = (xr[j] - mean[j]) * invS[j] * gamma[j] + beta[j]
+                            if let slope, v <= 0 { v *= slope }
+                            yr[j] = v
+                        }
+                    }
+                }
+            }
+        }
+        let out = record(y, [x, scale, offset]) { dy in
+            // g = dy · leaky'(y₀); dβ = Σ g; dγ = Σ g·x̂;
+            // dx = γ/s · (g − dβ/M) − x̂ · γ·dγ / (√var · (M − 1)),  s = √var + ε.
+            let dyd = dy.detached()
+            var g = [Float](repeating: 0, count: x.count)
+            g.withUnsafeMutableBufferPointer { gp in
+                let gb = UnsafeSendable(gp.baseAddress!)
+                dyd.scalars.withUnsafeBufferPointer { dp in
+                    xd.scalars.withUnsafeBufferPointer { xp in
+                        let db = UnsafeSendable(dp.baseAddress!), xb = UnsafeSendable(xp.baseAddress!)
+                        eachRows { range in
+                            for r in range {
+                                let i0 = r * c
+                                for j in 0..<c {
+                                    var v = db.value[i0 + j]
+                                    if let slope {
+                                        let y0 = (xb.value[i0 + j] - mean[j]) * invS[j] * gamma[j] + beta[j]
+                                        if y0 <= 0 { v *= slope }
+                                    }
+                                    gb.value[i0 + j] = v
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let gt = Tensor(shape: x.shape, scalars: g)
+            var dBetaD = [Double](repeating: 0, count: c), dGammaD = [Double](repeating: 0, count: c)
+            gt.scalars.withUnsafeBufferPointer { gp in
+                let gb = UnsafeSendable(gp.baseAddress!)
+                // Σ g and Σ g·x̂ per channel, over fixed blocks (deterministic).
+                var partial = [Double](repeating: 0, count: blocks * 2 * c)
+                partial.withUnsafeMutableBufferPointer { pp in
+                    xd.scalars.withUnsafeBufferPointer { xp in
+                        let pb = UnsafeSendable(pp.baseAddress!), xb = UnsafeSendable(xp.baseAddress!)
+                        Parallel.run(blocks) { k in
+                            let acc = pb.value + k * 2 * c
+                            for r in (k * blockRows)..<Swift.min(rows, (k + 1) * blockRows) {
+                                for j in 0..<c {
+                                    let gv = Double(gb.value[r * c + j])
+                                    acc[j] += gv
+                                    acc[c + j] += gv * Double((xb.value[r * c + j] - mean[j]) * invS[j])
+                                }
+                            }
+                        }
+                    }
+                }
+                for k in 0..<blocks { for j in 0..<c { dBetaD[j] += partial[k * 2 * c + j]; dGammaD[j] += partial[k * 2 * c + c + j] } }
+            }
+            let m = Float(rows)
+            let a = (0..<c).map { gamma[$0] * invS[$0] }
+            let dBetaM = dBetaD.map { Float($0) / m }
+            let b = (0..<c).map { j -> Float in
+                std[j] > 0 && rows > 1 ? gamma[j] * Float(dGammaD[j]) / (std[j] * (m - 1)) : 0
+            }
+            let dx = Tensor.make(x.shape) { d in
+                let dd = UnsafeSendable(d.baseAddress!)
+                gt.scalars.withUnsafeBufferPointer { gp in
+                    xd.scalars.withUnsafeBufferPointer { xp in
+                        let gb = UnsafeSendable(gp.baseAddress!), xb = UnsafeSendable(xp.baseAddress!)
+                        eachRows { range in
+                            for r in range {
+                                let i0 = r * c
+                                for j in 0..<c {
+                                    let xhat = (xb.value[i0 + j] - mean[j]) * invS[j]
+                                    dd.value[i0 + j] = a[j] * (gb.value[i0 + j] - dBetaM[j]) - xhat * b[j]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            return [dx, Tensor(dGammaD.map { Float($0) }), Tensor(dBetaD.map { Float($0) })]
+        }
+        return (out, Tensor(mean), Tensor(variance))
+    }
+}

@@ -62,14 +62,44 @@ import OcelliTestSupport
         #expect(v2.layers[28].outputShape == [13, 13, 1280])     // route 27 24: 256 (reorg) then 1024
     }
 
+    /// Darknet's batch norm in training composed of recorded ops: the naive reference of the fused
+    /// kernel (unbiased variance, epsilon outside the root).
+    static func referenceBatchNorm(_ z: Tensor, scales: Tensor, biases: Tensor) -> Tensor {
+        let axes = Array(0..<(z.rank - 1))
+        let count = Float(z.count / z.shape[z.rank - 1])
+        let centered = z - z.mean(axes: axes)
+        let variance = centered.square().sum(axes: axes) * (1 / Swift.max(count - 1, 1))
+        return centered / (variance.sqrt() + 1e-6) * scales + biases
+    }
+
     @Test func trainingBatchNormGradients() throws {
         let z = TestData.uniform([2, 3, 3, 4], seed: 3, scale: 2)
         let scales = TestData.uniform([4], seed: 4) + 1.5
         let biases = TestData.uniform([4], seed: 5)
-        let r = checkGradients([z, scales, biases], absolute: 2e-3, relative: 2e-2) { xs in
-            darknetBatchNormTraining(xs[0], scales: xs[1], biases: xs[2]).0
+        for slope: Float? in [nil, 0.1] {
+            let r = checkGradients([z, scales, biases], absolute: 2e-3, relative: 2e-2) { xs in
+                Tensor.darknetBatchNormTraining(xs[0], scale: xs[1], offset: xs[2], leakySlope: slope).output
+            }
+            #expect(r.passed, "leaky \(String(describing: slope)): \(r)")
         }
-        #expect(r.passed, "\(r)")
+        // The fused kernel equals the composed reference, values and gradients, on a map large
+        // enough for several blocks of rows and both threads.
+        let big = TestData.uniform([3, 37, 41, 24], seed: 6, scale: 3) + 0.5
+        let gamma = TestData.uniform([24], seed: 7) + 1.5, beta = TestData.uniform([24], seed: 8)
+        let weights = TestData.uniform(big.shape, seed: 9)
+        func run(_ fused: Bool) -> [[Float]] {
+            let (x, g, b) = (big.requiringGrad(), gamma.requiringGrad(), beta.requiringGrad())
+            let y = fused ? Tensor.darknetBatchNormTraining(x, scale: g, offset: b, leakySlope: 0.1).output
+                          : Self.referenceBatchNorm(x, scales: g, biases: b).leakyRelu(negativeSlope: 0.1)
+            (y * weights).sum().backward()
+            return [y.scalars, x.grad!.scalars, g.grad!.scalars, b.grad!.scalars]
+        }
+        let (fused, reference) = (run(true), run(false))
+        for (k, (f, r)) in zip(fused, reference).enumerated() {
+            let worst = zip(f, r).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+            #expect(worst < 2e-4, "output/dx/dscale/dbias \(k): differs by \(worst)")
+        }
+        #expect(Parallel.withThreadCount(1) { run(true) } == fused, "the thread count changes the result")
         for a in [DarknetActivation.mish, .swish, .loggy, .ramp, .logistic, .elu] {
             let x = TestData.awayFromZero([17], seed: 9) * 3
             let g = checkGradients([x]) { xs in a(xs[0]) }
