@@ -161,8 +161,8 @@ extension DarknetNetwork {
             let section = config.layers[h.layerIndex]
             if try section.int("random", 0) != 0 { multiScale = true }
             jitter = try section.float("jitter", 0.2)
-            guard jitter.isFinite, (0...1).contains(jitter) else {
-                throw DarknetError(file: file, line: section.line, "[\(section.type)]: jitter=\(jitter) must be between 0 and 1")
+            guard jitter.isFinite, jitter >= 0, jitter < 0.5 else {
+                throw DarknetError(file: file, line: section.line, "[\(section.type)]: jitter=\(jitter) must be at least 0 and below 0.5")
             }
         }
         return DarknetTrainingOptions(

@@ -120,9 +120,8 @@ extension DarknetNetwork {
 
     /// Writes the weights atomically (a temporary file renamed over `path`).
     public func saveWeights(_ path: String, header: DarknetWeightsHeader = DarknetWeightsHeader()) throws {
-        let url = URL(fileURLWithPath: path)
-        do { try weightsData(header: header).write(to: url, options: .atomic) } catch {
-            throw DarknetError(file: path, "cannot write the weights: \(error.localizedDescription)")
+        do { try writeAtomically(weightsData(header: header), to: path) } catch let e as FileFormatError {
+            throw DarknetError(file: path, "cannot write the weights: \(e.description.dropFirst(path.count + 2))")
         }
     }
 

@@ -73,21 +73,33 @@ extension Model {
     /// One optimizer step on a batch; returns the loss (regularization included) and the outputs.
     @discardableResult
     public func trainStep<T>(_ batch: Batch<T>, seed: UInt64 = 0) throws -> (loss: Float, outputs: [Tensor]) {
-        guard let optimizer else { throw TrainingError("\(name): call compile(optimizer:loss:metrics:) before training") }
+        let result = try accumulateGradients(batch, seed: seed)
+        try applyGradients()
+        return result
+    }
+
+    /// Forward and backward on a batch in training mode without updating the weights: the
+    /// gradients add to those accumulated since the last update, so several passes make one
+    /// larger batch (Darknet's `subdivisions`); `scale` multiplies the loss (1/passes for their
+    /// mean). Returns the unscaled loss (regularization included) and the outputs.
+    @discardableResult
+    public func accumulateGradients<T>(_ batch: Batch<T>, scale: Float = 1, seed: UInt64 = 0) throws -> (loss: Float, outputs: [Tensor]) {
+        guard optimizer != nil else { throw TrainingError("\(name): call compile(optimizer:loss:metrics:) before training") }
         // Forward and backward in their own scope: the recorded graph (which shares the
         // weights' buffers) is gone before the optimizer updates the weights in place.
-        func gradients() throws -> (Float, [Tensor]) {
-            var ctx = ForwardContext(training: true, seed: seed)
-            let (outs, logits) = run(batch.inputs, context: &ctx, logits: true)
-            var l = try totalLoss(batch.targets, ModelOutputs(outputs: outs, logits: logits, training: true))
-            for extra in ctx.losses { l = l + extra }
-            l.backward()
-            return (l.scalar, outs.map { $0.detached() })
-        }
-        let (lossValue, outputs) = try gradients()
+        var ctx = ForwardContext(training: true, seed: seed)
+        let (outs, logits) = run(batch.inputs, context: &ctx, logits: true)
+        var l = try totalLoss(batch.targets, ModelOutputs(outputs: outs, logits: logits, training: true))
+        for extra in ctx.losses { l = l + extra }
+        (scale == 1 ? l : l * scale).backward()
+        return (l.scalar, outs.map { $0.detached() })
+    }
+
+    /// One optimizer update with the gradients accumulated by `accumulateGradients` (cleared after).
+    public func applyGradients() throws {
+        guard let optimizer else { throw TrainingError("\(name): call compile(optimizer:loss:metrics:) before training") }
         optimizer.apply(trainableParameters)
         trainSteps += 1
-        return (lossValue, outputs)
     }
 
     /// One optimizer step on a batch of tensors; returns the loss and the predictions.

@@ -166,3 +166,114 @@ import OcelliTestSupport
         #expect(kernel.value.scalars == wk && bias.value.scalars == wb)
     }
 }
+
+/// Darknet's training loop: iterations, subdivisions, checkpoints, the per-iteration numbers.
+@Suite(.serialized) struct DarknetTrainerTests {
+    static func digits(_ count: Int, split: DigitsDetection.Split = .train, seed: UInt64 = 4) throws -> (URL, DetectionDataset) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ocelli-trainer-\(UUID().uuidString)")
+        try DigitsDetection.write(split: split, count: count, seed: seed, digits: try DigitsDetection.Digits(), to: directory)
+        return (directory, try DetectionDataset.load(directory, split: split == .train ? "train" : "val"))
+    }
+
+    static let cfg = DarknetTrainingTests.tinyDigitsCfg
+        .replacingOccurrences(of: "[net]\n", with: "[net]\nbatch=8\nsubdivisions=2\nlearning_rate=0.01\nburn_in=2\nmax_batches=6\npolicy=steps\nsteps=4\nscales=.1\nflip=0\n")
+
+    @Test func iterationsCheckpointsAndTheSchedule() throws {
+        let (directory, train) = try Self.digits(24)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try RandomSeed.withSeed(6) {
+            let network = try DarknetNetwork(config: DarknetConfig(text: Self.cfg, file: "tiny-digits.cfg"))
+            let trainer = try DarknetTrainer(network: network, train: train, seed: 2)
+            #expect(trainer.options.batch == 8 && trainer.options.miniBatch == 4 && trainer.maxBatches == 6)
+            var reports: [DarknetTrainer.Iteration] = []
+            while trainer.iteration < trainer.maxBatches { reports.append(try trainer.step()) }
+            #expect(reports.map(\.iteration) == [1, 2, 3, 4, 5, 6] && network.seen == 48 && reports.last!.images == 48)
+            // Burn-in (batch/2)^4 · rate, then the step at 4 (Darknet's rate of the update's batch).
+            #expect(abs(reports[0].learningRate - 0.01 * 0.0625) < 1e-9 && reports[2].learningRate == 0.01)
+            #expect(abs(reports[3].learningRate - 0.001) < 1e-9)
+            #expect(reports.allSatisfy { $0.loss.isFinite && $0.loss > 0 } && reports.last!.darknetLine.hasPrefix("6: "))
+            // The checkpoint is Darknet's file, with `seen`, and gives the same network back.
+            let path = directory.appendingPathComponent("tiny_last.weights").path
+            try trainer.saveWeights(path)
+            let reloaded = try DarknetNetwork(config: DarknetConfig(text: Self.cfg, file: "tiny-digits.cfg"))
+            let header = try reloaded.loadWeights(path)
+            #expect(header.seen == 48 && reloaded.seen == 48)
+            let x = TestData.uniform([1, 64, 64, 3], seed: 3)
+            #expect(reloaded.forward(x)[0].scalars == network.forward(x)[0].scalars)
+            // A trainer over the reloaded weights continues the schedule where it stopped.
+            let resumed = try DarknetTrainer(network: reloaded, train: train, seed: 2, maxBatches: 8)
+            #expect(resumed.iteration == 6 && abs(resumed.optimizer.learningRate - 0.001) < 1e-9)
+        }
+    }
+
+    @Test func badSetupsAreClearErrors() throws {
+        let (directory, train) = try Self.digits(4)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let network = try DarknetNetwork(config: DarknetConfig(text: Self.cfg, file: "tiny-digits.cfg"))
+        func message(_ body: () throws -> Void) -> String { do { try body(); return "no error" } catch { return "\(error)" } }
+        #expect(message { _ = try DarknetTrainer(network: network, train: train, batch: 6, subdivisions: 4) }.contains("multiple of subdivisions"))
+        #expect(message { _ = try DarknetTrainer(network: network, train: train, batch: 16, subdivisions: 1) }.contains("fewer than one pass"))
+        var other = train
+        other.classNames = Array(other.classNames.prefix(3))
+        #expect(message { _ = try DarknetTrainer(network: network, train: other) }.contains("predict 10 classes, the data set has 3"))
+        let noMax = Self.cfg.replacingOccurrences(of: "max_batches=6", with: "max_batches=0")
+        let net0 = try DarknetNetwork(config: DarknetConfig(text: noMax, file: "t.cfg"))
+        #expect(message { _ = try DarknetTrainer(network: net0, train: train) }.contains("max_batches is 0"))
+    }
+}
+
+/// Gradients accumulated over passes equal one pass over the whole batch (a network without
+/// batch norm; the loss a batch mean).
+@Suite struct GradientAccumulationTests {
+    @Test func twoHalfPassesEqualOneFullBatch() throws {
+        let x = TestData.uniform([8, 5], seed: 1), y = TestData.uniform([8, 3], seed: 2)
+        func model() -> Model {
+            RandomSeed.withSeed(3) {
+                let m = Sequential(inputShape: [5]) { Dense(units: 4, activation: .tanh); Dense(units: 3) }
+                m.compile(optimizer: .sgd(learningRate: 0.1), loss: .meanSquaredError)
+                return m
+            }
+        }
+        let whole = model(), halves = model()
+        try whole.trainStep(Batch(x, y))
+        for part in [0..<4, 4..<8] {
+            try halves.accumulateGradients(Batch(x.sliced(axis: 0, part), y.sliced(axis: 0, part)), scale: 0.5)
+        }
+        try halves.applyGradients()
+        for (a, b) in zip(whole.trainableParameters, halves.trainableParameters) {
+            let worst = zip(a.value.scalars, b.value.scalars).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst < 1e-6, "\(a.name): \(worst)")
+        }
+        #expect(whole.optimizer?.iterations == 1 && halves.optimizer?.iterations == 1)
+    }
+}
+
+/// Darknet's `.data` file and the lists it names.
+@Suite struct DarknetDataFileTests {
+    @Test func readsTheRecipeAndItsLists() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ocelli-data-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("obj"), withIntermediateDirectories: true)
+        let image = try Image(contentsOf: TestFiles.image("dog.jpg"))
+        try image.write(jpeg: directory.appendingPathComponent("obj/a.jpg").path)
+        try "1 0.5 0.5 0.25 0.5\r\n".write(to: directory.appendingPathComponent("obj/a.txt"), atomically: true, encoding: .utf8)
+        try directory.appendingPathComponent("obj/a.jpg").path.write(to: directory.appendingPathComponent("train.txt"), atomically: true, encoding: .utf8)
+        try "cat\ndog\n".write(to: directory.appendingPathComponent("obj.names"), atomically: true, encoding: .utf8)
+        let text = "classes = 2\ntrain = train.txt\nvalid = train.txt\nnames = obj.names  # the names\nbackup = backup/\n"
+        let path = directory.appendingPathComponent("obj.data").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let file = try DarknetDataFile.load(path)
+        #expect(file.classes == 2 && file.backup == "backup/" && file.train == directory.appendingPathComponent("train.txt").path)
+        let (train, valid) = try file.datasets()
+        #expect(train.classNames == ["cat", "dog"] && train.images.count == 1 && valid?.images.count == 1)
+        #expect(train.images[0].objects.first?.classIndex == 1 && train.images[0].objects.first?.className == "dog")
+        // Errors name the file and what is wrong.
+        func message(_ t: String) -> String { do { _ = try DarknetDataFile(text: t, file: "x.data"); return "no error" } catch { return "\(error)" } }
+        #expect(message("train = a.txt\n").contains("missing classes="))
+        #expect(message("classes = two\ntrain = a.txt\n").contains("classes=two"))
+        #expect(message("classes = 2\n").contains("missing train="))
+        #expect(message("classes 2\n").contains("key=value"))
+        let three = try DarknetDataFile(text: text.replacingOccurrences(of: "classes = 2", with: "classes = 3"), file: path)
+        #expect(throws: DarknetError.self) { try three.datasets() }
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import OcelliDetection
+import OcelliNN
+import OcelliTensor
+import OcelliVision
+
+/// Darknet's training loop (`train_detector`) on Ocelli's pieces: the cfg's network with
+/// Darknet's loss (`YoloLoss`), optimizer (`DarknetSGD`) and learning-rate policy, `batch` images
+/// per iteration in `subdivisions` passes, the cfg's augmentation and multi-scale sizes through the
+/// `DetectionLoader`, and validation mAP@0.5 through the evaluation module.
+///
+/// ```swift
+/// let trainer = try DarknetTrainer(network: net, train: trainSet, seed: 1)
+/// while trainer.iteration < trainer.maxBatches {
+///     let r = try trainer.step()
+///     print(r.darknetLine)          // "1: 812.3, 812.3 avg, 0.000000 rate, 1.2 seconds, 64 images"
+/// }
+/// ```
+public final class DarknetTrainer {
+    public let network: DarknetNetwork
+    public let options: DarknetTrainingOptions
+    public let loss: YoloLoss
+    public let optimizer: DarknetSGD
+    public let loader: DetectionLoader
+    /// The iteration Darknet would print next minus one: images seen / batch.
+    public var iteration: Int { Int(network.seen / UInt64(options.batch)) }
+    /// `max_batches` of the cfg, or the override given at init.
+    public let maxBatches: Int
+    /// Darknet's running average of the loss (0.9 / 0.1), nil before the first iteration.
+    public private(set) var averageLoss: Float?
+    private var pass = 0
+    private var cursor = 0
+    private let seed: UInt64
+
+    /// One iteration's numbers, as Darknet prints them.
+    public struct Iteration: Sendable {
+        public var iteration: Int
+        /// Darknet's loss of the iteration: Σ delta² over its images, per image.
+        public var loss: Float
+        public var averageLoss: Float
+        public var learningRate: Float
+        public var seconds: Double
+        /// Images trained on so far.
+        public var images: Int
+        public var statistics: [YoloLossStatistics]
+        public var inputSize: Int
+
+        /// `N: loss, avg loss avg, rate rate, s seconds, images images` (Darknet's line).
+        public var darknetLine: String {
+            String(format: "%d: %f, %f avg, %f rate, %lf seconds, %d images", iteration, loss, averageLoss, learningRate, seconds, images)
+        }
+    }
+
+    /// - Parameters:
+    ///   - batch, subdivisions, maxBatches: override the cfg's `[net]` values.
+    ///   - augment: the cfg's jitter, flip and hue/saturation/exposure (Darknet always augments).
+    public init(network: DarknetNetwork, train: DetectionDataset, seed: UInt64 = 1, batch: Int? = nil, subdivisions: Int? = nil,
+                maxBatches: Int? = nil, augment: Bool = true, workers: Int = 1) throws {
+        var options = try network.trainingOptions()
+        if let batch { options.batch = batch }
+        if let subdivisions { options.subdivisions = subdivisions }
+        guard options.batch >= 1, options.subdivisions >= 1, options.batch % options.subdivisions == 0 else {
+            throw DarknetError(file: network.config.file, "batch \(options.batch) must be a positive multiple of subdivisions \(options.subdivisions)")
+        }
+        let total = maxBatches ?? options.maxBatches
+        guard total >= 1 else {
+            throw DarknetError(file: network.config.file, "[net] max_batches is 0: give the number of iterations to train (max_batches= or --max-batches)")
+        }
+        guard !train.images.isEmpty else { throw DarknetError(file: network.config.file, "the training set has no images") }
+        guard let classes = network.heads.first?.classes, classes == train.classNames.count else {
+            throw DarknetError(file: network.config.file,
+                               "the cfg's heads predict \(network.heads.first?.classes ?? 0) classes, the data set has \(train.classNames.count)")
+        }
+        guard network.width == network.height else {
+            throw DarknetError(file: network.config.file, "training needs a square input, the cfg has \(network.width)x\(network.height)")
+        }
+        self.network = network
+        self.options = options
+        self.maxBatches = total
+        self.seed = seed
+        loss = try network.yoloLoss()
+        loss.seen = Int(clamping: network.seen)
+        var schedule = options.learningRate
+        schedule.firstBatch = Int(network.seen / UInt64(options.batch))
+        optimizer = DarknetSGD(momentum: options.momentum, decay: options.decay)
+        optimizer.withSchedule(schedule)
+        network.model.compile(optimizer: optimizer, loss: loss)
+        let size = network.width
+        var transform: DetectionLoader.Transform?
+        if augment {
+            let jitter = Augment.DarknetJitter(width: size, height: size, jitter: Double(min(options.jitter, 0.49)), mode: .place,
+                                               flip: options.flip)
+            let hsv = Augment.DarknetHSV(hue: Double(options.hue), saturation: Double(options.saturation), exposure: Double(options.exposure))
+            transform = Augment.Sequential([jitter, hsv]).transform
+        }
+        let lo = max(32, (size * 2 / 3) / 32 * 32), hi = max(lo, (size * 4 / 3) / 32 * 32)
+        loader = DetectionLoader(dataset: train, batchSize: options.miniBatch, inputSize: size, seed: seed, dropLast: true,
+                                 multiScale: options.multiScale && lo < hi ? .init(every: 10 * options.subdivisions, sizes: lo...hi) : nil,
+                                 prefetch: 2, skipBadSamples: true, workers: workers, transform: transform)
+        guard loader.batchesPerEpoch >= 1 else {
+            throw DarknetError(file: network.config.file, "the training set has \(train.images.count) images, fewer than one pass of \(options.miniBatch)")
+        }
+    }
+
+    /// The next mini-batch, going on to the next pass at the end of one.
+    private func nextBatch() throws -> DetectionBatch {
+        if cursor >= loader.batchesPerEpoch { cursor = 0; pass += 1 }
+        defer { cursor += 1 }
+        guard let b = try loader.batch(cursor, epoch: pass) else {
+            throw DarknetError(file: network.config.file, "every image of batch \(cursor) of pass \(pass) was unreadable (see the warnings)")
+        }
+        return b
+    }
+
+    /// One Darknet iteration: `batch` images in `subdivisions` passes, one update.
+    @discardableResult
+    public func step() throws -> Iteration {
+        let start = Date()
+        var cost: Float = 0, images = 0, size = network.width
+        var statistics: [YoloLossStatistics] = []
+        for _ in 0..<options.subdivisions {
+            let b = try nextBatch()
+            size = b.width
+            try network.model.accumulateGradients(Batch(inputs: [b.images], targets: b), scale: 1 / Float(options.subdivisions),
+                                                  seed: seed &+ UInt64(network.seen))
+            network.seen += UInt64(b.count)
+            images += b.count
+            statistics = loss.lastStatistics
+            cost += statistics.reduce(0) { $0 + $1.darknetCost }
+        }
+        let rate = optimizer.learningRate
+        try network.model.applyGradients()
+        let perImage = cost / Float(max(1, images))
+        averageLoss = averageLoss.map { $0 * 0.9 + perImage * 0.1 } ?? perImage
+        return Iteration(iteration: iteration, loss: perImage, averageLoss: averageLoss!, learningRate: rate,
+                         seconds: Date().timeIntervalSince(start), images: Int(clamping: network.seen), statistics: statistics,
+                         inputSize: size)
+    }
+
+    /// mAP@0.5 (VOC all-point) of the network on `images` (Darknet's `validate_detector_map`
+    /// thresholds: detections above 0.005, NMS 0.45), letterboxed.
+    public func validationMAP50(_ dataset: DetectionDataset, batch: Int = 4) throws -> Double {
+        let detections = try network.detect(images: dataset.images, threshold: 0.005, nmsThreshold: 0.45, fit: .letterbox, batch: batch)
+        let result = try MeanAveragePrecision.evaluate(detections: detections, images: dataset.images, classNames: dataset.classNames,
+                                                       metric: .voc, iouThreshold: 0.5)
+        return result.map
+    }
+
+    /// Writes the weights as Darknet `.weights` (with `seen`), atomically.
+    public func saveWeights(_ path: String) throws {
+        try network.saveWeights(path, header: DarknetWeightsHeader(major: 0, minor: 2, revision: 0, seen: network.seen))
+    }
+}

@@ -1,0 +1,215 @@
+import ArgumentParser
+import Foundation
+import Ocelli
+
+/// `ocelli train`: Darknet's `detector train` on any data set Ocelli reads.
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a Darknet YOLO cfg ([yolo] or [region] heads) on a detection data set, as `darknet detector train` does.",
+        discussion: """
+            Darknet's loop: `batch` images per iteration in `subdivisions` passes, Darknet's loss, SGD with the cfg's \
+            momentum, decay and learning-rate policy (burn_in, steps/scales, poly, …), the cfg's jitter, flip and \
+            hue/saturation/exposure, and multi-scale sizes with random=1. Each iteration prints Darknet's line \
+            (N: loss, avg loss, rate, seconds, images) and each head's statistics. Every --map-every iterations and at \
+            the end: mAP@0.5 on the validation split; BACKUP/<cfg>_last.weights and, when the mAP improves, \
+            <cfg>_best.weights (Darknet .weights with `seen`, and .safetensors beside), BACKUP/chart.svg (loss and mAP \
+            over iterations); at the end <cfg>_final.weights. Every file is written atomically.
+            --json ends with one JSON object: iterations, seconds, images_per_second, final_loss, best_map50, weights.
+            """)
+
+    @Option(help: "The Darknet .cfg file, or the name of a bundled one.")
+    var cfg: String
+
+    @Option(help: "The data set: a VOC, YOLO or COCO folder (or a YOLO list file / COCO .json).")
+    var data: String
+
+    @Option(help: "Weights to start from (a pretrained backbone, or a checkpoint to continue: its `seen` continues the schedule).")
+    var weights: String?
+
+    @Option(help: "The split to train on.")
+    var trainSplit: String = "train"
+
+    @Option(help: "The split to validate on (none: no mAP).")
+    var valSplit: String = "val"
+
+    @Option(help: "Folder for the weights and the chart (Darknet's backup=).")
+    var backup: String = "backup"
+
+    @OptionGroup var training: TrainingFlags
+
+    func run() throws {
+        try training.check()
+        let dataURL = URL(fileURLWithPath: data)
+        let trainSet: DetectionDataset, valSet: DetectionDataset?
+        do {
+            trainSet = try DetectionDataset.load(dataURL, split: trainSplit)
+            valSet = valSplit == "none" ? nil : try DetectionDataset.load(dataURL, split: valSplit)
+        } catch { throw failure("\(error)") }
+        try training.train(cfg: cfg, weights: weights, trainSet: trainSet, valSet: valSet, backup: backup)
+    }
+}
+
+/// `ocelli detector train DATA CFG [WEIGHTS]`: Darknet's own command line.
+struct Detector: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Darknet's `detector` commands.", subcommands: [DetectorTrain.self])
+}
+
+struct DetectorTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "darknet detector train DATA CFG [WEIGHTS]: DATA is Darknet's .data file (classes=, train=, valid=, names=, backup=).",
+        discussion: "The same training as `ocelli train` (see its help); the lists of images are YOLO lists, labels beside the images as Darknet finds them.")
+
+    @Argument(help: "Darknet's .data file.")
+    var data: String
+
+    @Argument(help: "The .cfg file, or the name of a bundled one.")
+    var cfg: String
+
+    @Argument(help: "Weights to start from.")
+    var weights: String?
+
+    @OptionGroup var training: TrainingFlags
+
+    func run() throws {
+        try training.check()
+        let file: DarknetDataFile, sets: (train: DetectionDataset, valid: DetectionDataset?)
+        do {
+            file = try DarknetDataFile.load(data)
+            sets = try file.datasets()
+        } catch { throw failure("\(error)") }
+        try training.train(cfg: cfg, weights: weights, trainSet: sets.train, valSet: sets.valid, backup: file.backup)
+    }
+}
+
+/// What both training commands share: the loop's options and the loop.
+struct TrainingFlags: ParsableArguments {
+    @Option(help: "Iterations (default: the cfg's max_batches).")
+    var maxBatches: Int?
+
+    @Option(help: "Images per iteration (default: the cfg's batch).")
+    var batch: Int?
+
+    @Option(help: "Passes per iteration (default: the cfg's subdivisions).")
+    var subdivisions: Int?
+
+    @Option(help: "Iterations between validations and checkpoints (default: max_batches / 10, at least 1).")
+    var mapEvery: Int?
+
+    @Option(help: "Random seed (order, augmentation, initialisation).")
+    var seed: UInt64 = 1
+
+    @Flag(help: "Train on the images as they are (no jitter, flip or colour changes).")
+    var noAugment = false
+
+    @Option(help: "Threads preparing the images of a batch.")
+    var workers: Int = 1
+
+    @OptionGroup var threadOptions: ThreadOptions
+    @OptionGroup var output: JSONOutput
+    var json: Bool { output.json }
+
+    func check() throws {
+        threadOptions.apply()
+        for (name, v) in [("--max-batches", maxBatches), ("--batch", batch), ("--subdivisions", subdivisions), ("--map-every", mapEvery)] {
+            if let v, v < 1 { throw ValidationError("\(name) must be at least 1, got \(v)") }
+        }
+        guard (1...64).contains(workers) else { throw ValidationError("--workers must be between 1 and 64, got \(workers)") }
+    }
+
+    func train(cfg: String, weights: String?, trainSet: DetectionDataset, valSet: DetectionDataset?, backup: String) throws {
+        func say(_ s: String) { if json { printError(s) } else { print(s) } }
+        do { try ensureWritableDirectory(backup) } catch { throw failure("\(error)") }
+        let cfgPath = BundledData.cfgNamed(cfg) ?? cfg
+        let stem = ((cfgPath as NSString).lastPathComponent as NSString).deletingPathExtension
+
+        let (network, trainer): (DarknetNetwork, DarknetTrainer)
+        do {
+            network = try RandomSeed.withSeed(seed) { try DarknetNetwork(cfg: cfgPath) }
+            if let weights {
+                _ = try network.loadWeights(weights)
+                say("Loading weights from \(weights)...Done! (seen \(network.seen))")
+            }
+            trainer = try DarknetTrainer(network: network, train: trainSet, seed: seed, batch: batch, subdivisions: subdivisions,
+                                         maxBatches: maxBatches, augment: !noAugment, workers: workers)
+        } catch { throw failure("\(error)") }
+        let o = trainer.options
+        say("\(stem): \(trainSet.images.count) training images, \(valSet?.images.count ?? 0) validation; batch \(o.batch), subdivisions \(o.subdivisions), \(trainer.maxBatches) iterations, learning rate \(o.learningRate.learningRate), momentum \(o.momentum), decay \(o.decay)")
+
+        func path(_ suffix: String) -> String { (backup as NSString).appendingPathComponent("\(stem)_\(suffix)") }
+        func save(_ suffix: String) throws -> String {
+            let p = path(suffix + ".weights")
+            try trainer.saveWeights(p)
+            try network.model.saveWeights(to: path(suffix + ".safetensors"))
+            return p
+        }
+        let every = mapEvery ?? max(1, trainer.maxBatches / 10)
+        var lossHistory: [(Int, Float)] = [], mapHistory: [(Int, Double)] = []
+        var best: Double?, written: [String: String] = [:]
+        var lastLoss: Float = 0
+        let start = Date()
+        let firstImages = Int(clamping: network.seen)
+        do {
+            while trainer.iteration < trainer.maxBatches {
+                let r = try trainer.step()
+                lastLoss = r.averageLoss
+                lossHistory.append((r.iteration, r.averageLoss))
+                for (k, s) in r.statistics.enumerated() {
+                    say(String(format: "Region %d Avg IOU: %f, Class: %f, Obj: %f, No Obj: %f, .5R: %f, .75R: %f,  count: %d",
+                               network.heads[k].layerIndex, s.averageIoU, s.classProbability, s.objectness, s.noObjectness,
+                               s.recall50, s.recall75, s.count))
+                }
+                say(r.darknetLine)
+                guard r.loss.isFinite else {
+                    written["last"] = try save("last")
+                    throw failure("the loss is \(r.loss) at iteration \(r.iteration): training diverged (lower the learning rate or raise burn_in); the weights so far are in \(written["last"]!)")
+                }
+                if r.iteration % every == 0 || r.iteration >= trainer.maxBatches {
+                    written["last"] = try save("last")
+                    if let valSet {
+                        let m = try trainer.validationMAP50(valSet)
+                        mapHistory.append((r.iteration, m))
+                        say(String(format: "mean average precision (mAP@0.50) = %.4f on %d images", m, valSet.images.count))
+                        if best == nil || m > best! {
+                            best = m
+                            written["best"] = try save("best")
+                            say("New best mAP: saved \(written["best"]!)")
+                        }
+                    }
+                    try SVGChart.write(Self.chart(loss: lossHistory, map: mapHistory, title: stem), to: (backup as NSString).appendingPathComponent("chart.svg"))
+                }
+            }
+            written["final"] = try save("final")
+        } catch let e as ExitCode { throw e } catch { throw failure("\(error)") }
+        let seconds = Date().timeIntervalSince(start)
+        let images = Int(clamping: network.seen) - firstImages
+        say("Saved \(written["final"]!)")
+        if json {
+            var object: [String: Any] = ["iterations": trainer.iteration, "seconds": seconds,
+                                         "images_per_second": seconds > 0 ? Double(images) / seconds : 0,
+                                         "final_loss": Double(lastLoss), "weights": written]
+            object["best_map50"] = best ?? NSNull()
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+
+    /// Darknet's chart: the average loss over iterations and the validation mAP@0.5 points.
+    static func chart(loss: [(Int, Float)], map: [(Int, Double)], title: String) -> String {
+        let last = max(1, loss.last?.0 ?? 1)
+        let finite = loss.map { Double($0.1) }.filter(\.isFinite)
+        let top = max(1e-6, (finite.max() ?? 1) * 1.05)
+        let left = SVGChart.Panel(x0: 0, width: 480, height: 320, xRange: (0, Double(last)), yRange: (0, top))
+        var body = left.axes(title: "\(title): average loss", xLabel: "iteration", yLabel: "loss")
+        body += left.polyline(loss.map { (Double($0.0), Double($0.1)) }, color: SVGChart.color(0), title: "avg loss")
+        let right = SVGChart.Panel(x0: 480, width: 480, height: 320, xRange: (0, Double(last)), yRange: (0, 1))
+        body += right.axes(title: "validation mAP@0.5", xLabel: "iteration", yLabel: "mAP")
+        body += right.polyline(map.map { (Double($0.0), $0.1) }, color: SVGChart.color(3), title: "mAP@0.5")
+        for (i, m) in map {
+            body += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%@\"><title>%d: %.4f</title></circle>\n",
+                           right.px(Double(i)), right.py(m), SVGChart.color(3), i, m)
+        }
+        return SVGChart.document(width: 960, height: 320, body: body)
+    }
+}
