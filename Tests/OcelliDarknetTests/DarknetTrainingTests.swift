@@ -277,3 +277,37 @@ import OcelliTestSupport
         #expect(throws: DarknetError.self) { try three.datasets() }
     }
 }
+
+/// `ocelli train` and `ocelli detector train` as a user runs them (a child process).
+@Suite(.serialized) struct TrainCommandTests {
+    @Test func trainWritesDarknetsFilesAndItsSummary() throws {
+        let (directory, _) = try DarknetTrainerTests.digits(16)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try DigitsDetection.write(split: .val, count: 4, seed: 5, digits: try DigitsDetection.Digits(), to: directory)
+        let cfg = directory.appendingPathComponent("tiny.cfg").path
+        try DarknetTrainerTests.cfg.write(toFile: cfg, atomically: true, encoding: .utf8)
+        let backup = directory.appendingPathComponent("backup").path
+        guard case .success = OcelliExecutable.path else {
+            if case .failure(let missing) = OcelliExecutable.path { Issue.record("\(missing)") }
+            return
+        }
+        let r = try OcelliExecutable.run(["train", "--cfg", cfg, "--data", directory.path, "--max-batches", "2", "--map-every", "1",
+                                          "--backup", backup, "--threads", "1", "--json"])
+        #expect(r.status == 0, "exit \(r.status): \(r.error)")
+        // Darknet's lines on stderr (stdout holds the JSON), then one JSON object.
+        #expect(r.error.contains("1: ") && r.error.contains(" avg, ") && r.error.contains("Region 7 Avg IOU:"), "\(r.error)")
+        #expect(r.error.contains("mean average precision (mAP@0.50)"), "\(r.error)")
+        let json = try #require(r.output.split(separator: "\n").last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
+        #expect(json["iterations"] as? Int == 2 && (json["images_per_second"] as? Double ?? 0) > 0 && json["best_map50"] is Double)
+        for name in ["tiny_last.weights", "tiny_best.weights", "tiny_final.weights", "tiny_final.safetensors", "chart.svg"] {
+            #expect(FileManager.default.fileExists(atPath: (backup as NSString).appendingPathComponent(name)), "\(name) missing")
+        }
+        let reloaded = try DarknetNetwork(config: DarknetConfig(text: DarknetTrainerTests.cfg, file: "tiny.cfg"))
+        #expect(try reloaded.loadWeights((backup as NSString).appendingPathComponent("tiny_final.weights")).seen == 16)
+        // A bad option and a missing data set are clear errors, not crashes.
+        let bad = try OcelliExecutable.run(["train", "--cfg", cfg, "--data", directory.path, "--max-batches", "0"])
+        #expect(bad.status != 0 && bad.error.contains("--max-batches must be at least 1"), "\(bad.error)")
+        let missing = try OcelliExecutable.run(["train", "--cfg", cfg, "--data", directory.appendingPathComponent("nope").path, "--backup", backup])
+        #expect(missing.status != 0 && missing.error.contains("nope"), "\(missing.error)")
+    }
+}
