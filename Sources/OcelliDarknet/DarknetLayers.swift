@@ -201,14 +201,17 @@ public final class DarknetConvolutional: Layer, ConfigurableLayer {
     public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
         let x = inputs[0]
         let recording = GradMode.isEnabled && (x.requiresGrad || trainable)
-        if !context.training && recording {
+        // A frozen layer (`trainable = false`: --freeze, stopbackward) runs as at inference, its
+        // batch norm on the rolling statistics, which stay as they are.
+        let training = context.training && trainable
+        if !training && recording {
             // Inference statistics, but differentiable (saliency maps, fine-tuning with frozen
             // batch norm): the unfolded formula in recorded ops.
             let z = Tensor.conv2d(x, filter: kernel.value, bias: batchNormalize ? nil : biases.value, strides: (stride, stride),
                                   padding: pad, dilations: (dilation, dilation), groups: groups)
             return activation(batchNorm?.inference(z, biases: biases.value) ?? z)
         }
-        guard context.training else {
+        guard training else {
             let conv = preparedConvolution
             guard let fused = fusedActivation else { return activation(conv(x)) }
             return conv(x, activation: fused)
@@ -312,7 +315,7 @@ public final class DarknetConnected: Layer, ConfigurableLayer {
         let x = inputs[0].reshaped([inputs[0].shape[0], -1])
         let recording = GradMode.isEnabled && (x.requiresGrad || trainable)
         guard let batchNorm else { return activation(Tensor.matmul(x, kernel.value) + biases.value) }
-        if context.training { return activation(batchNorm.training(Tensor.matmul(x, kernel.value), biases: biases.value)) }
+        if context.training && trainable { return activation(batchNorm.training(Tensor.matmul(x, kernel.value), biases: biases.value)) }
         if recording { return activation(batchNorm.inference(Tensor.matmul(x, kernel.value), biases: biases.value)) }
         let (k, b) = folded.get(parameters) { batchNorm.fold(kernel: kernel.value, biases: biases.value) }
         return activation(Tensor.matmul(x, k) + b)

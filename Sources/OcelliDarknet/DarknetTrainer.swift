@@ -26,6 +26,8 @@ public final class DarknetTrainer {
     public var iteration: Int { Int(network.seen / UInt64(options.batch)) }
     /// `max_batches` of the cfg, or the override given at init.
     public let maxBatches: Int
+    /// The Darknet layers before this index are frozen.
+    public let frozenLayers: Int
     /// Darknet's running average of the loss (0.9 / 0.1), nil before the first iteration.
     public private(set) var averageLoss: Float?
     private var pass = 0
@@ -54,8 +56,11 @@ public final class DarknetTrainer {
     /// - Parameters:
     ///   - batch, subdivisions, maxBatches: override the cfg's `[net]` values.
     ///   - augment: the cfg's jitter, flip and hue/saturation/exposure (Darknet always augments).
+    /// - freeze: the Darknet layers before this index are not trained (weights, biases and batch
+    ///   norm untouched: Keras' `trainable = false`); a cfg's `stopbackward=1` freezes its layer
+    ///   and every one before it.
     public init(network: DarknetNetwork, train: DetectionDataset, seed: UInt64 = 1, batch: Int? = nil, subdivisions: Int? = nil,
-                maxBatches: Int? = nil, augment: Bool = true, workers: Int = 1) throws {
+                maxBatches: Int? = nil, augment: Bool = true, workers: Int = 1, freeze: Int? = nil) throws {
         var options = try network.trainingOptions()
         if let batch { options.batch = batch }
         if let subdivisions { options.subdivisions = subdivisions }
@@ -74,6 +79,13 @@ public final class DarknetTrainer {
         guard network.width == network.height else {
             throw DarknetError(file: network.config.file, "training needs a square input, the cfg has \(network.width)x\(network.height)")
         }
+        let stop = network.config.layers.indices.last { (try? network.config.layers[$0].int("stopbackward", 0)) ?? 0 != 0 }
+        let frozen = max(freeze ?? 0, stop.map { $0 + 1 } ?? 0)
+        guard frozen < network.layers.count else {
+            throw DarknetError(file: network.config.file, "freezing \(frozen) layers leaves none of the \(network.layers.count) to train")
+        }
+        for info in network.layers { info.layer?.trainable = info.index >= frozen }
+        self.frozenLayers = frozen
         self.network = network
         self.options = options
         self.maxBatches = total

@@ -44,6 +44,22 @@ extension DarknetNetwork {
 
     @discardableResult
     public func loadWeights(_ data: Data, file: String = "<weights>") throws -> DarknetWeightsHeader {
+        try loadWeights(data, file: file, partial: false).header
+    }
+
+    /// Loads a weights file that may hold only the first layers (a backbone: `darknet53.conv.74`,
+    /// what `ocelli partial` writes): every layer the file covers completely is loaded, the others
+    /// keep their values (Darknet's `load_weights_upto`). A file that ends inside a layer, or holds
+    /// more than the cfg needs, is an error. Returns the header and the number of layers loaded.
+    @discardableResult
+    public func loadWeights(_ path: String, partial: Bool) throws -> (header: DarknetWeightsHeader, layers: Int) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DarknetError(file: path, "cannot read the weights file (does it exist?)")
+        }
+        return try loadWeights(data, file: path, partial: partial)
+    }
+
+    func loadWeights(_ data: Data, file: String, partial: Bool) throws -> (header: DarknetWeightsHeader, layers: Int) {
         guard data.count >= 16 else {
             throw DarknetError(file: file, "\(data.count) bytes is too short for a Darknet weights header (at least 16 bytes)")
         }
@@ -56,7 +72,20 @@ extension DarknetNetwork {
             ? data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 12, as: UInt64.self) }
             : UInt64(UInt32(bitPattern: int32(12)))
         let expected = header.byteCount + 4 * weightsFloatCount
-        guard data.count == expected else {
+        // With `partial`, the layers the file covers: the file must end where a layer ends.
+        var count = weightedLayers.count
+        if partial && data.count < expected {
+            var end = header.byteCount
+            count = 0
+            for (_, layer) in weightedLayers {
+                guard end + 4 * layer.parameterCount <= data.count else { break }
+                end += 4 * layer.parameterCount
+                count += 1
+            }
+            guard end == data.count else {
+                throw DarknetError(file: file, "the file ends inside layer \(weightedLayers[count].index) of \(config.file): \(data.count) bytes, the first \(count) weighted layers end at \(end)")
+            }
+        } else if data.count != expected {
             let what = data.count < expected ? "truncated" : "too long"
             throw DarknetError(file: file, "\(what): the cfg \(config.file) needs \(expected) bytes (a \(header.byteCount)-byte header and \(weightsFloatCount) floats for \(weightedLayers.count) layers), the file has \(data.count) bytes")
         }
@@ -71,7 +100,7 @@ extension DarknetNetwork {
             offset += 4 * n
             return out
         }
-        for (index, layer) in weightedLayers {
+        for (index, layer) in weightedLayers.prefix(count) {
             if let conv = layer as? DarknetConvolutional {
                 let n = conv.filters
                 let k = conv.kernel.shape     // [size, size, cg, n]
@@ -91,11 +120,12 @@ extension DarknetNetwork {
             }
         }
         seen = header.seen
-        return header
+        return (header, count)
     }
 
-    /// The weights file bytes for the current parameters (the inverse of `loadWeights`).
-    public func weightsData(header: DarknetWeightsHeader = DarknetWeightsHeader()) -> Data {
+    /// The weights file bytes for the current parameters (the inverse of `loadWeights`); with
+    /// `upTo`, only the layers before that Darknet layer index (Darknet's `save_weights_upto`).
+    public func weightsData(header: DarknetWeightsHeader = DarknetWeightsHeader(), upTo: Int? = nil) -> Data {
         var h = header
         h.seen = seen
         var out = Data(capacity: h.byteCount + 4 * weightsFloatCount)
@@ -103,7 +133,7 @@ extension DarknetNetwork {
         func append(_ fs: [Float]) { fs.withUnsafeBytes { out.append(contentsOf: $0) } }
         append(h.major); append(h.minor); append(h.revision)
         if h.seenIs64Bit { append(h.seen) } else { append(UInt32(truncatingIfNeeded: h.seen)) }
-        for (index, layer) in weightedLayers {
+        for (index, layer) in weightedLayers where index < (upTo ?? Int.max) {
             if let conv = layer as? DarknetConvolutional {
                 append(conv.biases.value.scalars)
                 for p in conv.batchNorm?.all ?? [] { append(p.value.scalars) }
@@ -119,8 +149,8 @@ extension DarknetNetwork {
     }
 
     /// Writes the weights atomically (a temporary file renamed over `path`).
-    public func saveWeights(_ path: String, header: DarknetWeightsHeader = DarknetWeightsHeader()) throws {
-        do { try writeAtomically(weightsData(header: header), to: path) } catch let e as FileFormatError {
+    public func saveWeights(_ path: String, header: DarknetWeightsHeader = DarknetWeightsHeader(), upTo: Int? = nil) throws {
+        do { try writeAtomically(weightsData(header: header, upTo: upTo), to: path) } catch let e as FileFormatError {
             throw DarknetError(file: path, "cannot write the weights: \(e.description.dropFirst(path.count + 2))")
         }
     }

@@ -106,6 +106,12 @@ struct TrainingFlags: ParsableArguments {
     @Option(help: "Threads preparing the images of a batch.")
     var workers: Int = 1
 
+    @Option(help: "Freeze the Darknet layers before this index (transfer learning: train only the head). A cfg's stopbackward=1 freezes its layer and those before it.")
+    var freeze: Int?
+
+    @Flag(help: "Start the schedule from 0 instead of the weights' `seen` (Darknet's -clear, for a backbone trained elsewhere).")
+    var clear = false
+
     @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var output: JSONOutput
     var json: Bool { output.json }
@@ -116,6 +122,7 @@ struct TrainingFlags: ParsableArguments {
             if let v, v < 1 { throw ValidationError("\(name) must be at least 1, got \(v)") }
         }
         guard (1...64).contains(workers) else { throw ValidationError("--workers must be between 1 and 64, got \(workers)") }
+        if let freeze, freeze < 0 { throw ValidationError("--freeze must be at least 0, got \(freeze)") }
     }
 
     func train(cfg: String, weights: String?, trainSet: DetectionDataset, valSet: DetectionDataset?, backup: String) throws {
@@ -128,11 +135,14 @@ struct TrainingFlags: ParsableArguments {
         do {
             network = try RandomSeed.withSeed(seed) { try DarknetNetwork(cfg: cfgPath) }
             if let weights {
-                _ = try network.loadWeights(weights)
-                say("Loading weights from \(weights)...Done! (seen \(network.seen))")
+                // A backbone (the first layers only) loads too; the rest keep their initialisation.
+                let (_, loaded) = try network.loadWeights(weights, partial: true)
+                if clear { network.seen = 0 }
+                say("Loading weights from \(weights)...Done! (\(loaded) of \(network.weightedLayers.count) weighted layers, seen \(network.seen))")
             }
             trainer = try DarknetTrainer(network: network, train: trainSet, seed: seed, batch: batch, subdivisions: subdivisions,
-                                         maxBatches: maxBatches, augment: !noAugment, workers: workers)
+                                         maxBatches: maxBatches, augment: !noAugment, workers: workers, freeze: freeze)
+            if trainer.frozenLayers > 0 { say("Layers 0…\(trainer.frozenLayers - 1) frozen") }
         } catch { throw failure("\(error)") }
         let o = trainer.options
         say("\(stem): \(trainSet.images.count) training images, \(valSet?.images.count ?? 0) validation; batch \(o.batch), subdivisions \(o.subdivisions), \(trainer.maxBatches) iterations, learning rate \(o.learningRate.learningRate), momentum \(o.momentum), decay \(o.decay)")

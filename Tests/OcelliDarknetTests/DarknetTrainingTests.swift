@@ -311,3 +311,53 @@ import OcelliTestSupport
         #expect(missing.status != 0 && missing.error.contains("nope"), "\(missing.error)")
     }
 }
+
+/// Transfer learning as the course does it: a backbone's weights (`partial`), frozen layers.
+@Suite(.serialized) struct TransferLearningTests {
+    static func values(_ l: Layer?) -> [[Float]] { (l?.parameters ?? []).map(\.value.scalars) }
+
+    @Test func frozenLayersStayBitwiseAndTheRestTrains() throws {
+        let (directory, train) = try DarknetTrainerTests.digits(16)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for (cfg, freeze) in [(DarknetTrainerTests.cfg, 4 as Int?),
+                              (DarknetTrainerTests.cfg.replacingOccurrences(of: "[maxpool]\nsize=2\nstride=2\n\n[convolutional]\nbatch_normalize=1\nfilters=32",
+                                                                            with: "[maxpool]\nsize=2\nstride=2\nstopbackward=1\n\n[convolutional]\nbatch_normalize=1\nfilters=32"), nil)] {
+            let network = try RandomSeed.withSeed(8) { try DarknetNetwork(config: DarknetConfig(text: cfg, file: "t.cfg")) }
+            let before = network.layers.map { Self.values($0.layer) }
+            let trainer = try DarknetTrainer(network: network, train: train, seed: 1, maxBatches: 2, freeze: freeze)
+            #expect(trainer.frozenLayers == 4)
+            try trainer.step(); try trainer.step()
+            let after = network.layers.map { Self.values($0.layer) }
+            #expect(after[0] == before[0] && after[2] == before[2], "frozen layers changed")
+            #expect(after[4] != before[4] && after[6] != before[6], "the layers after the frozen ones must train")
+        }
+    }
+
+    @Test func partialWeightsMakeABackboneForAnotherHead() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ocelli-partial-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cfg = DarknetTrainerTests.cfg
+        let trained = try RandomSeed.withSeed(1) { try DarknetNetwork(config: DarknetConfig(text: cfg, file: "t.cfg")) }
+        try trained.loadWeights(syntheticWeights(trained))
+        trained.seen = 1234
+        let backbone = directory.appendingPathComponent("t.conv.4").path
+        trained.seen = 0
+        try trained.saveWeights(backbone, upTo: 4)     // conv 0 and conv 2
+        let fresh = try RandomSeed.withSeed(2) { try DarknetNetwork(config: DarknetConfig(text: cfg, file: "t.cfg")) }
+        let initial = fresh.layers.map { Self.values($0.layer) }
+        let (header, loaded) = try fresh.loadWeights(backbone, partial: true)
+        #expect(loaded == 2 && header.seen == 0)
+        #expect(Self.values(fresh.layers[0].layer) == Self.values(trained.layers[0].layer))
+        #expect(Self.values(fresh.layers[2].layer) == Self.values(trained.layers[2].layer))
+        // The head keeps its own initialisation (Darknet's re-initialised last layers).
+        #expect(Self.values(fresh.layers[4].layer) == initial[4] && Self.values(fresh.layers[6].layer) == initial[6])
+        // Without `partial` a backbone is a truncated file; a file ending inside a layer is an error either way.
+        #expect(throws: DarknetError.self) { try fresh.loadWeights(backbone) }
+        var cut = try Data(contentsOf: URL(fileURLWithPath: backbone))
+        cut.removeLast(8)
+        let cutPath = directory.appendingPathComponent("cut.weights").path
+        try cut.write(to: URL(fileURLWithPath: cutPath))
+        #expect(throws: DarknetError.self) { try fresh.loadWeights(cutPath, partial: true) }
+    }
+}
