@@ -162,4 +162,35 @@ public final class DarknetTrainer {
     public func saveWeights(_ path: String) throws {
         try network.saveWeights(path, header: DarknetWeightsHeader(major: 0, minor: 2, revision: 0, seen: network.seen))
     }
+
+    /// Writes what Darknet's `.weights` lack to continue exactly (`resume(state:)`): the
+    /// optimizer's momentum, the position in the data (pass and batch) and the average loss, as
+    /// safetensors with metadata, atomically. Write it beside the weights of the same moment.
+    public func saveState(_ path: String) throws {
+        let metadata = ["pass": String(pass), "cursor": String(cursor), "seen": String(network.seen),
+                        "average_loss": averageLoss.map { String($0.bitPattern) } ?? "", "seed": String(seed)]
+        try writeAtomically(SafeTensors.encode(network.model.optimizerState(), metadata: metadata), to: path)
+    }
+
+    /// Continues from `saveState`'s file, written with the weights this network loaded: the same
+    /// batches, momentum and schedule follow as in a run that was never interrupted.
+    public func resume(state path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DarknetError(file: path, "cannot read the training state (does it exist?)")
+        }
+        let (tensors, metadata) = try SafeTensors.decodeWithMetadata(data, path: path)
+        func int(_ key: String) throws -> Int {
+            guard let v = metadata[key].flatMap({ Int($0) }), v >= 0 else { throw DarknetError(file: path, "the state's '\(key)' is missing or not a count") }
+            return v
+        }
+        guard let savedSeen = metadata["seen"].flatMap(UInt64.init), savedSeen == network.seen else {
+            throw DarknetError(file: path, "the state was written at seen \(metadata["seen"] ?? "?"), the weights loaded are at seen \(network.seen): use the weights saved with it")
+        }
+        guard metadata["seed"] == String(seed) else {
+            throw DarknetError(file: path, "the state was written with --seed \(metadata["seed"] ?? "?"), this run has \(seed)")
+        }
+        pass = try int("pass"); cursor = try int("cursor")
+        averageLoss = metadata["average_loss"].flatMap { UInt32($0) }.map { Float(bitPattern: $0) }
+        try network.model.restoreOptimizerState(tensors, path: path)
+    }
 }

@@ -69,3 +69,23 @@ extension Model {
         metrics = restoredMetrics
     }
 }
+
+extension Model {
+    /// The compiled optimizer's per-parameter state ("optimizer/<layer>/<param>", [slots,
+    /// elements]), for a trainer's own checkpoints (`Model.save` writes it too).
+    public func optimizerState() -> [(String, Tensor)] { optimizerStateTensors() }
+
+    /// Puts back state that `optimizerState()` returned into the compiled optimizer, each tensor
+    /// checked against its parameter; `path` names the file in errors.
+    public func restoreOptimizerState(_ tensors: [String: Tensor], path: String) throws {
+        guard let optimizer else { throw TrainingError("\(name): call compile(optimizer:loss:metrics:) before restoring the optimizer's state") }
+        let slotCount = optimizer.slotInitialValues.count
+        for (name, p) in namedParameters {
+            guard let t = tensors[Model.optimizerPrefix + name] else { continue }
+            guard t.shape == [slotCount, p.value.count], t.scalars.allSatisfy(\.isFinite) else {
+                throw FileFormatError(path, "optimizer state '\(Model.optimizerPrefix + name)' has shape \(t.shape) or values that are not finite; \(optimizer.name) keeps [\(slotCount), \(p.value.count)] finite values")
+            }
+            optimizer.state.slots[ObjectIdentifier(p)] = t.scalars
+        }
+    }
+}

@@ -27,6 +27,11 @@ public enum SafeTensors {
     }
 
     public static func decode(_ data: Data, path: String) throws -> [String: Tensor] {
+        try decodeWithMetadata(data, path: path).tensors
+    }
+
+    /// The tensors and the `__metadata__` strings of a safetensors file.
+    public static func decodeWithMetadata(_ data: Data, path: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
         guard data.count >= 8 else { throw FileFormatError(path, "too short for a safetensors file (\(data.count) bytes)") }
         let n = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         guard n <= UInt64(data.count - 8) else {
@@ -44,8 +49,16 @@ public enum SafeTensors {
                 throw FileFormatError(path, "tensor '\(name)' has a malformed header entry")
             }
             guard dtype == "F32" else { throw FileFormatError(path, "tensor '\(name)' has dtype \(dtype); only F32 is supported") }
-            let count = shape.reduce(1, *)
-            guard offs[1] - offs[0] == count * 4, offs[0] >= 0, base + offs[1] <= data.count else {
+            // Sizes from the file are checked before any arithmetic on them.
+            var count = 1
+            for d in shape {
+                let (c, overflow) = count.multipliedReportingOverflow(by: d)
+                guard d >= 0, !overflow, c <= data.count / 4 else {
+                    throw FileFormatError(path, "tensor '\(name)' has shape \(shape): more values than the \(data.count)-byte file holds")
+                }
+                count = c
+            }
+            guard offs[0] >= 0, offs[1] >= offs[0], offs[1] <= data.count - base, offs[1] - offs[0] == count * 4 else {
                 throw FileFormatError(path, "tensor '\(name)' of shape \(shape) has data offsets \(offs) that do not fit \(count * 4) bytes in a \(data.count)-byte file (truncated?)")
             }
             var scalars = [Float](repeating: 0, count: count)
@@ -56,6 +69,8 @@ public enum SafeTensors {
             }
             out[name] = Tensor(shape: shape, scalars: scalars)
         }
-        return out
+        var metadata: [String: String] = [:]
+        if let m = header["__metadata__"] as? [String: Any] { for (k, v) in m { if let v = v as? String { metadata[k] = v } } }
+        return (out, metadata)
     }
 }

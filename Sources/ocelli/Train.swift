@@ -112,6 +112,9 @@ struct TrainingFlags: ParsableArguments {
     @Flag(help: "Start the schedule from 0 instead of the weights' `seen` (Darknet's -clear, for a backbone trained elsewhere).")
     var clear = false
 
+    @Flag(help: "Continue an interrupted run from BACKUP/<cfg>_last.weights and its .state.safetensors (momentum, position in the data): the same weights as a run that was never interrupted (same --seed and --threads).")
+    var resume = false
+
     @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var output: JSONOutput
     var json: Bool { output.json }
@@ -123,6 +126,7 @@ struct TrainingFlags: ParsableArguments {
         }
         guard (1...64).contains(workers) else { throw ValidationError("--workers must be between 1 and 64, got \(workers)") }
         if let freeze, freeze < 0 { throw ValidationError("--freeze must be at least 0, got \(freeze)") }
+        if resume && clear { throw ValidationError("--resume continues the schedule; --clear restarts it: give one of them") }
     }
 
     func train(cfg: String, weights: String?, trainSet: DetectionDataset, valSet: DetectionDataset?, backup: String) throws {
@@ -131,10 +135,12 @@ struct TrainingFlags: ParsableArguments {
         let cfgPath = BundledData.cfgNamed(cfg) ?? cfg
         let stem = ((cfgPath as NSString).lastPathComponent as NSString).deletingPathExtension
 
+        func path(_ suffix: String) -> String { (backup as NSString).appendingPathComponent("\(stem)_\(suffix)") }
+        let startWeights = resume ? (weights ?? path("last.weights")) : weights
         let (network, trainer): (DarknetNetwork, DarknetTrainer)
         do {
             network = try RandomSeed.withSeed(seed) { try DarknetNetwork(cfg: cfgPath) }
-            if let weights {
+            if let weights = startWeights {
                 // A backbone (the first layers only) loads too; the rest keep their initialisation.
                 let (_, loaded) = try network.loadWeights(weights, partial: true)
                 if clear { network.seen = 0 }
@@ -143,13 +149,17 @@ struct TrainingFlags: ParsableArguments {
             trainer = try DarknetTrainer(network: network, train: trainSet, seed: seed, batch: batch, subdivisions: subdivisions,
                                          maxBatches: maxBatches, augment: !noAugment, workers: workers, freeze: freeze)
             if trainer.frozenLayers > 0 { say("Layers 0…\(trainer.frozenLayers - 1) frozen") }
+            if resume {
+                try trainer.resume(state: path("last.state.safetensors"))
+                say("Resuming at iteration \(trainer.iteration) from \(path("last.state.safetensors"))")
+            }
         } catch { throw failure("\(error)") }
         let o = trainer.options
         say("\(stem): \(trainSet.images.count) training images, \(valSet?.images.count ?? 0) validation; batch \(o.batch), subdivisions \(o.subdivisions), \(trainer.maxBatches) iterations, learning rate \(o.learningRate.learningRate), momentum \(o.momentum), decay \(o.decay)")
 
-        func path(_ suffix: String) -> String { (backup as NSString).appendingPathComponent("\(stem)_\(suffix)") }
         func save(_ suffix: String) throws -> String {
             let p = path(suffix + ".weights")
+            if suffix == "last" { try trainer.saveState(path("last.state.safetensors")) }
             try trainer.saveWeights(p)
             try network.model.saveWeights(to: path(suffix + ".safetensors"))
             return p

@@ -361,3 +361,43 @@ import OcelliTestSupport
         #expect(throws: DarknetError.self) { try fresh.loadWeights(cutPath, partial: true) }
     }
 }
+
+/// An interrupted run, resumed from its checkpoint, ends with the same weights as one that was
+/// never interrupted.
+@Suite(.serialized) struct ResumeTests {
+    @Test func resumedEqualsUninterrupted() throws {
+        let (directory, train) = try DarknetTrainerTests.digits(24)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cfg = DarknetTrainerTests.cfg
+        func fresh() throws -> DarknetNetwork { try RandomSeed.withSeed(9) { try DarknetNetwork(config: DarknetConfig(text: cfg, file: "t.cfg")) } }
+        func parameters(_ n: DarknetNetwork) -> [[Float]] { n.layers.flatMap { ($0.layer?.parameters ?? []).map(\.value.scalars) } }
+
+        let straight = try fresh()
+        let a = try DarknetTrainer(network: straight, train: train, seed: 3, maxBatches: 5)
+        var lossesA: [Float] = []
+        while a.iteration < 5 { lossesA.append(try a.step().averageLoss) }
+
+        let first = try fresh()
+        let b = try DarknetTrainer(network: first, train: train, seed: 3, maxBatches: 5)
+        var lossesB: [Float] = []
+        while b.iteration < 2 { lossesB.append(try b.step().averageLoss) }
+        let weights = directory.appendingPathComponent("t_last.weights").path, state = directory.appendingPathComponent("t_last.state.safetensors").path
+        try b.saveState(state)
+        try b.saveWeights(weights)
+
+        let second = try fresh()
+        try second.loadWeights(weights)
+        let c = try DarknetTrainer(network: second, train: train, seed: 3, maxBatches: 5)
+        try c.resume(state: state)
+        while c.iteration < 5 { lossesB.append(try c.step().averageLoss) }
+        #expect(lossesB == lossesA)
+        #expect(parameters(second) == parameters(straight), "resumed weights differ from the uninterrupted run's")
+
+        // A state from another moment, or another seed, is refused with the reason.
+        let other = try fresh()
+        let d = try DarknetTrainer(network: other, train: train, seed: 3, maxBatches: 5)
+        #expect(throws: DarknetError.self) { try d.resume(state: state) }   // seen 0, the state is at 16
+        let e = try DarknetTrainer(network: second, train: train, seed: 4, maxBatches: 5)
+        #expect(throws: DarknetError.self) { try e.resume(state: state) }
+    }
+}
