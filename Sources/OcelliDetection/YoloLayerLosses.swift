@@ -58,6 +58,20 @@ public struct YoloLossStatistics: Equatable, Sendable {
     public var darknetCost: Float = 0
 
     public init() {}
+
+    /// Darknet's printed averages from its running sums (IoU, class, objectness, any-objectness,
+    /// recall .5 and .75) over the matched truths and all `predictions`; the cost from `delta`.
+    init(sums: (iou: Float, cls: Float, obj: Float, anyObj: Float, recall: Float, recall75: Float), count: Int,
+         classCount: Int, predictions: Int, delta: [Float]) {
+        if count > 0 {
+            averageIoU = sums.iou / Float(count); objectness = sums.obj / Float(count)
+            recall50 = sums.recall / Float(count); recall75 = sums.recall75 / Float(count)
+        }
+        if classCount > 0 { classProbability = sums.cls / Float(classCount) }
+        noObjectness = sums.anyObj / Float(Swift.max(1, predictions))
+        self.count = count
+        darknetCost = delta.reduce(0) { $0 + $1 * $1 }
+    }
 }
 
 /// The per-element targets a head's loss trains toward, with Darknet's deltas.
@@ -250,16 +264,8 @@ public struct YoloLayerLoss: Sendable {
                 avgIoU += iou
             }
         }
-        var s = YoloLossStatistics()
-        if count > 0 {
-            s.averageIoU = avgIoU / Float(count); s.objectness = avgObj / Float(count)
-            s.recall50 = recall / Float(count); s.recall75 = recall75 / Float(count)
-        }
-        if classCount > 0 { s.classProbability = avgCat / Float(classCount) }
-        s.noObjectness = avgAnyObj / Float(Swift.max(1, gw * gh * a * batch))
-        s.count = count
-        s.darknetCost = r.delta.reduce(0) { $0 + $1 * $1 }
-        r.statistics = s
+        r.statistics = YoloLossStatistics(sums: (avgIoU, avgCat, avgObj, avgAnyObj, recall, recall75), count: count,
+                                          classCount: classCount, predictions: gw * gh * a * batch, delta: r.delta)
         return r
     }
 }
@@ -384,16 +390,8 @@ public struct RegionLayerLoss: Sendable {
                 count += 1; classCount += 1
             }
         }
-        var s = YoloLossStatistics()
-        if count > 0 {
-            s.averageIoU = avgIoU / Float(count); s.objectness = avgObj / Float(count)
-            s.recall50 = recall / Float(count); s.recall75 = recall75 / Float(count)
-        }
-        if classCount > 0 { s.classProbability = avgCat / Float(classCount) }
-        s.noObjectness = avgAnyObj / Float(Swift.max(1, gw * gh * a * batch))
-        s.count = count
-        s.darknetCost = r.delta.reduce(0) { $0 + $1 * $1 }
-        r.statistics = s
+        r.statistics = YoloLossStatistics(sums: (avgIoU, avgCat, avgObj, avgAnyObj, recall, recall75), count: count,
+                                          classCount: classCount, predictions: gw * gh * a * batch, delta: r.delta)
         return r
     }
 }
