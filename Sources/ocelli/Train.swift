@@ -169,7 +169,7 @@ struct TrainingFlags: ParsableArguments {
         var best: Double?, written: [String: String] = [:]
         var lastLoss: Float = 0
         let start = Date()
-        let firstImages = Int(clamping: network.seen)
+        let firstImages = Int(clamping: network.seen), firstIteration = trainer.iteration
         do {
             while trainer.iteration < trainer.maxBatches {
                 let r = try trainer.step()
@@ -180,7 +180,10 @@ struct TrainingFlags: ParsableArguments {
                                network.heads[k].layerIndex, s.averageIoU, s.classProbability, s.objectness, s.noObjectness,
                                s.recall50, s.recall75, s.count))
                 }
-                say(r.darknetLine)
+                // AlexeyAB's ending: the time left at the mean pace so far.
+                let done = r.iteration - firstIteration, elapsed = Date().timeIntervalSince(start)
+                let left = done > 0 ? elapsed / Double(done) * Double(trainer.maxBatches - r.iteration) / 3600 : 0
+                say(r.darknetLine + String(format: ", %.3f hours left", left))
                 guard r.loss.isFinite else {
                     written["last"] = try save("last")
                     throw failure("the loss is \(r.loss) at iteration \(r.iteration): training diverged (lower the learning rate or raise burn_in); the weights so far are in \(written["last"]!)")
