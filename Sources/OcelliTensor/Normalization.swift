@@ -118,28 +118,28 @@ extension Tensor {
         let blockRows = Swift.max(1, 32_768 / c)
         let blocks = (rows + blockRows - 1) / blockRows
 
-        /// Σ over rows of f(row values) per channel, in Double, block by block in parallel and
-        /// the blocks added in order.
-        func channelSums(_ f: @escaping (UnsafePointer<Float>, UnsafeMutablePointer<Double>) -> Void) -> [Double] {
-            var partial = [Double](repeating: 0, count: blocks * c)
+        /// `width` sums accumulated by `f(row index, its x values, sums)` over every row, in
+        /// Double, block by block in parallel and the blocks added in order (deterministic).
+        func rowSums(width: Int, _ f: @escaping (Int, UnsafePointer<Float>, UnsafeMutablePointer<Double>) -> Void) -> [Double] {
+            var partial = [Double](repeating: 0, count: blocks * width)
             partial.withUnsafeMutableBufferPointer { pp in
                 xd.scalars.withUnsafeBufferPointer { xp in
                     let pb = UnsafeSendable(pp.baseAddress!), xb = UnsafeSendable(xp.baseAddress!)
                     Parallel.run(blocks) { k in
-                        let acc = pb.value + k * c
-                        for r in (k * blockRows)..<Swift.min(rows, (k + 1) * blockRows) { f(xb.value + r * c, acc) }
+                        let acc = pb.value + k * width
+                        for r in (k * blockRows)..<Swift.min(rows, (k + 1) * blockRows) { f(r, xb.value + r * c, acc) }
                     }
                 }
             }
-            var total = [Double](repeating: 0, count: c)
-            for k in 0..<blocks { for j in 0..<c { total[j] += partial[k * c + j] } }
+            var total = [Double](repeating: 0, count: width)
+            for k in 0..<blocks { for j in 0..<width { total[j] += partial[k * width + j] } }
             return total
         }
-        let meanD = channelSums { row, acc in for j in 0..<c { acc[j] += Double(row[j]) } }.map { $0 / Double(rows) }
+        let meanD = rowSums(width: c) { _, row, acc in for j in 0..<c { acc[j] += Double(row[j]) } }.map { $0 / Double(rows) }
         let mean = meanD.map { Float($0) }
         let varD = mean.withUnsafeBufferPointer { mp -> [Double] in
             let m = UnsafeSendable(mp.baseAddress!)
-            return channelSums { row, acc in for j in 0..<c { let d = Double(row[j] - m.value[j]); acc[j] += d * d } }
+            return rowSums(width: c) { _, row, acc in for j in 0..<c { let d = Double(row[j] - m.value[j]); acc[j] += d * d } }
         }.map { $0 / Double(Swift.max(rows - 1, 1)) }
         let variance = varD.map { Float($0) }
         let std = variance.map { $0.squareRoot() }
@@ -197,24 +197,15 @@ extension Tensor {
             var dBetaD = [Double](repeating: 0, count: c), dGammaD = [Double](repeating: 0, count: c)
             gt.scalars.withUnsafeBufferPointer { gp in
                 let gb = UnsafeSendable(gp.baseAddress!)
-                // Σ g and Σ g·x̂ per channel, over fixed blocks (deterministic).
-                var partial = [Double](repeating: 0, count: blocks * 2 * c)
-                partial.withUnsafeMutableBufferPointer { pp in
-                    xd.scalars.withUnsafeBufferPointer { xp in
-                        let pb = UnsafeSendable(pp.baseAddress!), xb = UnsafeSendable(xp.baseAddress!)
-                        Parallel.run(blocks) { k in
-                            let acc = pb.value + k * 2 * c
-                            for r in (k * blockRows)..<Swift.min(rows, (k + 1) * blockRows) {
-                                for j in 0..<c {
-                                    let gv = Double(gb.value[r * c + j])
-                                    acc[j] += gv
-                                    acc[c + j] += gv * Double((xb.value[r * c + j] - mean[j]) * invS[j])
-                                }
-                            }
-                        }
+                // Σ g and Σ g·x̂ per channel.
+                let sums = rowSums(width: 2 * c) { r, row, acc in
+                    for j in 0..<c {
+                        let gv = Double(gb.value[r * c + j])
+                        acc[j] += gv
+                        acc[c + j] += gv * Double((row[j] - mean[j]) * invS[j])
                     }
                 }
-                for k in 0..<blocks { for j in 0..<c { dBetaD[j] += partial[k * 2 * c + j]; dGammaD[j] += partial[k * 2 * c + c + j] } }
+                dBetaD = Array(sums[0..<c]); dGammaD = Array(sums[c...])
             }
             let m = Float(rows)
             let a = (0..<c).map { gamma[$0] * invS[$0] }
