@@ -1,4 +1,5 @@
 import Foundation
+import COcelliKernels
 
 extension Tensor {
     /// Batch normalization over the last (channel) axis with a hand-written backward.
@@ -117,115 +118,84 @@ extension Tensor {
         let xd = x.detached()
         let blockRows = Swift.max(1, 32_768 / c)
         let blocks = (rows + blockRows - 1) / blockRows
+        let leaky: Int32 = leakySlope == nil ? 0 : 1, slope = leakySlope ?? 1
 
-        /// `width` sums accumulated by `f(row index, its x values, sums)` over every row, in
-        /// Double, block by block in parallel and the blocks added in order (deterministic).
-        func rowSums(width: Int, _ f: @escaping (Int, UnsafePointer<Float>, UnsafeMutablePointer<Double>) -> Void) -> [Double] {
-            var partial = [Double](repeating: 0, count: blocks * width)
+        /// Two per-channel sums over every row: `add(rows, scratch, s1, s2)` adds one block's rows
+        /// into its own Double sums (kernels in batchnorm.c), the blocks run in parallel and are
+        /// added in order, so the result does not depend on the thread count.
+        func blockSums(_ add: @escaping (Range<Int>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Double>,
+                                         UnsafeMutablePointer<Double>) -> Void) -> (first: [Double], second: [Double]) {
+            var partial = [Double](repeating: 0, count: blocks * 2 * c)
             partial.withUnsafeMutableBufferPointer { pp in
-                xd.scalars.withUnsafeBufferPointer { xp in
-                    let pb = UnsafeSendable(pp.baseAddress!), xb = UnsafeSendable(xp.baseAddress!)
-                    Parallel.run(blocks) { k in
-                        let acc = pb.value + k * width
-                        for r in (k * blockRows)..<Swift.min(rows, (k + 1) * blockRows) { f(r, xb.value + r * c, acc) }
-                    }
+                let pb = UnsafeSendable(pp.baseAddress!)
+                Parallel.run(blocks) { k in
+                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * c)
+                    defer { scratch.deallocate() }
+                    let acc = pb.value + k * 2 * c
+                    add((k * blockRows)..<Swift.min(rows, (k + 1) * blockRows), scratch, acc, acc + c)
                 }
             }
-            var total = [Double](repeating: 0, count: width)
-            for k in 0..<blocks { for j in 0..<width { total[j] += partial[k * width + j] } }
-            return total
+            var first = [Double](repeating: 0, count: c), second = [Double](repeating: 0, count: c)
+            for k in 0..<blocks {
+                for j in 0..<c { first[j] += partial[k * 2 * c + j]; second[j] += partial[k * 2 * c + c + j] }
+            }
+            return (first, second)
         }
-        let meanD = rowSums(width: c) { _, row, acc in for j in 0..<c { acc[j] += Double(row[j]) } }.map { $0 / Double(rows) }
-        let mean = meanD.map { Float($0) }
-        let varD = mean.withUnsafeBufferPointer { mp -> [Double] in
-            let m = UnsafeSendable(mp.baseAddress!)
-            return rowSums(width: c) { _, row, acc in for j in 0..<c { let d = Double(row[j] - m.value[j]); acc[j] += d * d } }
-        }.map { $0 / Double(Swift.max(rows - 1, 1)) }
-        let variance = varD.map { Float($0) }
-        let std = variance.map { $0.squareRoot() }
-        let invS = std.map { 1 / ($0 + 1e-6) }
-        let gamma = scale.detached().scalars, beta = offset.detached().scalars
-        let slope = leakySlope
-
         /// Runs `body(row range)` over the rows in parallel (elementwise work).
         func eachRows(_ body: @escaping (Range<Int>) -> Void) {
             Parallel.forRanges(rows, minimumChunk: Swift.max(1, 8192 / c)) { body($0) }
         }
+
+        // One pass of sums shifted by the first row (no cancellation when |mean| ≫ std).
+        let shift = ChannelVectors(Array(xd.scalars[0..<c]))
+        let sums = xd.scalars.withUnsafeBufferPointer { xp in
+            let xb = UnsafeSendable(xp.baseAddress!)
+            return blockSums { r, scratch, s1, s2 in ocelli_bn_sums(xb.value, r.lowerBound, r.upperBound, c, shift[0], scratch, s1, s2) }
+        }
+        let n = Double(rows)
+        let mean = (0..<c).map { Float(Double(shift.values[0][$0]) + sums.first[$0] / n) }
+        let variance = (0..<c).map { j -> Float in
+            let centred = sums.second[j] - sums.first[j] * sums.first[j] / n
+            return Float(Swift.max(0, centred / Double(Swift.max(rows - 1, 1))))
+        }
+        let std = variance.map { $0.squareRoot() }
+        let invS = std.map { 1 / ($0 + 1e-6) }
+        let gamma = scale.detached().scalars, beta = offset.detached().scalars
+        // Vectors 0: mean, 1: mul = γ/s, 2: β, 3: 1/s.
+        let p = ChannelVectors(mean, (0..<c).map { gamma[$0] * invS[$0] }, beta, invS)
+
         let y = Tensor.make(x.shape) { out in
             let o = UnsafeSendable(out.baseAddress!)
             xd.scalars.withUnsafeBufferPointer { xp in
                 let xb = UnsafeSendable(xp.baseAddress!)
-                eachRows { range in
-                    for r in range {
-                        let xr = xb.value + r * c, yr = o.value + r * c
-                        for j in 0..<c {
-                            var v = (xr[j] - mean[j]) * invS[j] * gamma[j] + beta[j]
-                            if let slope, v <= 0 { v *= slope }
-                            yr[j] = v
-                        }
-                    }
-                }
+                eachRows { r in ocelli_bn_apply(xb.value, o.value, r.lowerBound, r.upperBound, c, p[0], p[1], p[2], leaky, slope) }
             }
         }
         let out = record(y, [x, scale, offset]) { dy in
             // g = dy · leaky'(y₀); dβ = Σ g; dγ = Σ g·x̂;
             // dx = γ/s · (g − dβ/M) − x̂ · γ·dγ / (√var · (M − 1)),  s = √var + ε.
             let dyd = dy.detached()
-            var g = [Float](repeating: 0, count: x.count)
-            g.withUnsafeMutableBufferPointer { gp in
-                let gb = UnsafeSendable(gp.baseAddress!)
+            let (dBetaD, dGammaD) = dyd.scalars.withUnsafeBufferPointer { dp in
+                xd.scalars.withUnsafeBufferPointer { xp in
+                    let db = UnsafeSendable(dp.baseAddress!), xb = UnsafeSendable(xp.baseAddress!)
+                    return blockSums { r, scratch, sg, sgx in
+                        ocelli_bn_backward_sums(xb.value, db.value, r.lowerBound, r.upperBound, c, p[0], p[1], p[2], p[3],
+                                                leaky, slope, scratch, sg, sgx)
+                    }
+                }
+            }
+            let m = Float(rows)
+            let q = ChannelVectors(dBetaD.map { Float($0) / m }, (0..<c).map { j -> Float in
+                std[j] > 0 && rows > 1 ? gamma[j] * Float(dGammaD[j]) / (std[j] * (m - 1)) : 0
+            })
+            let dx = Tensor.make(x.shape) { d in
+                let dd = UnsafeSendable(d.baseAddress!)
                 dyd.scalars.withUnsafeBufferPointer { dp in
                     xd.scalars.withUnsafeBufferPointer { xp in
                         let db = UnsafeSendable(dp.baseAddress!), xb = UnsafeSendable(xp.baseAddress!)
-                        eachRows { range in
-                            for r in range {
-                                let i0 = r * c
-                                for j in 0..<c {
-                                    var v = db.value[i0 + j]
-                                    if let slope {
-                                        let y0 = (xb.value[i0 + j] - mean[j]) * invS[j] * gamma[j] + beta[j]
-                                        if y0 <= 0 { v *= slope }
-                                    }
-                                    gb.value[i0 + j] = v
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            let gt = Tensor(shape: x.shape, scalars: g)
-            var dBetaD = [Double](repeating: 0, count: c), dGammaD = [Double](repeating: 0, count: c)
-            gt.scalars.withUnsafeBufferPointer { gp in
-                let gb = UnsafeSendable(gp.baseAddress!)
-                // Σ g and Σ g·x̂ per channel.
-                let sums = rowSums(width: 2 * c) { r, row, acc in
-                    for j in 0..<c {
-                        let gv = Double(gb.value[r * c + j])
-                        acc[j] += gv
-                        acc[c + j] += gv * Double((row[j] - mean[j]) * invS[j])
-                    }
-                }
-                dBetaD = Array(sums[0..<c]); dGammaD = Array(sums[c...])
-            }
-            let m = Float(rows)
-            let a = (0..<c).map { gamma[$0] * invS[$0] }
-            let dBetaM = dBetaD.map { Float($0) / m }
-            let b = (0..<c).map { j -> Float in
-                std[j] > 0 && rows > 1 ? gamma[j] * Float(dGammaD[j]) / (std[j] * (m - 1)) : 0
-            }
-            let dx = Tensor.make(x.shape) { d in
-                let dd = UnsafeSendable(d.baseAddress!)
-                gt.scalars.withUnsafeBufferPointer { gp in
-                    xd.scalars.withUnsafeBufferPointer { xp in
-                        let gb = UnsafeSendable(gp.baseAddress!), xb = UnsafeSendable(xp.baseAddress!)
-                        eachRows { range in
-                            for r in range {
-                                let i0 = r * c
-                                for j in 0..<c {
-                                    let xhat = (xb.value[i0 + j] - mean[j]) * invS[j]
-                                    dd.value[i0 + j] = a[j] * (gb.value[i0 + j] - dBetaM[j]) - xhat * b[j]
-                                }
-                            }
+                        eachRows { r in
+                            ocelli_bn_backward_dx(xb.value, db.value, dd.value, r.lowerBound, r.upperBound, c,
+                                                  p[0], p[1], p[2], p[3], q[0], q[1], leaky, slope)
                         }
                     }
                 }
@@ -234,4 +204,22 @@ extension Tensor {
         }
         return (out, Tensor(mean), Tensor(variance))
     }
+}
+
+/// Per-channel vectors kept at fixed addresses for the C kernels while a closure (a backward)
+/// holds them: vector k at `self[k]`.
+final class ChannelVectors: @unchecked Sendable {
+    let values: [[Float]]
+    private let storage: UnsafeMutablePointer<Float>
+    private let width: Int
+
+    init(_ vectors: [Float]...) {
+        values = vectors
+        width = vectors.first?.count ?? 0
+        storage = .allocate(capacity: Swift.max(1, vectors.count * width))
+        for (k, v) in vectors.enumerated() { (storage + k * width).initialize(from: v, count: width) }
+    }
+    deinit { storage.deallocate() }
+
+    subscript(k: Int) -> UnsafeMutablePointer<Float> { storage + k * width }
 }

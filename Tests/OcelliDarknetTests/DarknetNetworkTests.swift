@@ -107,6 +107,21 @@ import OcelliTestSupport
         }
     }
 
+    /// The batch statistics stay exact when the mean is far larger than the spread (the sums are
+    /// taken relative to a shift), and the unbiased variance is Darknet's.
+    @Test func trainingBatchNormStatisticsWithLargeMean() {
+        let x = TestData.uniform([4, 33, 29, 8], seed: 11, scale: 0.5) + 1000
+        let (_, mean, variance) = Tensor.darknetBatchNormTraining(x, scale: Tensor.ones([8]), offset: Tensor.zeros([8]))
+        let rows = x.count / 8
+        for j in 0..<8 {
+            let values = (0..<rows).map { Double(x.scalars[$0 * 8 + j]) }
+            let m = values.reduce(0, +) / Double(rows)
+            let v = values.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(rows - 1)
+            #expect(abs(Double(mean.scalars[j]) - m) < 1e-4, "channel \(j): mean \(mean.scalars[j]) vs \(m)")
+            #expect(abs(Double(variance.scalars[j]) - v) / v < 1e-4, "channel \(j): variance \(variance.scalars[j]) vs \(v)")
+        }
+    }
+
     /// A conv layer in training mode updates Darknet's rolling statistics and, at inference, equals
     /// the folded convolution.
     @Test func convolutionalInferenceEqualsUnfolded() throws {

@@ -108,6 +108,22 @@ int ocelli_conv_filter_grad_small(const float *x, long H, long W, long C,
 /// bottom[2px][c], bottom[2px+1][c]) for px < pw, c < C.
 void ocelli_maxpool2x2_rows(const float *top, const float *bottom, float *dst, long pw, long C);
 
+/// Darknet's batch normalization in training (batchnorm.c), x as [rows][C], rows r0..<r1:
+/// ocelli_bn_sums adds Σ(x − shift) and Σ(x − shift)² per channel into s1, s2 (scratch: 2·C floats);
+/// ocelli_bn_apply writes y = (x − mean)·mul + beta, then leaky (y ≤ 0 → y·slope) when `leaky`;
+/// ocelli_bn_backward_sums adds Σg and Σg·x̂ into sg, sgx (scratch: 2·C floats), where g is dy
+/// times the leaky derivative at that y and x̂ = (x − mean)·invS;
+/// ocelli_bn_backward_dx writes dx = mul·(g − dBetaM) − x̂·b.
+void ocelli_bn_sums(const float *x, long r0, long r1, long C, const float *shift, float *scratch, double *s1, double *s2);
+void ocelli_bn_apply(const float *x, float *y, long r0, long r1, long C, const float *mean, const float *mul,
+                     const float *beta, int leaky, float slope);
+void ocelli_bn_backward_sums(const float *x, const float *dy, long r0, long r1, long C, const float *mean,
+                             const float *mul, const float *beta, const float *invS, int leaky, float slope,
+                             float *scratch, double *sg, double *sgx);
+void ocelli_bn_backward_dx(const float *x, const float *dy, float *dx, long r0, long r1, long C, const float *mean,
+                           const float *mul, const float *beta, const float *invS, const float *dBetaM,
+                           const float *b, int leaky, float slope);
+
 #ifdef __cplusplus
 }
 #endif

@@ -33,6 +33,9 @@ struct BenchDetect: ParsableCommand {
     @Option(name: .customLong("train-batch"), help: "Also time training steps (forward in training mode + backward of a mean-square loss on the heads; the YOLO loss itself is cheap next to them) with this batch size; 0 skips.")
     var trainBatch: Int = 0
 
+    @Option(name: .customLong("train-steps"), help: "Timed training steps after one warm-up step (the median is reported).")
+    var trainSteps: Int = 3
+
     @OptionGroup var threadOptions: ThreadOptions
 
     @Flag(help: "Also time each layer alone (best of 5, batch 1, on random inputs of its shape).")
@@ -42,7 +45,9 @@ struct BenchDetect: ParsableCommand {
     var json: Bool { output.json }
 
     func run() throws {
-        guard repeats >= 1, images >= 1, batch >= 1 else { throw ValidationError("--repeats, --images and --batch must be at least 1") }
+        guard repeats >= 1, images >= 1, batch >= 1, trainSteps >= 1, trainBatch >= 0 else {
+            throw ValidationError("--repeats, --images, --batch and --train-steps must be at least 1, --train-batch at least 0")
+        }
         threadOptions.apply()
         let network = try DarknetNetwork(cfg: BundledData.cfgNamed(cfg) ?? cfg, width: size, height: size)
         if let weights { try network.loadWeights(weights) }
@@ -90,7 +95,7 @@ struct BenchDetect: ParsableCommand {
             }
             step()
             var steps: [Double] = []
-            for _ in 0..<3 {
+            for _ in 0..<trainSteps {
                 let t = now()
                 step()
                 steps.append(now() - t)
