@@ -53,16 +53,26 @@ public struct DarknetDataFile: Equatable, Sendable {
     }
 
     /// The training set (and the validation set when `valid=` is given), named by `names=`.
-    public func datasets() throws -> (train: DetectionDataset, valid: DetectionDataset?) {
+    /// - Parameter skipping: leave out the images whose files are at fault and pass their errors
+    ///   here (see `DetectionDataset.load`), as a training run wants; nil throws the first.
+    public func datasets(skipping: ((Error) -> Void)? = nil) throws -> (train: DetectionDataset, valid: DetectionDataset?) {
         let names = try self.names.map { try ClassNames.read($0) }
         if let names, names.count != classes {
             throw DarknetError(file: file, "names=\(self.names!) has \(names.count) names for classes=\(classes)")
         }
         func load(_ list: String) throws -> DetectionDataset {
-            var set = try DetectionDataset.load(URL(fileURLWithPath: list), format: .yolo)
-            for image in set.images { for o in image.objects where o.classIndex >= classes || o.classIndex < 0 {
-                throw DarknetError(file: list, "\(image.file.path) has class \(o.classIndex); \(file) says classes=\(classes)")
-            } }
+            var set = try DetectionDataset.load(URL(fileURLWithPath: list), format: .yolo, skipping: skipping)
+            var inRange: [AnnotatedImage] = []
+            for image in set.images {
+                if let o = image.objects.first(where: { $0.classIndex >= classes || $0.classIndex < 0 }) {
+                    let error = DarknetError(file: list, "\(image.file.path) has class \(o.classIndex); \(file) says classes=\(classes)")
+                    guard let skipping else { throw error }
+                    skipping(error)
+                } else {
+                    inRange.append(image)
+                }
+            }
+            set.images = inRange
             let named = names ?? (0..<classes).map(String.init)
             set.classNames = named
             for i in set.images.indices { for j in set.images[i].objects.indices {

@@ -125,6 +125,7 @@ struct DarknetSectionBuilder {
     private func reorg() throws -> BuiltSection {
         let x = try image()
         let stride = try section.int("stride", 1)
+        guard (1...64).contains(stride) else { throw err("stride must be between 1 and 64, got \(stride)") }
         guard try section.int("reverse", 0) == 0, try section.int("flatten", 0) == 0, try section.int("extra", 0) == 0 else {
             throw err("only the forward reorg is supported (reverse, flatten and extra must be 0)")
         }

@@ -33,6 +33,10 @@ public final class DarknetTrainer {
     private var pass = 0
     private var cursor = 0
     private let seed: UInt64
+    /// Loads the batches ahead of the step, in order, on a thread of its own.
+    private var prefetcher: BatchPrefetcher?
+
+    deinit { prefetcher?.stop() }
 
     /// One iteration's numbers, as Darknet prints them.
     public struct Iteration: Sendable {
@@ -114,14 +118,24 @@ public final class DarknetTrainer {
         }
     }
 
-    /// The next mini-batch, going on to the next pass at the end of one.
+    /// The next mini-batch, going on to the next pass at the end of one. A batch whose images
+    /// all fail to load is skipped with a warning (the loader warns for each image); a whole pass
+    /// of them is an error.
     private func nextBatch() throws -> DetectionBatch {
-        if cursor >= loader.batchesPerEpoch { cursor = 0; pass += 1 }
-        defer { cursor += 1 }
-        guard let b = try loader.batch(cursor, epoch: pass) else {
-            throw DarknetError(file: network.config.file, "every image of batch \(cursor) of pass \(pass) was unreadable (see the warnings)")
+        for _ in 0..<loader.batchesPerEpoch {
+            if cursor >= loader.batchesPerEpoch { cursor = 0; pass += 1 }
+            let queue: BatchPrefetcher
+            if let p = prefetcher, p.next == (pass, cursor) { queue = p } else {
+                prefetcher?.stop()
+                queue = BatchPrefetcher(loader: loader, pass: pass, cursor: cursor)
+                prefetcher = queue
+            }
+            let position = (pass, cursor)
+            cursor += 1
+            if let b = try queue.take() { return b }
+            loader.warningHandler("every image of batch \(position.1) of pass \(position.0) failed to load: batch skipped")
         }
-        return b
+        throw DarknetError(file: network.config.file, "no image of a whole pass over the training set could be loaded (see the warnings)")
     }
 
     /// One Darknet iteration: `batch` images in `subdivisions` passes, one update.
@@ -152,10 +166,7 @@ public final class DarknetTrainer {
     /// mAP@0.5 (VOC all-point) of the network on `images` (Darknet's `validate_detector_map`
     /// thresholds: detections above 0.005, NMS 0.45), letterboxed.
     public func validationMAP50(_ dataset: DetectionDataset, batch: Int = 4) throws -> Double {
-        let detections = try network.detect(images: dataset.images, threshold: 0.005, nmsThreshold: 0.45, fit: .letterbox, batch: batch)
-        let result = try MeanAveragePrecision.evaluate(detections: detections, images: dataset.images, classNames: dataset.classNames,
-                                                       metric: .voc, iouThreshold: 0.5)
-        return result.map
+        try network.validationMAP50(dataset, batch: batch)
     }
 
     /// Writes the weights as Darknet `.weights` (with `seen`), atomically.
@@ -192,5 +203,70 @@ public final class DarknetTrainer {
         pass = try int("pass"); cursor = try int("cursor")
         averageLoss = metadata["average_loss"].flatMap { UInt32($0) }.map { Float(bitPattern: $0) }
         try network.model.restoreOptimizerState(tensors, path: path)
+    }
+}
+
+/// Loads a loader's batches in order — pass by pass from a starting (pass, batch) — on a thread
+/// of its own, a few ahead of the consumer, so that a training step never waits for decoding and
+/// augmentation. Each batch depends only on its position and the loader's seed, so prefetching
+/// changes nothing in what is trained on.
+final class BatchPrefetcher: @unchecked Sendable {
+    private let loader: DetectionLoader
+    private let depth: Int
+    private let condition = NSCondition()
+    private var ready: [Int: Result<DetectionBatch?, Error>] = [:]
+    private var taken = 0, produced = 0
+    private var stopped = false
+    private let start: (pass: Int, cursor: Int)
+
+    init(loader: DetectionLoader, pass: Int, cursor: Int, depth: Int = 2) {
+        self.loader = loader; self.depth = Swift.max(1, depth); start = (pass, cursor)
+        let thread = Thread { [self] in produce() }
+        thread.name = "ocelli.trainer.prefetch"
+        thread.start()
+    }
+
+    /// The (pass, batch) that `take` returns next.
+    var next: (Int, Int) {
+        condition.lock(); defer { condition.unlock() }
+        return position(taken)
+    }
+
+    private func position(_ k: Int) -> (Int, Int) {
+        let flat = start.cursor + k
+        return (start.pass + flat / loader.batchesPerEpoch, flat % loader.batchesPerEpoch)
+    }
+
+    private func produce() {
+        while true {
+            condition.lock()
+            while !stopped && produced - taken >= depth { condition.wait() }
+            if stopped { condition.unlock(); return }
+            let k = produced
+            condition.unlock()
+            let (pass, cursor) = position(k)
+            let result = Result { try loader.batch(cursor, epoch: pass) }
+            condition.lock()
+            ready[k] = result
+            produced += 1
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
+    /// The next batch in order (nil: all its images failed to load), waiting for it if needed.
+    func take() throws -> DetectionBatch? {
+        condition.lock()
+        while ready[taken] == nil { condition.wait() }
+        let result = ready.removeValue(forKey: taken)!
+        taken += 1
+        condition.broadcast()
+        condition.unlock()
+        return try result.get()
+    }
+
+    /// Ends the thread after the batch it is loading.
+    func stop() {
+        condition.lock(); stopped = true; condition.broadcast(); condition.unlock()
     }
 }

@@ -124,7 +124,9 @@ final class ProgressLogger: Callback {
 public enum MonitorMode: Sendable { case auto, min, max }
 
 func improves(_ mode: MonitorMode, monitor: String) -> (Float, Float, Float) -> Bool {
-    let isMax = mode == .max || (mode == .auto && (monitor.hasSuffix("accuracy") || monitor.hasSuffix("auc")))
+    // Keras' auto mode maximises accuracies and AUCs; detection's mAP ("val_map50", "map") too.
+    let name = monitor.lowercased()
+    let isMax = mode == .max || (mode == .auto && (name.hasSuffix("accuracy") || name.hasSuffix("auc") || name.contains("map")))
     return isMax ? { current, best, delta in current - delta > best } : { current, best, delta in current + delta < best }
 }
 

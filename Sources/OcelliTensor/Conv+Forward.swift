@@ -7,6 +7,11 @@ extension Tensor {
     static func convForward(_ x: [Float], _ w: [Float], _ bias: [Float]?, _ g: ConvGeometry,
                             _ algorithm: ConvolutionAlgorithm, activation: FusedActivation = .linear) -> [Float] {
         let algo = algorithm == .automatic ? automaticAlgorithm(g) : algorithm
+        if algorithm == .automatic, let t = winogradTile(g) {
+            // Deep 3x3 stride-1 layers in training (and the input gradients of such layers,
+            // which are stride-1 convolutions too): Winograd, the filter transformed per call.
+            return winogradForward(x, t.transformFilter(w, channels: g.c, filters: g.o), bias, g, t, activation: activation)
+        }
         var out: [Float]
         if g.isPointwise && algorithm == .automatic && g.c > 64 {
             // Deep 1x1 layers: one GEMM. (Shallow ones go to the direct kernel, which reads the
@@ -227,6 +232,17 @@ extension Tensor {
         return Swift.min(rows, g.n * g.oh * g.ow)
     }
 
+    /// Output pixels per chunk of the filter gradient. Each chunk is one product
+    /// dW += colsᵀ · dY whose depth is the chunk's rows and which reads and writes all of dW, so
+    /// the chunks are tall — at least 510 rows unless their columns would pass 16 MB — or the
+    /// traffic of dW outweighs the arithmetic (12-row chunks on a 3x3x512→1024 layer moved
+    /// 40 MB per 12 rows). Fixed by the geometry alone, so the sums do not depend on the threads.
+    static func filterGradientChunkRows(_ g: ConvGeometry) -> Int {
+        let total = g.n * g.oh * g.ow
+        let tall = Swift.min(512, (4 << 20) / Swift.max(1, g.kdim)) / 6 * 6
+        return Swift.max(1, Swift.min(total, Swift.max(im2colChunkRows(g), tall)))
+    }
+
     /// Rows per chunk of the im2col forward: as `im2colChunkRows`, but tall chunks when the weights
     /// are large. (Each output row is one GEMM over the full K whatever the chunk, so the result
     /// does not depend on it; the filter gradient keeps the fixed chunks its partial sums need.)
@@ -294,9 +310,13 @@ extension Tensor {
     static func filterGradient(_ x: [Float], _ dy: [Float], _ g: ConvGeometry) -> [Float] {
         let kdim = g.kdim, wcount = kdim * g.o
         let total = g.n * g.oh * g.ow
-        let chunk = im2colChunkRows(g)
+        let chunk = filterGradientChunkRows(g)
         let chunks = (total + chunk - 1) / chunk
-        let partials = Swift.max(1, Swift.min(8, chunks, (16 << 20) / Swift.max(1, wcount)))
+        // Independent partial sums (added in order at the end): a power of two, so that two or
+        // four threads share them evenly; at most 64 MB of them.
+        let most = Swift.max(1, Swift.min(8, chunks, (16 << 20) / Swift.max(1, wcount)))
+        var partials = 1
+        while partials * 2 <= most { partials *= 2 }
         var acc = [Float](repeating: 0, count: partials * wcount)
         x.withUnsafeBufferPointer { xp in
             dy.withUnsafeBufferPointer { gp in

@@ -38,16 +38,13 @@ public final class PreparedConvolution: @unchecked Sendable {
     private var gemm: [PackedMatrix]?
     private var winograd: [Int: [PackedMatrix]] = [:]
 
-    /// Which tile size Winograd uses for a geometry, or nil for the other kernels: 3x3 stride-1
-    /// convolutions with at least 64 input and 32 output channels (measured: below that the
-    /// transforms cost more than they save); F(4, 3) on maps of 20 × 20 and
-    /// more, F(2, 3) below (fewer, smaller transformed filters where few tiles share them).
-    /// `OCELLI_WINOGRAD=0` turns it off everywhere (to compare kernels).
+    /// Whether this convolution may run by Winograd where `Tensor.winogradTile` chooses it (3x3
+    /// stride-1 layers with ≥ 64 input and ≥ 32 output channels). `OCELLI_WINOGRAD=0` turns it
+    /// off everywhere (to compare kernels).
     public var winogradEnabled = ProcessInfo.processInfo.environment["OCELLI_WINOGRAD"] != "0"
 
     func winogradTile(_ g: ConvGeometry) -> WinogradTransform? {
-        guard winogradEnabled, Tensor.winogradApplies(g), g.c >= 64, g.o >= 32 else { return nil }
-        return g.oh >= 20 && g.ow >= 20 ? .f4 : .f2
+        winogradEnabled ? Tensor.winogradTile(g) : nil
     }
 
     private func winogradWeights(_ t: WinogradTransform, _ g: ConvGeometry) -> [PackedMatrix] {

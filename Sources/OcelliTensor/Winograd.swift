@@ -1,4 +1,7 @@
-/// Winograd's minimal filtering for 3x3, stride-1 convolutions (Lavin & Gray 2016), for inference.
+import Foundation
+
+/// Winograd's minimal filtering for 3x3, stride-1 convolutions (Lavin & Gray 2016): inference,
+/// and in training the forward pass and the input gradient (itself a stride-1 convolution).
 ///
 /// F(m×m, 3×3) computes an m×m block of outputs from an (m+2)×(m+2) block of input with (m+2)²
 /// multiplications per channel pair instead of 9m²: the filter becomes U = G g Gᵀ, each input tile
@@ -98,6 +101,18 @@ extension Tensor {
     /// Whether Winograd applies: 3x3, stride 1, no dilation, no groups.
     static func winogradApplies(_ g: ConvGeometry) -> Bool {
         g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.groups == 1
+    }
+
+    /// `OCELLI_WINOGRAD=0` turns Winograd off everywhere (to compare kernels).
+    static let winogradAllowed = ProcessInfo.processInfo.environment["OCELLI_WINOGRAD"] != "0"
+
+    /// The tile Winograd uses for a geometry, or nil for the other kernels: 3x3 stride-1
+    /// convolutions with at least 64 input and 32 output channels (measured: below that the
+    /// transforms cost more than they save); F(4, 3) on maps of 20 × 20 and more, F(2, 3) below
+    /// (fewer, smaller transformed filters where few tiles share them).
+    static func winogradTile(_ g: ConvGeometry) -> WinogradTransform? {
+        guard winogradAllowed, winogradApplies(g), g.c >= 64, g.o >= 32 else { return nil }
+        return g.oh >= 20 && g.ow >= 20 ? .f4 : .f2
     }
 
     /// Inference convolution by Winograd F(m, 3) with filters transformed by `t.transformFilter`.

@@ -42,8 +42,8 @@ struct Train: ParsableCommand {
         let dataURL = URL(fileURLWithPath: data)
         let trainSet: DetectionDataset, valSet: DetectionDataset?
         do {
-            trainSet = try DetectionDataset.load(dataURL, split: trainSplit)
-            valSet = valSplit == "none" ? nil : try DetectionDataset.load(dataURL, split: valSplit)
+            trainSet = try DetectionDataset.load(dataURL, split: trainSplit, skipping: TrainingFlags.warnSkipped(trainSplit))
+            valSet = valSplit == "none" ? nil : try DetectionDataset.load(dataURL, split: valSplit, skipping: TrainingFlags.warnSkipped(valSplit))
         } catch { throw failure("\(error)") }
         try training.train(cfg: cfg, weights: weights, trainSet: trainSet, valSet: valSet, backup: backup)
     }
@@ -77,7 +77,7 @@ struct DetectorTrain: ParsableCommand {
         let file: DarknetDataFile, sets: (train: DetectionDataset, valid: DetectionDataset?)
         do {
             file = try DarknetDataFile.load(data)
-            sets = try file.datasets()
+            sets = try file.datasets(skipping: TrainingFlags.warnSkipped("train/valid"))
         } catch { throw failure("\(error)") }
         try training.train(cfg: cfg, weights: weights, trainSet: sets.train, valSet: sets.valid, backup: file.backup)
     }
@@ -115,9 +115,28 @@ struct TrainingFlags: ParsableArguments {
     @Flag(help: "Continue an interrupted run from BACKUP/<cfg>_last.weights and its .state.safetensors (momentum, position in the data): the same weights as a run that was never interrupted (same --seed and --threads).")
     var resume = false
 
+    @Option(help: "Progress: darknet (Darknet's line per iteration and each head's statistics) or keras (one progress bar with the ETA, a line at each validation).")
+    var progress: ProgressStyle = .darknet
+
+    @Option(help: "EarlyStopping on the validation mAP: stop when it has not improved for this many validations in a row (the best weights stay in BACKUP/<cfg>_best.weights).")
+    var patience: Int?
+
+    @Option(help: "TensorBoard: write an event file in this folder (loss, avg_loss and learning_rate each iteration, map50 at each validation).")
+    var tensorboard: String?
+
+    @Option(help: "CSVLogger: one row per validation (iteration, avg_loss, loss, learning_rate, map50, seconds) to this file (appended to with --resume).")
+    var csv: String?
+
     @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var output: JSONOutput
     var json: Bool { output.json }
+
+    enum ProgressStyle: String, ExpressibleByArgument, CaseIterable { case darknet, keras }
+
+    /// Prints a warning for each image a data set leaves out (its files are at fault).
+    static func warnSkipped(_ split: String) -> (Error) -> Void {
+        { error in printError("warning: \(error); image left out of '\(split)'") }
+    }
 
     func check() throws {
         threadOptions.apply()
@@ -127,6 +146,7 @@ struct TrainingFlags: ParsableArguments {
         guard (1...64).contains(workers) else { throw ValidationError("--workers must be between 1 and 64, got \(workers)") }
         if let freeze, freeze < 0 { throw ValidationError("--freeze must be at least 0, got \(freeze)") }
         if resume && clear { throw ValidationError("--resume continues the schedule; --clear restarts it: give one of them") }
+        if let patience, patience < 1 { throw ValidationError("--patience must be at least 1, got \(patience)") }
     }
 
     func train(cfg: String, weights: String?, trainSet: DetectionDataset, valSet: DetectionDataset?, backup: String) throws {
@@ -166,44 +186,77 @@ struct TrainingFlags: ParsableArguments {
         }
         let every = mapEvery ?? max(1, trainer.maxBatches / 10)
         var lossHistory: [(Int, Float)] = [], mapHistory: [(Int, Double)] = []
-        var best: Double?, written: [String: String] = [:]
+        var best: Double?, bestIteration = 0, validationsSinceBest = 0, written: [String: String] = [:]
         var lastLoss: Float = 0
         let start = Date()
         let firstImages = Int(clamping: network.seen), firstIteration = trainer.iteration
+        let keras = progress == .keras
+        let barOnTerminal = keras && isatty(json ? STDERR_FILENO : STDOUT_FILENO) != 0
+        var log: TrainingLog
+        do {
+            log = try TrainingLog(tensorboard: tensorboard, csv: csv, append: resume)
+        } catch { throw failure("\(error)") }
         do {
             while trainer.iteration < trainer.maxBatches {
                 let r = try trainer.step()
                 lastLoss = r.averageLoss
                 lossHistory.append((r.iteration, r.averageLoss))
-                for (k, s) in r.statistics.enumerated() {
-                    say(String(format: "Region %d Avg IOU: %f, Class: %f, Obj: %f, No Obj: %f, .5R: %f, .75R: %f,  count: %d",
-                               network.heads[k].layerIndex, s.averageIoU, s.classProbability, s.objectness, s.noObjectness,
-                               s.recall50, s.recall75, s.count))
-                }
-                // AlexeyAB's ending: the time left at the mean pace so far.
+                try log.iteration(r)
                 let done = r.iteration - firstIteration, elapsed = Date().timeIntervalSince(start)
-                let left = done > 0 ? elapsed / Double(done) * Double(trainer.maxBatches - r.iteration) / 3600 : 0
-                say(r.darknetLine + String(format: ", %.3f hours left", left))
+                let secondsPerIteration = done > 0 ? elapsed / Double(done) : 0
+                let validates = r.iteration % every == 0 || r.iteration >= trainer.maxBatches
+                let logs: [String: Float] = ["loss": r.loss, "avg_loss": r.averageLoss, "learning_rate": r.learningRate]
+                if keras {
+                    // Keras' bar: the counter, the ETA at the mean pace so far, the logs.
+                    let line = ProgressLine.format(current: r.iteration, target: trainer.maxBatches,
+                                                   elapsed: secondsPerIteration * Double(r.iteration), logs: logs,
+                                                   final: false, color: barOnTerminal)
+                    if barOnTerminal {
+                        writeProgress("\r" + line + "\u{1b}[K" + (validates ? "\n" : ""))
+                    } else if validates {
+                        say(line)
+                    }
+                } else {
+                    for (k, s) in r.statistics.enumerated() {
+                        say(String(format: "Region %d Avg IOU: %f, Class: %f, Obj: %f, No Obj: %f, .5R: %f, .75R: %f,  count: %d",
+                                   network.heads[k].layerIndex, s.averageIoU, s.classProbability, s.objectness, s.noObjectness,
+                                   s.recall50, s.recall75, s.count))
+                    }
+                    // AlexeyAB's ending: the time left at the mean pace so far.
+                    let left = secondsPerIteration * Double(trainer.maxBatches - r.iteration) / 3600
+                    say(r.darknetLine + String(format: ", %.3f hours left", left))
+                }
                 guard r.loss.isFinite else {
                     written["last"] = try save("last")
                     throw failure("the loss is \(r.loss) at iteration \(r.iteration): training diverged (lower the learning rate or raise burn_in); the weights so far are in \(written["last"]!)")
                 }
-                if r.iteration % every == 0 || r.iteration >= trainer.maxBatches {
+                if validates {
                     written["last"] = try save("last")
+                    var map: Double?
                     if let valSet {
                         let m = try trainer.validationMAP50(valSet)
+                        map = m
                         mapHistory.append((r.iteration, m))
                         say(String(format: "mean average precision (mAP@0.50) = %.4f on %d images", m, valSet.images.count))
                         if best == nil || m > best! {
-                            best = m
+                            best = m; bestIteration = r.iteration; validationsSinceBest = 0
                             written["best"] = try save("best")
                             say("New best mAP: saved \(written["best"]!)")
+                        } else {
+                            validationsSinceBest += 1
                         }
                     }
+                    try log.validation(r, map: map, seconds: Date().timeIntervalSince(start))
                     try SVGChart.write(Self.chart(loss: lossHistory, map: mapHistory, title: stem), to: (backup as NSString).appendingPathComponent("chart.svg"))
+                    if let patience, validationsSinceBest >= patience, r.iteration < trainer.maxBatches {
+                        say(String(format: "Early stopping at iteration %d: the mAP has not improved for %d validations (best %.4f at iteration %d)",
+                                   r.iteration, patience, best ?? 0, bestIteration))
+                        break
+                    }
                 }
             }
             written["final"] = try save("final")
+            try log.close()
         } catch let e as ExitCode { throw e } catch { throw failure("\(error)") }
         let seconds = Date().timeIntervalSince(start)
         let images = Int(clamping: network.seen) - firstImages
@@ -216,6 +269,11 @@ struct TrainingFlags: ParsableArguments {
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         }
+    }
+
+    /// Keras' progress bar on a terminal: no newline, flushed.
+    func writeProgress(_ s: String) {
+        if json { printError(s, terminator: "") } else { print(s, terminator: ""); fflush(stdout) }
     }
 
     /// Darknet's chart: the average loss over iterations and the validation mAP@0.5 points.
@@ -234,5 +292,58 @@ struct TrainingFlags: ParsableArguments {
                            right.px(Double(i)), right.py(m), SVGChart.color(3), i, m)
         }
         return SVGChart.document(width: 960, height: 320, body: body)
+    }
+}
+
+/// The run's TensorBoard events (`--tensorboard`) and CSV rows (`--csv`).
+struct TrainingLog {
+    let events: TensorBoardEventWriter?
+    let csv: FileHandle?
+    let csvPath: String?
+
+    init(tensorboard: String?, csv: String?, append: Bool) throws {
+        events = try tensorboard.map { try TensorBoardEventWriter(logDirectory: $0) }
+        csvPath = csv
+        if let csv {
+            if !(append && FileManager.default.fileExists(atPath: csv)) {
+                let header = "iteration,avg_loss,loss,learning_rate,map50,seconds\n"
+                guard FileManager.default.createFile(atPath: csv, contents: Data(header.utf8)) else {
+                    throw FileFormatError(csv, "cannot create the CSV log (does its folder exist and can it be written?)")
+                }
+            }
+            guard let handle = FileHandle(forWritingAtPath: csv) else {
+                throw FileFormatError(csv, "cannot open the CSV log for writing")
+            }
+            handle.seekToEndOfFile()
+            self.csv = handle
+        } else {
+            self.csv = nil
+        }
+    }
+
+    /// TensorBoard's per-iteration scalars.
+    func iteration(_ r: DarknetTrainer.Iteration) throws {
+        guard let events else { return }
+        let step = Int64(r.iteration)
+        try events.scalar("loss", r.loss, step: step)
+        try events.scalar("avg_loss", r.averageLoss, step: step)
+        try events.scalar("learning_rate", r.learningRate, step: step)
+    }
+
+    /// At each validation: the mAP, a flush of the events, a CSV row.
+    func validation(_ r: DarknetTrainer.Iteration, map: Double?, seconds: Double) throws {
+        if let map { try events?.scalar("map50", Float(map), step: Int64(r.iteration)) }
+        try events?.flush()
+        if let csv {
+            let row = "\(r.iteration),\(r.averageLoss),\(r.loss),\(r.learningRate),\(map.map { String($0) } ?? ""),\(String(format: "%.1f", seconds))\n"
+            do { try csv.write(contentsOf: Data(row.utf8)) } catch {
+                throw FileFormatError(csvPath ?? "CSV log", "cannot append a row: \(error.localizedDescription)")
+            }
+        }
+    }
+
+    func close() throws {
+        try events?.close()
+        try csv?.close()
     }
 }

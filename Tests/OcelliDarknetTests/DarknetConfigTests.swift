@@ -52,5 +52,9 @@ import OcelliTestSupport
         #expect(activation.contains("bad.cfg:6") && activation.contains("activation"), "\(activation)")
         let yolo = message("[net]\nwidth=32\nheight=32\nchannels=3\n[convolutional]\nfilters=10\n[yolo]\nclasses=80\nnum=1\nanchors=1,1\n")
         #expect(yolo.contains("bad.cfg:7") && yolo.contains("85"), "\(yolo)")
+        for stride in ["0", "-2", "1000"] {
+            let reorg = message("[net]\nwidth=32\nheight=32\nchannels=4\n[reorg]\nstride=\(stride)\n")
+            #expect(reorg.contains("bad.cfg:5") && reorg.contains("stride must be between 1 and 64"), "\(reorg)")
+        }
     }
 }

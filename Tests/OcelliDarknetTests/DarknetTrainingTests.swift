@@ -93,6 +93,38 @@ import OcelliTestSupport
         }
     }
 
+    /// The Keras path: the validation mAP in fit's logs, EarlyStopping and ModelCheckpoint on it.
+    @Test func fitMonitorsTheValidationMAP() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ocelli-yolo-map-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let digits = try DigitsDetection.Digits()
+        try DigitsDetection.write(split: .train, count: 16, seed: 4, digits: digits, to: directory)
+        try DigitsDetection.write(split: .val, count: 4, seed: 5, digits: digits, to: directory)
+        let train = try DetectionDataset.load(directory, split: "train"), val = try DetectionDataset.load(directory, split: "val")
+        let loader = DetectionLoader(dataset: train, batchSize: 8, inputSize: 64, seed: 1, prefetch: 0)
+        try RandomSeed.withSeed(5) {
+            let network = try DarknetNetwork(config: DarknetConfig(text: Self.tinyDigitsCfg, file: "tiny-digits.cfg"))
+            network.model.compile(optimizer: .adam(learningRate: 3e-3), loss: try network.yoloLoss())
+            let map = DetectionMAP(network: network, dataset: val)
+            let stopping = EarlyStopping(monitor: "val_map50", patience: 1)
+            let best = directory.appendingPathComponent("best.safetensors").path
+            let checkpoint = ModelCheckpoint(path: best, monitor: "val_map50", saveBestOnly: true)
+            let history = try network.model.fit(loader, epochs: 4, callbacks: [map, stopping, checkpoint], verbose: .silent)
+            let maps = try #require(history.history["val_map50"])
+            #expect(maps.count == history.history["loss"]!.count && maps.count == map.history.count)
+            #expect(maps.allSatisfy { $0 >= 0 && $0 <= 1 })
+            #expect(zip(maps, map.history).allSatisfy { $0 == Float($1.map) })
+            // Maximised (auto mode knows mAP): a new best is saved, a worse one is not.
+            var top: Float = -1, saves = 0, since = 0, stopped: Int?
+            for (k, m) in maps.enumerated() {
+                if m > top { top = m; saves += 1; since = 0 } else { since += 1 }
+                if since >= 1 && k > 0 { stopped = k; break }
+            }
+            #expect(checkpoint.savedPaths.count == saves && FileManager.default.fileExists(atPath: best))
+            #expect(stopping.stoppedEpoch == (stopped ?? 0), "\(maps)")
+        }
+    }
+
     @Test func lossOptionsComeFromTheCfgAndAreChecked() throws {
         let v2 = try DarknetNetwork(cfg: TestFiles.cfg("yolov2-voc.cfg"))
         let loss = try v2.yoloLoss()
@@ -309,6 +341,101 @@ import OcelliTestSupport
         #expect(bad.status != 0 && bad.error.contains("--max-batches must be at least 1"), "\(bad.error)")
         let missing = try OcelliExecutable.run(["train", "--cfg", cfg, "--data", directory.appendingPathComponent("nope").path, "--backup", backup])
         #expect(missing.status != 0 && missing.error.contains("nope"), "\(missing.error)")
+    }
+
+    /// AlexeyAB's recipe with damaged samples: each is left out with a warning naming its file
+    /// (and line), an empty label file is a negative image, and training runs on the rest.
+    @Test func badSamplesAreLeftOutWithClearWarnings() throws {
+        let (directory, train) = try DarknetTrainerTests.digits(16)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        guard case .success = OcelliExecutable.path else {
+            if case .failure(let missing) = OcelliExecutable.path { Issue.record("\(missing)") }
+            return
+        }
+        // Darknet's layout: JPEGImages/x.png → labels/x.txt, a list of image paths, a .data file.
+        let labels = directory.appendingPathComponent("labels")
+        try FileManager.default.createDirectory(at: labels, withIntermediateDirectories: true)
+        var list: [String] = []
+        for image in train.images {
+            let w = Double(image.width), h = Double(image.height)
+            let text = image.objects.map { o in
+                String(format: "%d %.6f %.6f %.6f %.6f\n", o.classIndex, (o.xmin + o.xmax) / 2 / w, (o.ymin + o.ymax) / 2 / h, o.width / w, o.height / h)
+            }.joined()
+            try text.write(to: labels.appendingPathComponent(image.id + ".txt"), atomically: true, encoding: .utf8)
+            list.append(image.file.path)
+        }
+        func label(_ k: Int) -> URL { labels.appendingPathComponent(train.images[k].id + ".txt") }
+        func append(_ k: Int, _ line: String) throws {
+            let text = try String(contentsOf: label(k), encoding: .utf8) + line + "\n"
+            try text.write(to: label(k), atomically: true, encoding: .utf8)
+        }
+        try append(0, "12 0.5 0.5 0.1 0.1")                      // class out of range
+        try append(1, "3 0.5 abc 0.1 0.1")                        // not a number
+        try append(2, "3 1.7 1.8 0.1 0.1")                        // outside the image
+        try FileManager.default.removeItem(at: label(3))         // no label file
+        try "".write(to: label(4), atomically: true, encoding: .utf8)   // a negative: allowed
+        try Data("not an image".utf8).write(to: train.images[5].file)   // unreadable image
+        list.append(directory.appendingPathComponent("JPEGImages/missing.png").path)   // no such image
+        let listFile = directory.appendingPathComponent("train.txt")
+        try (list.joined(separator: "\n") + "\n").write(to: listFile, atomically: true, encoding: .utf8)
+        let data = directory.appendingPathComponent("obj.data")
+        try "classes = 10\ntrain = \(listFile.path)\nnames = \(directory.appendingPathComponent("labels.txt").path)\nbackup = \(directory.appendingPathComponent("backup").path)\n"
+            .write(to: data, atomically: true, encoding: .utf8)
+        let cfg = directory.appendingPathComponent("tiny.cfg").path
+        try DarknetTrainerTests.cfg.replacingOccurrences(of: "batch=8\nsubdivisions=2", with: "batch=4\nsubdivisions=1")
+            .write(toFile: cfg, atomically: true, encoding: .utf8)
+        let r = try OcelliExecutable.run(["detector", "train", data.path, cfg, "--max-batches", "2", "--threads", "1", "--json"])
+        #expect(r.status == 0, "exit \(r.status): \(r.error)")
+        let warnings = r.error.split(separator: "\n").filter { $0.hasPrefix("warning: ") }.map(String.init)
+        let expected = [(label(0).lastPathComponent + ":", "class 12 is out of range"), (label(1).lastPathComponent + ":", "'abc' is not a number"),
+                        (label(2).lastPathComponent + ":", "outside"), (label(3).lastPathComponent, "no label file"),
+                        (train.images[5].file.lastPathComponent, "unknown image format"), ("missing.png", "no such file")]
+        for (file, words) in expected {
+            #expect(warnings.contains { $0.contains(file) && $0.contains(words) }, "no warning naming \(file) (\(words)): \(warnings)")
+        }
+        #expect(warnings.count == expected.count, "\(warnings)")
+        // Line numbers: the bad line is the last of each label file.
+        let lines0 = try String(contentsOf: label(0), encoding: .utf8).split(separator: "\n").count
+        #expect(warnings.contains { $0.contains("\(label(0).lastPathComponent):\(lines0):") }, "\(warnings)")
+        #expect(r.error.contains("11 training images"), "16 + 1 listed, 6 left out, the negative kept: \(r.error)")
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("backup/tiny_final.weights").path))
+    }
+
+    /// The Keras side of the command: a progress bar with the ETA, EarlyStopping on the mAP
+    /// (--patience), CSVLogger and TensorBoard files.
+    @Test func kerasProgressEarlyStoppingAndLogs() throws {
+        let (directory, _) = try DarknetTrainerTests.digits(8)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try DigitsDetection.write(split: .val, count: 2, seed: 5, digits: try DigitsDetection.Digits(), to: directory)
+        guard case .success = OcelliExecutable.path else {
+            if case .failure(let missing) = OcelliExecutable.path { Issue.record("\(missing)") }
+            return
+        }
+        let cfg = directory.appendingPathComponent("tiny.cfg").path
+        try DarknetTrainerTests.cfg.write(toFile: cfg, atomically: true, encoding: .utf8)
+        let csv = directory.appendingPathComponent("log.csv").path, events = directory.appendingPathComponent("tb").path
+        let r = try OcelliExecutable.run(["train", "--cfg", cfg, "--data", directory.path, "--max-batches", "6", "--map-every", "1",
+                                          "--patience", "2", "--progress", "keras", "--csv", csv, "--tensorboard", events,
+                                          "--backup", directory.appendingPathComponent("backup").path, "--threads", "1"])
+        #expect(r.status == 0, "exit \(r.status): \(r.error)")
+        #expect(r.output.contains("1/6 ━━━━") && r.output.contains(" - avg_loss: ") && r.output.contains(" - learning_rate: "), "\(r.output)")
+        #expect(!r.output.contains("Region "), "keras progress replaces Darknet's lines: \(r.output)")
+        let rows = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
+        #expect(rows.first == "iteration,avg_loss,loss,learning_rate,map50,seconds", "\(rows)")
+        // EarlyStopping's rule on the logged mAPs: stop after 2 validations without a new best.
+        let maps = rows.dropFirst().compactMap { $0.split(separator: ",", omittingEmptySubsequences: false).dropFirst(4).first.flatMap { Double($0) } }
+        var best = -1.0, since = 0, stop: Int?
+        for (k, m) in maps.enumerated() {
+            if m > best { best = m; since = 0 } else { since += 1 }
+            if since >= 2 && k + 1 < 6 { stop = k + 1; break }
+        }
+        #expect(maps.count == (stop ?? 6), "one row per validation up to the stop: \(rows)")
+        #expect(r.output.contains("Early stopping at iteration") == (stop != nil), "\(maps): \(r.output)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: events).filter { $0.hasPrefix("events.out.tfevents.") }
+        let read = try TensorBoardEvent.read(path: (events as NSString).appendingPathComponent(try #require(files.first)))
+        let tags = Set(read.flatMap { $0.scalars.map(\.tag) })
+        #expect(tags == ["loss", "avg_loss", "learning_rate", "map50"], "\(tags)")
+        #expect(read.flatMap(\.scalars).filter { $0.tag == "map50" }.count == maps.count)
     }
 }
 

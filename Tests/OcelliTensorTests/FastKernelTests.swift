@@ -180,6 +180,38 @@ import OcelliTestSupport
         }
     }
 
+    /// The filter gradient in tall chunks (≥ 510 rows; fewer when the columns would pass 16 MB)
+    /// with several partial sums, and the input gradient (by Winograd in the first and last
+    /// cases): against the reference, and bitwise the same on 1 and 2 threads.
+    @Test func filterGradientInTallChunksMatchesReference() {
+        let cases = [
+            ConvCase(x: [4, 20, 20, 64], w: [3, 3, 64, 32], padding: .same),    // 4 chunks of 510 rows, 4 partials
+            ConvCase(x: [3, 9, 8, 40], w: [1, 1, 40, 24]),                      // pointwise: the input rows themselves
+            ConvCase(x: [2, 7, 6, 1000], w: [3, 3, 1000, 8], padding: .same),   // 9000-wide columns: 462-row chunks
+            ConvCase(x: [2, 9, 9, 48], w: [3, 3, 48, 64], padding: .same),      // the input gradient by Winograd F(2, 3)
+        ]
+        for (i, c) in cases.enumerated() {
+            let x = Tensor.uniform(c.x, minimum: -1, maximum: 1, seed: UInt64(i + 900))
+            let w = Tensor.uniform(c.w, minimum: -1, maximum: 1, seed: UInt64(i + 950))
+            let p = referenceParams(c)
+            let ref = Reference.conv2d(x, w, bias: nil, p)
+            let dy = Tensor.uniform(ref.shape, minimum: -1, maximum: 1, seed: UInt64(i + 990))
+            let (rdx, rdw) = Reference.conv2dBackward(x, w, dy, p)
+            let tol = 2e-5 * Float(ref.count / c.w[3]).squareRoot() * 8
+            var previous: [Float]?
+            for threads in [1, 2] {
+                let xg = x.requiringGrad(), wg = w.requiringGrad()
+                Parallel.withThreadCount(threads) {
+                    Tensor.conv2d(xg, filter: wg, strides: c.stride, padding: c.padding, dilations: c.dilation).backward(dy)
+                }
+                #expect(wg.grad!.maxAbsDifference(rdw) <= tol, "case \(i) dFilter \(wg.grad!.maxAbsDifference(rdw))")
+                #expect(xg.grad!.maxAbsDifference(rdx) <= tol, "case \(i) dInput \(xg.grad!.maxAbsDifference(rdx))")
+                if let previous { #expect(wg.grad!.scalars == previous, "case \(i): thread count changed the bits") }
+                previous = wg.grad!.scalars
+            }
+        }
+    }
+
     /// The inference path (weights packed once, bias and activation fused) equals the reference
     /// convolution followed by the activation, on every case and on shapes that take the
     /// pointwise and large-weight im2col paths; a second call reuses the packed weights.

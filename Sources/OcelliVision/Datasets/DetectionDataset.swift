@@ -51,14 +51,22 @@ public struct DetectionDataset: Equatable, Sendable {
     ///   `ImageSets/Main/` when there is just one, else every XML in `Annotations/`); YOLO: the list file `<split>.txt` or the folder `images/<split>/`
     ///   (nil: `images/` or `JPEGImages/` whole); COCO: `annotations/instances_<split>*.json` or
     ///   `annotations/<split>.json` (nil: the only JSON file there).
+    /// - Parameter skipping: when given, an image whose own files are at fault (a label line that
+    ///   is not `class cx cy w h`, a class out of range, a box outside the image, an annotation
+    ///   that does not parse, an image header that cannot be read, a YOLO label file missing
+    ///   beside others that exist) is left out and its error passed here, as a training run wants;
+    ///   an empty label file is an image without objects (a negative), not an error. Errors of the
+    ///   data set as a whole (no such folder, an unreadable list) still throw. COCO reads one
+    ///   file and always throws.
     /// - Throws: `DatasetError` naming the file, line or object at fault; `ImageError` when an
     ///   image header (YOLO) cannot be read.
-    public static func load(_ url: URL, format: DetectionDatasetFormat? = nil, split: String? = nil) throws -> DetectionDataset {
+    public static func load(_ url: URL, format: DetectionDatasetFormat? = nil, split: String? = nil,
+                            skipping: ((Error) -> Void)? = nil) throws -> DetectionDataset {
         let url = url.standardizedFileURL
         let layout = try format ?? detectFormat(url)
         switch layout {
-        case .voc: return try VOCFormat.read(root: url, split: split)
-        case .yolo: return try YOLOFormat.read(url, split: split)
+        case .voc: return try VOCFormat.read(root: url, split: split, skipping: skipping)
+        case .yolo: return try YOLOFormat.read(url, split: split, skipping: skipping)
         case .coco: return try COCOFormat.read(url, split: split)
         }
     }

@@ -169,7 +169,7 @@ enum VOCFormat {
         return (AnnotatedImage(id: id, file: imageFile, width: width, height: height, objects: []), objects)
     }
 
-    static func read(root: URL, split: String?) throws -> DetectionDataset {
+    static func read(root: URL, split: String?, skipping: ((Error) -> Void)? = nil) throws -> DetectionDataset {
         let annotations = root.appendingPathComponent("Annotations")
         let images = root.appendingPathComponent("JPEGImages")
         guard DatasetFiles.isDirectory(annotations) else {
@@ -194,9 +194,18 @@ enum VOCFormat {
             ids = try DatasetFiles.files(in: annotations, extensions: ["xml"]).map { $0.deletingPathExtension().lastPathComponent }
         }
 
-        let parsed = try ids.map { id in
-            try readAnnotation(annotations.appendingPathComponent(id + ".xml"), id: id, imagesDirectory: images)
+        var parsed: [(image: AnnotatedImage, objects: [RawObject])] = []
+        var kept: [String] = []
+        for id in ids {
+            do {
+                parsed.append(try readAnnotation(annotations.appendingPathComponent(id + ".xml"), id: id, imagesDirectory: images))
+                kept.append(id)
+            } catch {
+                guard let skipping else { throw error }
+                skipping(error)
+            }
         }
+        ids = kept
         let labelsFile = root.appendingPathComponent("labels.txt")
         let classNames: [String]
         if DatasetFiles.isFile(labelsFile) {
@@ -207,12 +216,15 @@ enum VOCFormat {
         let index = Dictionary(classNames.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         var result: [AnnotatedImage] = []
         result.reserveCapacity(parsed.count)
-        for (id, entry) in zip(ids, parsed) {
+        images: for (id, entry) in zip(ids, parsed) {
             var image = entry.image
             for (k, raw) in entry.objects.enumerated() {
                 guard let c = index[raw.name] else {
-                    throw DatasetError(file: annotations.appendingPathComponent(id + ".xml").path, line: raw.line, location: "object \(k + 1)",
-                                       "class '\(raw.name)' is not in \(labelsFile.path) (\(classNames.count) names)")
+                    let error = DatasetError(file: annotations.appendingPathComponent(id + ".xml").path, line: raw.line, location: "object \(k + 1)",
+                                             "class '\(raw.name)' is not in \(labelsFile.path) (\(classNames.count) names)")
+                    guard let skipping else { throw error }
+                    skipping(error)
+                    continue images
                 }
                 var box = raw.box
                 box.classIndex = c

@@ -30,7 +30,7 @@ enum YOLOFormat {
         return (try? DatasetFiles.files(in: directory, extensions: ["names"]))?.first
     }
 
-    static func read(_ url: URL, split: String?) throws -> DetectionDataset {
+    static func read(_ url: URL, split: String?, skipping: ((Error) -> Void)? = nil) throws -> DetectionDataset {
         // (image path as written, the folder it is relative to)
         var entries: [(path: String, base: URL)] = []
         let folder: URL
@@ -61,6 +61,7 @@ enum YOLOFormat {
         images.reserveCapacity(entries.count)
         var labelFilesFound = 0
         var largestClass = -1
+        var missingLabels: [(image: String, label: String)] = []
         for entry in entries {
             let imageURL = resolve(entry.path, against: entry.base).standardizedFileURL
             var labelURL = resolve(labelPath(forImagePath: entry.path), against: entry.base)
@@ -69,15 +70,29 @@ enum YOLOFormat {
                 let beside = imageURL.deletingPathExtension().appendingPathExtension("txt")
                 if DatasetFiles.isFile(beside) { labelURL = beside }
             }
-            let size = try Image.size(ofFileAt: imageURL.path)
-            var image = AnnotatedImage(id: imageURL.deletingPathExtension().lastPathComponent, file: imageURL,
-                                       width: size.width, height: size.height, objects: [])
-            if DatasetFiles.isFile(labelURL) {
-                labelFilesFound += 1
-                image.objects = try readLabels(labelURL, width: size.width, height: size.height, classCount: classNames?.count)
+            do {
+                let size = try Image.size(ofFileAt: imageURL.path)
+                var image = AnnotatedImage(id: imageURL.deletingPathExtension().lastPathComponent, file: imageURL,
+                                           width: size.width, height: size.height, objects: [])
+                if DatasetFiles.isFile(labelURL) {
+                    labelFilesFound += 1
+                    image.objects = try readLabels(labelURL, width: size.width, height: size.height, classCount: classNames?.count)
+                } else if skipping != nil {
+                    missingLabels.append((entry.path, labelURL.path))
+                    continue
+                }
                 largestClass = max(largestClass, image.objects.map(\.classIndex).max() ?? -1)
+                images.append(image)
+            } catch {
+                guard let skipping else { throw error }
+                skipping(error)
             }
-            images.append(image)
+        }
+        // A missing label file is an error only when others exist (a folder of labels with gaps).
+        if let skipping, labelFilesFound > 0 {
+            for (image, label) in missingLabels {
+                skipping(DatasetError(file: label, "no label file for \(image) (an image without objects needs an empty one)"))
+            }
         }
         if labelFilesFound == 0 && !entries.isEmpty {
             throw DatasetError(file: url.path, "no label files found: for \(entries[0].path) looked for "
