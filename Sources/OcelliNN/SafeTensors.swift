@@ -15,12 +15,17 @@ public enum SafeTensors {
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
         while json.count % 8 != 0 { json.append(0x20) }  // pad with spaces to align the data
         var data = Data()
+        data.reserveCapacity(8 + json.count + offset)
         var n = UInt64(json.count).littleEndian
         withUnsafeBytes(of: &n) { data.append(contentsOf: $0) }
         data.append(json)
         for (_, t) in tensors {
             t.scalars.withUnsafeBufferPointer { p in
-                for v in p { var b = v.bitPattern.littleEndian; withUnsafeBytes(of: &b) { data.append(contentsOf: $0) } }
+                if 1.littleEndian == 1 {
+                    data.append(UnsafeRawBufferPointer(p).bindMemory(to: UInt8.self))   // already little-endian
+                } else {
+                    for v in p { var b = v.bitPattern.littleEndian; withUnsafeBytes(of: &b) { data.append(contentsOf: $0) } }
+                }
             }
         }
         return data

@@ -13,7 +13,11 @@ struct Train: ParsableCommand {
             (N: loss, avg loss, rate, seconds, images) and each head's statistics. Every --map-every iterations and at \
             the end: mAP@0.5 on the validation split; BACKUP/<cfg>_last.weights and, when the mAP improves, \
             <cfg>_best.weights (Darknet .weights with `seen`, and .safetensors beside), BACKUP/chart.svg (loss and mAP \
-            over iterations); at the end <cfg>_final.weights. Every file is written atomically.
+            over iterations); at the end <cfg>_final.weights. Every file is written atomically. Keras' side: \
+            --progress keras (a progress bar with the ETA), --patience (EarlyStopping on the mAP), --csv (CSVLogger), \
+            --tensorboard (event files). An image whose files are at fault (a bad label line, a box outside the \
+            image, a missing or unreadable image, a missing label file) is left out with a warning naming the file \
+            and line; an empty label file is an image without objects.
             --json ends with one JSON object: iterations, seconds, images_per_second, final_loss, best_map50, weights.
             """)
 
