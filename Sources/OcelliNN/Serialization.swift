@@ -90,6 +90,7 @@ extension Model {
                   shape.reduce(1, { $0 <= Int(Int32.max) / $1 ? $0 * $1 : Int.max }) <= Int(Int32.max) else {
                 throw FileFormatError(path, "input '\(name)' has shape \(shape); it needs 1 to 8 dimensions, each between 1 and \(LayerConfig.sizeLimit), and at most \(Int32.max) values")
             }
+            guard tensors[name] == nil else { throw FileFormatError(path, "input name '\(name)' is used twice: names must be unique") }
             let t = Input(shape: shape, name: name)
             tensors[name] = t; inputTensors.append(t)
         }
@@ -102,6 +103,9 @@ extension Model {
             let args = try inbound.map { v -> SymbolicTensor in
                 guard let n = v.string, let t = tensors[n] else { throw FileFormatError(path, "layer \(index) (\(cls)) reads unknown tensor \(v)") }
                 return t
+            }
+            guard tensors[layer.name] == nil else {
+                throw FileFormatError(path, "layer \(index) (\(cls)) is named '\(layer.name)' like an earlier layer or input: names must be unique (weights are stored by layer name)")
             }
             do { tensors[layer.name] = try layer.apply(args) } catch {
                 throw FileFormatError(path, "layer \(index) (\(cls) '\(layer.name)'): \(error)")

@@ -236,6 +236,16 @@ final class ScaledIdentity: Layer, ConfigurableLayer {
         do { _ = try Model.fromArchitecture(Data(hugeInput.utf8), path: "model.json"); Issue.record("no error") } catch {
             #expect("\(error)".contains("at most 2147483647 values"))
         }
+        // Two layers with one name would store their weights under the same keys.
+        let twice = text.replacingOccurrences(of: "\"filters\": 1e30", with: "\"filters\": 2")
+            .replacingOccurrences(of: "\"inbound\": [\"input\"]}]", with: "\"inbound\": [\"input\"]}, {\"class_name\": \"Dense\", \"config\": {\"name\": \"c\", \"units\": 2}, \"inbound\": [\"c\"]}]")
+        do { _ = try Model.fromArchitecture(Data(twice.utf8), path: "model.json"); Issue.record("no error") } catch {
+            #expect("\(error)" == "model.json: layer 1 (Dense) is named 'c' like an earlier layer or input: names must be unique (weights are stored by layer name)")
+        }
+        let sameAsInput = text.replacingOccurrences(of: "\"name\": \"c\", \"filters\": 1e30", with: "\"name\": \"input\", \"filters\": 2")
+        do { _ = try Model.fromArchitecture(Data(sameAsInput.utf8), path: "model.json"); Issue.record("no error") } catch {
+            #expect("\(error)".contains("layer 0 (Conv2D) is named 'input' like an earlier layer or input"), "\(error)")
+        }
     }
 
     @Test func unknownClassesAndLambdaAreExplained() throws {
