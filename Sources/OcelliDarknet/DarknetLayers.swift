@@ -419,9 +419,12 @@ public enum DarknetLayers {
 
     private static let registration: Void = {
         for (name, type) in types { LayerRegistry.register(name, type: type) }
+        OptimizerRegistry.register("DarknetSGD") { try DarknetSGD(saved: $0) }
+        ScheduleRegistry.register("DarknetLearningRate") { try DarknetLearningRate(saved: $0) }
     }()
 
-    /// Registers the Darknet layers with `LayerRegistry` so that `Model.load` rebuilds them.
+    /// Registers the Darknet layers with `LayerRegistry`, and Darknet's optimizer and learning-rate
+    /// schedule with `OptimizerRegistry` and `ScheduleRegistry`, so that `Model.load` rebuilds them.
     /// Safe to call any number of times, from any thread: the registration runs once.
     public static func register() { _ = registration }
 }

@@ -59,6 +59,56 @@ public struct DarknetLearningRate: LearningRateSchedule, Equatable, Sendable {
     public func callAsFunction(_ step: Int) -> Float { rate(atBatch: firstBatch + step + 1) }
 }
 
+extension DarknetLearningRate: SavableLearningRateSchedule {
+    /// The policy and its numbers as `Model.save` writes them.
+    public var savedConfig: SavedObject {
+        func n(_ x: Float) -> JSONValue { .number(Double(x)) }
+        var c: [String: JSONValue] = ["learning_rate": n(learningRate), "burn_in": .int(burnIn), "power": n(power),
+                                      "max_batches": .int(maxBatches), "first_batch": .int(firstBatch)]
+        switch policy {
+        case .constant: c["policy"] = .string("constant")
+        case .step(let step, let scale): c["policy"] = .string("step"); c["step"] = .int(step); c["scale"] = n(scale)
+        case .steps(let steps, let scales): c["policy"] = .string("steps"); c["steps"] = .ints(steps); c["scales"] = .array(scales.map(n))
+        case .exp(let gamma): c["policy"] = .string("exp"); c["gamma"] = n(gamma)
+        case .poly: c["policy"] = .string("poly")
+        case .sig(let gamma, let step): c["policy"] = .string("sig"); c["gamma"] = n(gamma); c["step"] = .int(step)
+        }
+        return SavedObject(className: "DarknetLearningRate", config: c)
+    }
+
+    /// The schedule `savedConfig` wrote, every value checked.
+    public init(saved: SavedObject) throws {
+        let c = saved.config
+        func fail(_ why: String) -> SavedObjectError { SavedObjectError("DarknetLearningRate: \(why)") }
+        func number(_ k: String) throws -> Float {
+            guard let x = c[k]?.double, x.isFinite else { throw fail("'\(k)' must be a finite number, got \(c[k].map { "\($0)" } ?? "nothing")") }
+            return Float(x)
+        }
+        func count(_ k: String) throws -> Int {
+            guard let x = c[k]?.int, x >= 0 else { throw fail("'\(k)' must be a non-negative integer, got \(c[k].map { "\($0)" } ?? "nothing")") }
+            return x
+        }
+        let policy: Policy
+        switch c["policy"]?.string {
+        case "constant": policy = .constant
+        case "step": policy = .step(step: try count("step"), scale: try number("scale"))
+        case "steps":
+            guard case .array(let st)? = c["steps"], case .array(let sc)? = c["scales"], st.count == sc.count else {
+                throw fail("'steps' and 'scales' must be lists of one length")
+            }
+            let steps = try st.map { v -> Int in guard let x = v.int, x >= 0 else { throw fail("'steps' must be non-negative integers") }; return x }
+            let scales = try sc.map { v -> Float in guard let x = v.double, x.isFinite else { throw fail("'scales' must be finite numbers") }; return Float(x) }
+            policy = .steps(steps: steps, scales: scales)
+        case "exp": policy = .exp(gamma: try number("gamma"))
+        case "poly": policy = .poly
+        case "sig": policy = .sig(gamma: try number("gamma"), step: try count("step"))
+        default: throw fail("unknown policy \(c["policy"].map { "\($0)" } ?? "nothing") (constant, step, steps, exp, poly or sig)")
+        }
+        self.init(learningRate: try number("learning_rate"), policy: policy, burnIn: try count("burn_in"), power: try number("power"),
+                  maxBatches: try count("max_batches"), firstBatch: try count("first_batch"))
+    }
+}
+
 /// Darknet's SGD (`update_convolutional_layer`): momentum on the gradient plus the decay of the
 /// kernels (not of biases or batch-norm scales), then a step against it:
 ///
@@ -81,6 +131,19 @@ public final class DarknetSGD: Optimizer {
 
     public var slotInitialValues: [Float] { [0] }
     public var config: [String: JSONValue] { ["momentum": .number(Double(momentum)), "decay": .number(Double(decay))] }
+
+    /// The optimizer `savedConfig` wrote (`Model.load` through `OptimizerRegistry`, once
+    /// `DarknetLayers.register()` has run).
+    public convenience init(saved: SavedObject) throws {
+        func number(_ k: String) throws -> Float {
+            guard let x = saved.config[k]?.double, x.isFinite, x >= 0 else {
+                throw SavedObjectError("DarknetSGD: '\(k)' must be a finite number ≥ 0, got \(saved.config[k].map { "\($0)" } ?? "nothing")")
+            }
+            return Float(x)
+        }
+        self.init(momentum: try number("momentum"), decay: try number("decay"))
+        try restoreShared(saved)
+    }
 
     public func applySingle(_ u: ParameterUpdate) {
         let n = u.count, w = u.weights, g = u.gradient, v = u.slots[0], lr = u.learningRate, m = momentum

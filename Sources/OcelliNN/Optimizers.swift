@@ -181,8 +181,10 @@ extension Optimizer {
         return SavedObject(className: name, config: c)
     }
 
-    /// Applies the shared options and the step count of a saved configuration.
-    func restoreShared(_ saved: SavedObject) throws {
+    /// Applies the shared options (the learning rate or schedule, weight decay, clipping) and the
+    /// step count of a saved configuration: an optimizer registered with `OptimizerRegistry`
+    /// calls it after building itself from its own hyper-parameters.
+    public func restoreShared(_ saved: SavedObject) throws {
         let c = saved.config
         func number(_ k: String) throws -> Float? {
             guard let v = c[k], v != .null else { return nil }
@@ -252,6 +254,8 @@ func savedSchedule(_ s: any LearningRateSchedule) -> JSONValue {
                                         "end_learning_rate": n(s.endLearningRate), "power": n(s.power), "cycle": .bool(s.cycle)])
     case let s as LinearWarmup:
         (cls, c) = ("LinearWarmup", ["warmup_steps": .int(s.warmupSteps), "after": savedSchedule(s.after)])
+    case let s as any SavableLearningRateSchedule:
+        return s.savedConfig.json
     default:
         // A schedule written outside the library: its type name, so that loading says which one is missing.
         (cls, c) = (String(describing: type(of: s)), [:])
@@ -303,6 +307,7 @@ func decodeSchedule(_ v: JSONValue, optimizer: String) throws -> any LearningRat
         guard let after = c["after"] else { throw fail("LinearWarmup needs 'after'") }
         return LinearWarmup(warmupSteps: try i("warmup_steps"), then: try decodeSchedule(after, optimizer: optimizer))
     default:
-        throw fail("is the schedule '\(saved.className)', which Ocelli does not know: compile the loaded model again with it")
+        if let registered = try ScheduleRegistry.make(saved) { return registered }
+        throw fail("is the schedule '\(saved.className)', which Ocelli does not know: register it with ScheduleRegistry.register before loading, or compile the loaded model again with it")
     }
 }

@@ -76,3 +76,23 @@ public enum OptimizerRegistry {
         return try table.factory(saved.className)?(saved)
     }
 }
+
+/// A learning-rate schedule written outside OcelliNN that `Model.save` can write: its class name
+/// and configuration. Register a factory with `ScheduleRegistry` so that `Model.load` rebuilds it.
+public protocol SavableLearningRateSchedule: LearningRateSchedule {
+    var savedConfig: SavedObject { get }
+}
+
+/// Maps the schedule names in saved models back to schedules: Keras' schedules are known; one
+/// written outside the library (`SavableLearningRateSchedule`) is registered once.
+public enum ScheduleRegistry {
+    private static let table = FactoryTable<any LearningRateSchedule>()
+
+    public static func register(_ className: String, factory: @escaping (SavedObject) throws -> any LearningRateSchedule) {
+        table.register(className, factory)
+    }
+
+    static func make(_ saved: SavedObject) throws -> (any LearningRateSchedule)? {
+        try table.factory(saved.className)?(saved)
+    }
+}

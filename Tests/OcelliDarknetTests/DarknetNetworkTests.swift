@@ -188,4 +188,32 @@ import OcelliTestSupport
         #expect(loaded(x).isClose(to: net.model(x), absolute: 1e-5, relative: 1e-5))
         #expect(loaded.summary().contains("DarknetConvolutional"))
     }
+
+    /// Darknet's optimizer and learning-rate policy survive `Model.save` / `Model.load` (with
+    /// compile): the same class, hyper-parameters, schedule and step count.
+    @Test func savedModelKeepsDarknetsOptimizerAndSchedule() throws {
+        let net = try DarknetNetwork(cfg: Paths.cfg("yolov2-tiny-voc.cfg"), width: 32, height: 32)
+        let schedules = [DarknetLearningRate(learningRate: 0.002, policy: .steps(steps: [900, 1100], scales: [0.1, 0.1]), burnIn: 100,
+                                             power: 4, maxBatches: 1200, firstBatch: 7),
+                         DarknetLearningRate(learningRate: 0.01, policy: .poly, maxBatches: 500),
+                         DarknetLearningRate(learningRate: 0.1, policy: .sig(gamma: 0.5, step: 30)),
+                         DarknetLearningRate(learningRate: 0.1, policy: .step(step: 10, scale: 0.5)),
+                         DarknetLearningRate(learningRate: 0.1, policy: .exp(gamma: 0.99))]
+        for schedule in schedules {
+            let sgd = DarknetSGD(momentum: 0.85, decay: 0.0007)
+            sgd.withSchedule(schedule)
+            net.model.compile(optimizer: sgd, loss: KerasLoss.meanSquaredError)
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocelli-darknet-sgd-\(UUID().uuidString)").path
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            try net.model.save(to: dir)
+            let loaded = try Model.load(from: dir)
+            let opt = try #require(loaded.optimizer as? DarknetSGD)
+            #expect(opt.momentum == 0.85 && opt.decay == 0.0007)
+            #expect(opt.schedule as? DarknetLearningRate == schedule)
+            #expect((0..<1300).allSatisfy { opt.schedule($0) == schedule($0) })
+        }
+        // A damaged schedule is a clear error, not a trap.
+        let bad = SavedObject(className: "DarknetLearningRate", config: ["policy": .string("steps"), "steps": .ints([1]), "scales": .array([])])
+        #expect(throws: SavedObjectError.self) { try DarknetLearningRate(saved: bad) }
+    }
 }
