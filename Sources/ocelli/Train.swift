@@ -155,6 +155,9 @@ struct TrainingFlags: ParsableArguments {
 
     func train(cfg: String, weights: String?, trainSet: DetectionDataset, valSet: DetectionDataset?, backup: String) throws {
         func say(_ s: String) { if json { printError(s) } else { print(s) } }
+        if patience != nil && valSet == nil {
+            throw failure("--patience stops on the validation mAP, and there is no validation set (--val-split none, or no valid= in the .data file)")
+        }
         do { try ensureWritableDirectory(backup) } catch { throw failure("\(error)") }
         let cfgPath = BundledData.cfgNamed(cfg) ?? cfg
         let stem = ((cfgPath as NSString).lastPathComponent as NSString).deletingPathExtension

@@ -436,6 +436,9 @@ import OcelliTestSupport
         let tags = Set(read.flatMap { $0.scalars.map(\.tag) })
         #expect(tags == ["loss", "avg_loss", "learning_rate", "map50"], "\(tags)")
         #expect(read.flatMap(\.scalars).filter { $0.tag == "map50" }.count == maps.count)
+        let noValidation = try OcelliExecutable.run(["train", "--cfg", cfg, "--data", directory.path, "--val-split", "none", "--patience", "2",
+                                                     "--backup", directory.appendingPathComponent("backup2").path])
+        #expect(noValidation.status != 0 && noValidation.error.contains("--patience stops on the validation mAP"), "\(noValidation.error)")
     }
 }
 
