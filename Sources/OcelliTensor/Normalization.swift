@@ -153,7 +153,7 @@ extension Tensor {
             return blockSums { r, scratch, s1, s2 in ocelli_bn_sums(xb.value, r.lowerBound, r.upperBound, c, shift[0], scratch, s1, s2) }
         }
         let n = Double(rows)
-        let mean = (0..<c).map { Float(Double(shift.values[0][$0]) + sums.first[$0] / n) }
+        let mean = (0..<c).map { Float(Double(xd.scalars[$0]) + sums.first[$0] / n) }   // shift = row 0
         let variance = (0..<c).map { j -> Float in
             let centred = sums.second[j] - sums.first[j] * sums.first[j] / n
             return Float(Swift.max(0, centred / Double(Swift.max(rows - 1, 1))))
@@ -209,12 +209,10 @@ extension Tensor {
 /// Per-channel vectors kept at fixed addresses for the C kernels while a closure (a backward)
 /// holds them: vector k at `self[k]`.
 final class ChannelVectors: @unchecked Sendable {
-    let values: [[Float]]
     private let storage: UnsafeMutablePointer<Float>
     private let width: Int
 
     init(_ vectors: [Float]...) {
-        values = vectors
         width = vectors.first?.count ?? 0
         storage = .allocate(capacity: Swift.max(1, vectors.count * width))
         for (k, v) in vectors.enumerated() { (storage + k * width).initialize(from: v, count: width) }
