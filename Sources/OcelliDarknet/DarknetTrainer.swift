@@ -174,14 +174,21 @@ public final class DarknetTrainer {
         try network.saveWeights(path, header: DarknetWeightsHeader(major: 0, minor: 2, revision: 0, seen: network.seen))
     }
 
-    /// Writes what Darknet's `.weights` lack to continue exactly (`resume(state:)`): the
-    /// optimizer's momentum, the position in the data (pass and batch) and the average loss, as
-    /// safetensors with metadata, atomically. Write it beside the weights of the same moment.
+    /// Writes everything needed to continue exactly (`resume(state:)`) in one file, atomically:
+    /// the weights, the optimizer's momentum, the position in the data (pass and batch), `seen`
+    /// and the average loss, as safetensors with metadata. Being one file, it is one unit: a
+    /// process killed while a checkpoint's files are written resumes from the old state or the
+    /// new one, whichever `.weights` file the kill left beside it.
     public func saveState(_ path: String) throws {
         let metadata = ["pass": String(pass), "cursor": String(cursor), "seen": String(network.seen),
-                        "average_loss": averageLoss.map { String($0.bitPattern) } ?? "", "seed": String(seed)]
-        try writeAtomically(SafeTensors.encode(network.model.optimizerState(), metadata: metadata), to: path)
+                        "average_loss": averageLoss.map { String($0.bitPattern) } ?? "", "seed": String(seed),
+                        "contains_weights": "1"]
+        let tensors = network.model.optimizerState() + network.model.namedWeights().map { (Self.weightsPrefix + $0.0, $0.1) }
+        try writeAtomically(SafeTensors.encode(tensors, metadata: metadata), to: path)
     }
+
+    /// Where the state file keeps the weights' tensors.
+    static let weightsPrefix = "weights/"
 
     /// Continues from `saveState`'s file, written with the weights this network loaded: the same
     /// batches, momentum and schedule follow as in a run that was never interrupted.
@@ -189,18 +196,35 @@ public final class DarknetTrainer {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DarknetError(file: path, "cannot read the training state (does it exist?)")
         }
-        let (tensors, metadata) = try SafeTensors.decodeWithMetadata(data, path: path)
+        var (tensors, metadata) = try SafeTensors.decodeWithMetadata(data, path: path)
         func int(_ key: String) throws -> Int {
             guard let v = metadata[key].flatMap({ Int($0) }), v >= 0 else { throw DarknetError(file: path, "the state's '\(key)' is missing or not a count") }
             return v
         }
-        guard let savedSeen = metadata["seen"].flatMap(UInt64.init), savedSeen == network.seen else {
-            throw DarknetError(file: path, "the state was written at seen \(metadata["seen"] ?? "?"), the weights loaded are at seen \(network.seen): use the weights saved with it")
+        guard let savedSeen = metadata["seen"].flatMap(UInt64.init) else {
+            throw DarknetError(file: path, "the state's 'seen' is missing or not a count")
         }
         guard metadata["seed"] == String(seed) else {
             throw DarknetError(file: path, "the state was written with --seed \(metadata["seed"] ?? "?"), this run has \(seed)")
         }
-        pass = try int("pass"); cursor = try int("cursor")
+        let savedPass = try int("pass"), savedCursor = try int("cursor")
+        let weights = tensors.filter { $0.key.hasPrefix(Self.weightsPrefix) }
+        if metadata["contains_weights"] == "1" {
+            // The state's own weights: the .weights file beside it may be one checkpoint older
+            // (a run killed between the two writes).
+            for k in weights.keys { tensors[k] = nil }
+            try network.model.assignWeights(Dictionary(uniqueKeysWithValues: weights.map { (String($0.key.dropFirst(Self.weightsPrefix.count)), $0.value) }),
+                                            path: path)
+            network.seen = savedSeen
+            // The schedule and the loss's warm-up continue from the state's moment.
+            loss.seen = Int(clamping: savedSeen)
+            var schedule = options.learningRate
+            schedule.firstBatch = Int(savedSeen / UInt64(options.batch))
+            optimizer.withSchedule(schedule)
+        } else if savedSeen != network.seen {
+            throw DarknetError(file: path, "the state was written at seen \(savedSeen), the weights loaded are at seen \(network.seen): use the weights saved with it")
+        }
+        pass = savedPass; cursor = savedCursor
         averageLoss = metadata["average_loss"].flatMap { UInt32($0) }.map { Float(bitPattern: $0) }
         try network.model.restoreOptimizerState(tensors, path: path)
     }

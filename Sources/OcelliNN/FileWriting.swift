@@ -42,7 +42,7 @@ public func folder(of path: String) -> String {
 
 /// Creates `directory` and its parents if missing; the error names `path` (the folder itself or
 /// a file to be written in it) and the reason.
-private func createFolder(_ directory: URL, errorPath path: String) throws {
+func createFolder(_ directory: URL, errorPath path: String) throws {
     do {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     } catch {

@@ -39,6 +39,7 @@ public enum JSONValue: Codable, Equatable, Sendable {
     public var int: Int? { if case .number(let d) = self { return Int(exactly: d) } else { return nil } }
     public var double: Double? { if case .number(let d) = self { return d } else { return nil } }
     public var string: String? { if case .string(let s) = self { return s } else { return nil } }
+    public var objectValue: [String: JSONValue]? { if case .object(let o) = self { return o } else { return nil } }
     public var bool: Bool? { if case .bool(let b) = self { return b } else { return nil } }
     public var intArray: [Int]? {
         if case .array(let a) = self { let v = a.compactMap(\.int); return v.count == a.count ? v : nil }

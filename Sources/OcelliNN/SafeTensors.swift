@@ -31,6 +31,20 @@ public enum SafeTensors {
         return data
     }
 
+    /// The `__metadata__` strings of the safetensors file at `path`, reading only its header; nil
+    /// if the file is missing or not safetensors.
+    public static func metadata(atPath path: String) -> [String: String]? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        guard let head = try? handle.read(upToCount: 8), head.count == 8 else { return nil }
+        let n = head.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        guard n <= 100_000_000, let json = try? handle.read(upToCount: Int(n)), json.count == Int(n),
+              let header = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else { return nil }
+        var metadata: [String: String] = [:]
+        if let m = header["__metadata__"] as? [String: Any] { for (k, v) in m { if let v = v as? String { metadata[k] = v } } }
+        return metadata
+    }
+
     public static func decode(_ data: Data, path: String) throws -> [String: Tensor] {
         try decodeWithMetadata(data, path: path).tensors
     }

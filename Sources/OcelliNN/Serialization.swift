@@ -9,8 +9,7 @@ extension Model {
 
     /// Saves every parameter (moving statistics included) as safetensors, atomically.
     public func saveWeights(to path: String) throws {
-        let data = try SafeTensors.encode(namedParameters.map { ($0.0, $0.1.value.detached()) },
-                                          metadata: ["format": "ocelli", "model": name])
+        let data = try SafeTensors.encode(namedWeights(), metadata: ["format": "ocelli", "model": name])
         try writeAtomically(data, to: path)
     }
 
@@ -31,6 +30,19 @@ extension Model {
         if let prefix {
             for (k, v) in tensors where k.hasPrefix(prefix) { others[k] = v; tensors[k] = nil }
         }
+        try assignWeights(tensors, path: path)
+        return others
+    }
+
+    /// Every parameter (moving statistics included) by the name weight files store it under
+    /// ("layer/param"), detached: what `saveWeights` writes, for a trainer's own checkpoints.
+    public func namedWeights() -> [(String, Tensor)] {
+        namedParameters.map { ($0.0, $0.1.value.detached()) }
+    }
+
+    /// Puts back what `namedWeights()` gave: every name and shape must match, or nothing is
+    /// assigned and the error names `path`.
+    public func assignWeights(_ tensors: [String: Tensor], path: String) throws {
         let named = namedParameters
         for (name, p) in named {
             guard let t = tensors[name] else { throw FileFormatError(path, "has no tensor '\(name)' (the model expects \(named.count) tensors)") }
@@ -39,14 +51,16 @@ extension Model {
         let extra = Set(tensors.keys).subtracting(named.map(\.0))
         if !extra.isEmpty { throw FileFormatError(path, "has tensors the model does not: \(extra.sorted().joined(separator: ", "))") }
         for (name, p) in named { p.assign(tensors[name]!) }
-        return others
     }
 
     // MARK: Architecture
 
     /// The architecture as JSON (Keras-like class names and configs), enough to rebuild the model
     /// without the code that made it.
-    public func architectureJSON() throws -> Data {
+    public func architectureJSON() throws -> Data { try architectureJSON(saveID: nil) }
+
+    /// The architecture; with `saveID`, also the id of the weights saved with it (`save(to:)`).
+    func architectureJSON(saveID: String?) throws -> Data {
         var layerEntries: [JSONValue] = []
         for n in nodes {
             let l = n.layer!
@@ -68,6 +82,7 @@ extension Model {
             ]),
         ]
         if let compileConfig { doc["compile_config"] = compileConfig }
+        if let saveID { doc["weights"] = .object(["file": .string(Model.weightsFile), "save_id": .string(saveID)]) }
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         return try enc.encode(JSONValue.object(doc))
@@ -127,12 +142,52 @@ extension Model {
     /// Saves the architecture and compile configuration (`model.json`) and the weights with the
     /// optimizer's state (`model.safetensors`) in `directory`, so that `Model.load` gives back a
     /// model that continues training as this one would (Keras' `model.save`).
+    ///
+    /// The two files are one unit: a process killed at any moment, or a full disk, leaves either
+    /// the old model or the new one loadable. The weights go first to a pending file named by a
+    /// save id, then `model.json` (which records the id) replaces the old one — the moment the
+    /// new model exists — and last the pending file becomes `model.safetensors`. `load` finds the
+    /// weights of the id it reads in either place.
     public func save(to directory: String) throws {
-        try writeAtomically(try architectureJSON(), to: (directory as NSString).appendingPathComponent("model.json"))
-        var tensors = namedParameters.map { ($0.0, $0.1.value.detached()) }
-        tensors += optimizerStateTensors()
-        let data = try SafeTensors.encode(tensors, metadata: ["format": "ocelli", "model": name])
-        try writeAtomically(data, to: (directory as NSString).appendingPathComponent("model.safetensors"))
+        let id = String(format: "%016llx", UInt64.random(in: 1...UInt64.max))
+        let arch = try architectureJSON(saveID: id)
+        let tensors = namedWeights() + optimizerStateTensors()
+        let data = try SafeTensors.encode(tensors, metadata: ["format": "ocelli", "model": name, Model.saveIDKey: id])
+        let weights = (directory as NSString).appendingPathComponent(Model.weightsFile)
+        let pending = Model.pendingWeightsPath(directory, id: id)
+        let json = (directory as NSString).appendingPathComponent("model.json")
+        try createFolder(URL(fileURLWithPath: directory), errorPath: json)
+        try writeAtomically(data, to: pending)
+        do {
+            try writeAtomically(arch, to: json)
+        } catch {
+            unlink(pending)
+            throw error
+        }
+        // Committed: the rest only tidies up (a failure here leaves a model that loads).
+        if rename(pending, weights) != 0 {
+            throw FileFormatError(weights, "the model was saved, but its weights stay in \(pending): cannot rename it (\(String(cString: strerror(errno))))")
+        }
+        Model.removeStalePendingWeights(in: directory)
+    }
+
+    static let weightsFile = "model.safetensors"
+    static let saveIDKey = "ocelli_save_id"
+
+    /// Where `save` puts the weights of save `id` until `model.json` names it.
+    static func pendingWeightsPath(_ directory: String, id: String) -> String {
+        (directory as NSString).appendingPathComponent("\(weightsFile).\(id).pending")
+    }
+
+    /// Pending weights of saves that were interrupted before they committed (or whose last rename
+    /// failed and has since been superseded), and the temporary files of writes that were killed:
+    /// never the files of the committed model.
+    static func removeStalePendingWeights(in directory: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        for n in names where (n.hasPrefix(weightsFile + ".") && n.hasSuffix(".pending"))
+            || ((n.hasPrefix("." + weightsFile + ".") || n.hasPrefix(".model.json.")) && n.contains(".tmp-")) {
+            unlink((directory as NSString).appendingPathComponent(n))
+        }
     }
 
     /// Loads a model saved with `save(to:)`. With `compile` (the default) the optimizer (with its
@@ -145,10 +200,16 @@ extension Model {
             throw FileFormatError(archPath, "cannot read the file (missing?)")
         }
         let m = try fromArchitecture(data, path: archPath)
-        let weightsPath = (directory as NSString).appendingPathComponent("model.safetensors")
+        let doc = try? JSONDecoder().decode(JSONValue.self, from: data)
+        var weightsPath = (directory as NSString).appendingPathComponent(weightsFile)
+        // A save interrupted after model.json was written: its weights are still pending.
+        if case .object(let o)? = doc, let id = o["weights"]?.objectValue?["save_id"]?.string,
+           id.allSatisfy(\.isHexDigit), SafeTensors.metadata(atPath: weightsPath)?[saveIDKey] != id {
+            let pending = pendingWeightsPath(directory, id: id)
+            if FileManager.default.fileExists(atPath: pending) { weightsPath = pending }
+        }
         let tensors = try m.loadWeights(from: weightsPath, allowingPrefix: Model.optimizerPrefix)
-        if compile, let doc = try? JSONDecoder().decode(JSONValue.self, from: data), case .object(let o) = doc,
-           let config = o["compile_config"], config != .null {
+        if compile, case .object(let o)? = doc, let config = o["compile_config"], config != .null {
             try m.restoreCompileConfig(config, optimizerState: tensors, path: archPath, weightsPath: weightsPath)
         }
         return m

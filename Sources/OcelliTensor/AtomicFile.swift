@@ -44,6 +44,8 @@ public enum AtomicFile {
             }
             done += n
         }
+        // On disk before the rename, so that a power cut cannot leave the new name on empty data.
+        if failure == 0 && fsync(fd) != 0 { failure = errno }
         if close(fd) != 0 && failure == 0 { failure = errno }
         if failure == 0 && rename(temporary, path) != 0 { failure = errno }
         if failure != 0 {

@@ -163,7 +163,10 @@ struct TrainingFlags: ParsableArguments {
         let stem = ((cfgPath as NSString).lastPathComponent as NSString).deletingPathExtension
 
         func path(_ suffix: String) -> String { (backup as NSString).appendingPathComponent("\(stem)_\(suffix)") }
-        let startWeights = resume ? (weights ?? path("last.weights")) : weights
+        // Resuming, the state file holds the weights too (one unit); the .weights beside it may
+        // be missing when a run was killed during its first checkpoint.
+        let stateHoldsWeights = resume && (SafeTensors.metadata(atPath: path("last.state.safetensors"))?["contains_weights"] == "1")
+        let startWeights = resume ? (weights ?? (stateHoldsWeights ? nil : path("last.weights"))) : weights
         let (network, trainer): (DarknetNetwork, DarknetTrainer)
         do {
             network = try RandomSeed.withSeed(seed) { try DarknetNetwork(cfg: cfgPath) }
@@ -178,7 +181,7 @@ struct TrainingFlags: ParsableArguments {
             if trainer.frozenLayers > 0 { say("Layers 0…\(trainer.frozenLayers - 1) frozen") }
             if resume {
                 try trainer.resume(state: path("last.state.safetensors"))
-                say("Resuming at iteration \(trainer.iteration) from \(path("last.state.safetensors"))")
+                say("Resuming at iteration \(trainer.iteration) from \(path("last.state.safetensors"))\(stateHoldsWeights ? " (its weights, seen \(network.seen))" : "")")
             }
         } catch { throw failure("\(error)") }
         let o = trainer.options

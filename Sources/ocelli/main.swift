@@ -6,7 +6,7 @@ struct OcelliCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ocelli",
         abstract: "Deep learning for vision, in Swift.",
-        subcommands: [Mnist.self, Detect.self, Train.self, Detector.self, Partial.self, Summary.self, Map.self, Anchors.self, Convert.self, Datasets.self, Examples.self, Bench.self])
+        subcommands: [Debug.self, Mnist.self, Detect.self, Train.self, Detector.self, Partial.self, Summary.self, Map.self, Anchors.self, Convert.self, Datasets.self, Examples.self, Bench.self])
 }
 
 struct Bench: ParsableCommand {

@@ -523,11 +523,24 @@ import OcelliTestSupport
         #expect(lossesB == lossesA)
         #expect(parameters(second) == parameters(straight), "resumed weights differ from the uninterrupted run's")
 
-        // A state from another moment, or another seed, is refused with the reason.
-        let other = try fresh()
-        let d = try DarknetTrainer(network: other, train: train, seed: 3, maxBatches: 5)
-        #expect(throws: DarknetError.self) { try d.resume(state: state) }   // seen 0, the state is at 16
+        // The state is one unit: without the .weights (a run killed before writing them), or
+        // beside older ones, it resumes the same run from its own weights.
+        let third = try fresh()
+        let d = try DarknetTrainer(network: third, train: train, seed: 3, maxBatches: 5)
+        try d.resume(state: state)
+        #expect(d.iteration == 2)
+        while d.iteration < 5 { _ = try d.step() }
+        #expect(parameters(third) == parameters(straight), "resumed from the state alone, the weights differ")
+
+        // Another seed is refused with the reason; so is a state without weights (written before
+        // they were kept in it) beside weights of another moment.
         let e = try DarknetTrainer(network: second, train: train, seed: 4, maxBatches: 5)
         #expect(throws: DarknetError.self) { try e.resume(state: state) }
+        let (tensors, metadata) = try SafeTensors.decodeWithMetadata(Data(contentsOf: URL(fileURLWithPath: state)), path: state)
+        let old = directory.appendingPathComponent("old.state.safetensors").path
+        try writeAtomically(SafeTensors.encode(tensors.filter { !$0.key.hasPrefix("weights/") }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+                                               metadata: metadata.filter { $0.key != "contains_weights" }), to: old)
+        let f = try DarknetTrainer(network: try fresh(), train: train, seed: 3, maxBatches: 5)
+        #expect(throws: DarknetError.self) { try f.resume(state: old) }   // seen 0, the state is at 16
     }
 }
