@@ -1,5 +1,6 @@
 import Foundation
 import OcelliDetection
+import OcelliTensor
 import OcelliNN
 import OcelliVision
 
@@ -42,7 +43,7 @@ public final class DetectionMAP: Callback {
             history.append((epoch, m))
             logs[name] = Float(m)
         } catch {
-            FileHandle.standardError.write("error: DetectionMAP could not evaluate epoch \(epoch + 1): \(error)\n".data(using: .utf8)!)
+            StandardError.write("error: DetectionMAP could not evaluate epoch \(epoch + 1): \(error)\n")
         }
     }
 }

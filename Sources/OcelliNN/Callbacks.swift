@@ -150,7 +150,7 @@ public final class EarlyStopping: Callback {
 
     public override func onEpochEnd(_ epoch: Int, logs: inout [String: Float]) {
         guard let current = logs[monitor] else {
-            FileHandle.standardError.write("warning: EarlyStopping monitors '\(monitor)', which is not in the logs (\(logs.keys.sorted().joined(separator: ", ")))\n".data(using: .utf8)!)
+            StandardError.write("warning: EarlyStopping monitors '\(monitor)', which is not in the logs (\(logs.keys.sorted().joined(separator: ", ")))\n")
             return
         }
         if restoreBestWeights && bestWeights == nil { bestWeights = model?.getWeights() }
@@ -187,7 +187,7 @@ public final class ModelCheckpoint: Callback {
         let dir = folder(of: path)
         guard !dir.contains("{epoch}") else { return }
         do { try ensureWritableDirectory(dir) } catch {
-            FileHandle.standardError.write("error: ModelCheckpoint: \(error)\n".data(using: .utf8)!)
+            StandardError.write("error: ModelCheckpoint: \(error)\n")
         }
     }
 
@@ -203,7 +203,7 @@ public final class ModelCheckpoint: Callback {
             try model.saveWeights(to: file)
             savedPaths.append(file)
         } catch {
-            FileHandle.standardError.write("error: ModelCheckpoint could not save \(file): \(error)\n".data(using: .utf8)!)
+            StandardError.write("error: ModelCheckpoint could not save \(file): \(error)\n")
         }
     }
 }
@@ -218,7 +218,7 @@ public final class CSVLogger: Callback {
     public override func onTrainBegin() {
         keys = nil
         if !append && !FileManager.default.createFile(atPath: path, contents: nil) {
-            FileHandle.standardError.write("error: CSVLogger could not create \(path)\n".data(using: .utf8)!)
+            StandardError.write("error: CSVLogger could not create \(path)\n")
         }
     }
     public override func onEpochEnd(_ epoch: Int, logs: inout [String: Float]) {
@@ -232,7 +232,7 @@ public final class CSVLogger: Callback {
         if let h = FileHandle(forWritingAtPath: path) ?? { _ = FileManager.default.createFile(atPath: path, contents: nil); return FileHandle(forWritingAtPath: path) }() {
             h.seekToEndOfFile(); h.write(text.data(using: .utf8)!); h.closeFile()
         } else {
-            FileHandle.standardError.write("error: CSVLogger could not write epoch \(epoch) to \(path)\n".data(using: .utf8)!)
+            StandardError.write("error: CSVLogger could not write epoch \(epoch) to \(path)\n")
         }
     }
 }

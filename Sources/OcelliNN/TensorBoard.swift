@@ -1,4 +1,5 @@
 import Foundation
+import OcelliTensor
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -522,7 +523,7 @@ public final class TensorBoard: Callback {
     func record(_ error: Error) {
         let message = "\(error)"
         if errors.last != message {
-            FileHandle.standardError.write("error: TensorBoard: \(message)\n".data(using: .utf8)!)
+            StandardError.write("error: TensorBoard: \(message)\n")
         }
         errors.append(message)
     }

@@ -10,7 +10,7 @@ func failure(_ message: String) -> ExitCode {
 
 /// Prints to standard error (Darknet's progress lines go there when stdout carries JSON).
 func printError(_ s: String, terminator: String = "\n") {
-    FileHandle.standardError.write((s + terminator).data(using: .utf8)!)
+    StandardError.write((s + terminator))
 }
 
 /// The class names for a network: `--names`, else a names file beside the cfg or weights whose
@@ -86,4 +86,48 @@ struct ThreadOptions: ParsableArguments {
 struct JSONOutput: ParsableArguments {
     @Flag(help: "Print the results as JSON on standard output instead of text (what the command prints is in its help); progress and Darknet's lines go to standard error.")
     var json = false
+}
+
+/// What the process wrote must arrive: a closed pipe (`ocelli … | head`) or a full disk
+/// (`> /dev/full`) on standard output or standard error ends the command with status 1 and, where
+/// standard error still works, a message — not a silent success, and not death by SIGPIPE, which
+/// would also end a training run before its model is saved.
+enum OutputStreams {
+    static func install() {
+        signal(SIGPIPE, SIG_IGN)
+        atexit {
+            let flushed = fflush(stdout) == 0
+            let reason = flushed ? "it was closed or is full" : String(cString: strerror(errno))
+            if !flushed || ferror(stdout) != 0 {
+                fputs("error: could not write the output to standard output: \(reason)\n", stderr)
+                _exit(1)
+            }
+            if ferror(stderr) != 0 { _exit(1) }
+        }
+    }
+}
+
+/// Ctrl-C (SIGINT) during training: the first asks the loop to stop after the current batch and
+/// write its checkpoint (`requested`); a second ends the process at once (status 130).
+enum Interruption {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var count = 0
+    nonisolated(unsafe) private static var source: DispatchSourceSignal?
+
+    /// Takes over SIGINT; `message` is printed on the first.
+    static func install(message: String) {
+        signal(SIGINT, SIG_IGN)
+        let s = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        s.setEventHandler {
+            lock.lock(); count += 1; let c = count; lock.unlock()
+            if c == 1 { printError("\n" + message) } else { _exit(130) }
+        }
+        s.resume()
+        source = s
+    }
+
+    static var requested: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return count > 0
+    }
 }

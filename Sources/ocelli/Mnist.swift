@@ -80,7 +80,10 @@ struct Mnist: ParsableCommand {
         net.printSummary()
         net.compile(optimizer: .adam(), loss: .categoricalCrossentropy(), metrics: [.accuracy])
         let verbosity = verbose.flatMap { Verbosity(rawValue: $0) } ?? .auto
-        let history = try net.fit(x: xTrain, y: yTrain, batchSize: batchSize, epochs: epochs, verbose: verbosity)
+        // Ctrl-C stops after the current batch; the model is still evaluated and saved.
+        Interruption.install(message: "Interrupted: stopping after this batch\(save.map { ", then saving to \($0)" } ?? "") (Ctrl-C again quits at once)")
+        let interrupt = LambdaCallback(onBatchEnd: { [weak net] _, _ in if Interruption.requested { net?.stopTraining = true } })
+        let history = try net.fit(x: xTrain, y: yTrain, batchSize: batchSize, epochs: epochs, callbacks: [interrupt], verbose: verbosity)
         let result = try net.evaluate(x: mnist.testImages, y: yTest, batchSize: 256)
         print(String(format: "Test loss: %.4f", result["loss"] ?? .nan))
         print(String(format: "Test accuracy: %.4f", result["accuracy"] ?? .nan))
@@ -113,10 +116,12 @@ struct Mnist: ParsableCommand {
                 "epoch_seconds": history.epochSeconds, "peak_rss_mb": Double(usage.ru_maxrss) / 1024,
                 "threads": Parallel.threadCount,
                 "history": history.history.mapValues { $0.map(Double.init) },
+                "interrupted": Interruption.requested,
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(data: data, encoding: .utf8)!)
         }
         if let failed { throw failure(failed) }
+        if Interruption.requested { throw ExitCode(130) }
     }
 }

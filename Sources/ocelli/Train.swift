@@ -206,8 +206,15 @@ struct TrainingFlags: ParsableArguments {
         do {
             log = try TrainingLog(tensorboard: tensorboard, csv: csv, append: resume)
         } catch { throw failure("\(error)") }
+        var interrupted = false
+        Interruption.install(message: "Interrupted: stopping after this iteration and writing the checkpoint (Ctrl-C again quits at once, without it)")
         do {
             while trainer.iteration < trainer.maxBatches {
+                if Interruption.requested {
+                    written["last"] = try save("last")
+                    interrupted = true
+                    break
+                }
                 let r = try trainer.step()
                 lastLoss = r.averageLoss
                 lossHistory.append((r.iteration, r.averageLoss))
@@ -265,20 +272,26 @@ struct TrainingFlags: ParsableArguments {
                     }
                 }
             }
-            written["final"] = try save("final")
+            if !interrupted { written["final"] = try save("final") }
             try log.close()
         } catch let e as ExitCode { throw e } catch { throw failure("\(error)") }
         let seconds = Date().timeIntervalSince(start)
         let images = Int(clamping: network.seen) - firstImages
-        say("Saved \(written["final"]!)")
+        if interrupted {
+            say("Stopped at iteration \(trainer.iteration) of \(trainer.maxBatches): saved \(written["last"]!) and its state; continue with --resume")
+        } else {
+            say("Saved \(written["final"]!)")
+        }
         if json {
             var object: [String: Any] = ["iterations": trainer.iteration, "seconds": seconds,
                                          "images_per_second": seconds > 0 ? Double(images) / seconds : 0,
-                                         "final_loss": Double(lastLoss), "weights": written]
+                                         "final_loss": Double(lastLoss), "weights": written, "interrupted": interrupted]
             object["best_map50"] = best ?? NSNull()
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         }
+        // The shell's convention for a command ended by Ctrl-C.
+        if interrupted { throw ExitCode(130) }
     }
 
     /// Keras' progress bar on a terminal: no newline, flushed.

@@ -48,7 +48,7 @@ struct Kernels: ParsableCommand {
         threadOptions.apply()
         if let b = backend {
             if b == "blas" && !BLAS.isAvailable {
-                FileHandle.standardError.write("warning: no BLAS found (install libopenblas0-pthread); using the built-in kernel\n".data(using: .utf8)!)
+                StandardError.write("warning: no BLAS found (install libopenblas0-pthread); using the built-in kernel\n")
             }
             GEMM.backend = GEMM.Backend(rawValue: b)!
         }
@@ -148,4 +148,5 @@ struct AugmentBench: ParsableCommand {
 
 // Saved models may hold Darknet layers (`ocelli summary DIR`): teach `Model.load` them first.
 DarknetLayers.register()
+OutputStreams.install()
 OcelliCommand.main()

@@ -95,7 +95,7 @@ public final class DetectionLoader: @unchecked Sendable {
     /// Receives the warnings of skipped samples (default: standard error). Set it before
     /// starting an epoch; the prefetch thread calls it.
     public var warningHandler: @Sendable (String) -> Void = { message in
-        FileHandle.standardError.write(Data(("warning: " + message + "\n").utf8))
+        StandardError.write("warning: " + message + "\n")
     }
 
     public init(dataset: DetectionDataset, batchSize: Int, inputSize: Int = 416, resize: Resize = .letterbox,
