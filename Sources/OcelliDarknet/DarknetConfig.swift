@@ -1,4 +1,5 @@
 import Foundation
+import OcelliTensor
 
 /// An error in a Darknet file: which file, which line (when there is one), what was expected.
 public struct DarknetError: Error, CustomStringConvertible, LocalizedError {
@@ -49,6 +50,17 @@ public struct DarknetSection: Sendable {
     public func int(_ key: String, _ defaultValue: Int) throws -> Int {
         guard let o = raw(key) else { return defaultValue }
         guard let v = Int(o.value) else { throw fail(o, "an integer") }
+        return v
+    }
+
+    /// An integer option that must lie in `range` (sizes, counts, strides): a value outside it is
+    /// an error naming the key, its line and the range, before anything is computed from it.
+    public func int(_ key: String, _ defaultValue: Int, in range: ClosedRange<Int>) throws -> Int {
+        let v = try int(key, defaultValue)
+        guard range.contains(v) else {
+            let o = raw(key) ?? DarknetOption(key: key, value: String(v), line: line)
+            throw fail(o, "an integer from \(range.lowerBound) to \(range.upperBound)")
+        }
         return v
     }
 
@@ -135,8 +147,9 @@ public struct DarknetConfig: Sendable {
 
     /// Reads and parses a cfg file.
     public static func load(_ path: String) throws -> DarknetConfig {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DarknetError(file: path, "cannot read the file (does it exist?)")
+        let data: Data
+        do { data = Data(try FileReading.bytes(atPath: path)) } catch {
+            throw DarknetError(file: path, "cannot read the cfg: \(error.reason)")
         }
         guard let text = String(data: data, encoding: .utf8) ?? String(data: data, encoding: .isoLatin1) else {
             throw DarknetError(file: path, "not a text file")

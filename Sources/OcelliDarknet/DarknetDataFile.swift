@@ -1,4 +1,5 @@
 import Foundation
+import OcelliTensor
 import OcelliVision
 
 /// Darknet's `.data` file (`darknet detector train obj.data yolo-obj.cfg`): `classes=`, `train=`
@@ -14,8 +15,8 @@ public struct DarknetDataFile: Equatable, Sendable {
 
     public static func load(_ path: String) throws -> DarknetDataFile {
         let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw DarknetError(file: path, "cannot read the .data file: \(error.localizedDescription)")
+        do { text = String(decoding: try FileReading.bytes(atPath: path), as: UTF8.self) } catch {
+            throw DarknetError(file: path, "cannot read the .data file: \(error.reason)")
         }
         return try DarknetDataFile(text: text, file: path)
     }

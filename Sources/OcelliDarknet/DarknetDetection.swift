@@ -65,6 +65,13 @@ extension DarknetNetwork {
             case .detection(let d): decodeDetection(d, t, b, threshold, &out)
             }
         }
+        // A box with a NaN or infinite value is reported, never drawn or written.
+        let before = out.count
+        out.removeAll { !($0.x.isFinite && $0.y.isFinite && $0.w.isFinite && $0.h.isFinite && $0.objectness.isFinite
+                          && $0.probabilities.allSatisfy(\.isFinite)) }
+        if out.count < before {
+            StandardError.write("warning: \(before - out.count) boxes of \(config.file) have NaN or infinite values and are left out (the network's output is not finite: damaged weights, or a training that diverged)\n")
+        }
         if fit == .letterbox, heads.contains(where: { if case .detection = $0 { return false } else { return true } }) {
             let lb = Letterbox(sourceWidth: imageWidth, sourceHeight: imageHeight, width: width, height: height)
             for i in out.indices {

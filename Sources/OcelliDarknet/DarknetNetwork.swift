@@ -52,6 +52,9 @@ public final class DarknetNetwork {
         guard w > 0, h > 0, c > 0 else {
             throw DarknetError(file: file, line: net.line, "[net] needs positive width, height and channels, got \(w) x \(h) x \(c)")
         }
+        guard w <= Limits.side, h <= Limits.side, c <= Limits.channels, w * h <= Limits.values / c else {
+            throw DarknetError(file: file, line: net.line, "the input \(w) x \(h) x \(c) is too large: width and height at most \(Limits.side), at most \(Limits.values) values")
+        }
         self.width = w; self.height = h; self.channels = c
 
         let input = Input(shape: [h, w, c], name: "input")

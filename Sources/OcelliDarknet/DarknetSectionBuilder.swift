@@ -48,11 +48,16 @@ struct DarknetSectionBuilder {
 
     private func convolutional() throws -> BuiltSection {
         let x = try image()
-        let filters = try section.int("filters", 1), size = try section.int("size", 1)
-        let stride = try section.int("stride", 1), groups = try section.int("groups", 1)
-        let dilation = try section.int("dilation", 1)
-        var padding = try section.int("padding", 0)
+        let filters = try section.int("filters", 1, in: 1...Limits.channels), size = try section.int("size", 1, in: 1...Limits.kernel)
+        let stride = try section.int("stride", 1, in: 1...Limits.kernel), groups = try section.int("groups", 1, in: 1...Limits.channels)
+        let dilation = try section.int("dilation", 1, in: 1...Limits.kernel)
+        var padding = try section.int("padding", 0, in: 0...Limits.side)
         if try section.int("pad", 0) != 0 { padding = size / 2 }
+        // The kernel's values, checked before any is allocated.
+        let kernelValues = size * size * (x[2] / groups) * filters
+        guard kernelValues <= Limits.values else {
+            throw err("a \(size)x\(size) kernel from \(x[2] / groups) to \(filters) channels holds \(kernelValues) values, more than \(Limits.values)")
+        }
         guard filters > 0, size > 0, stride > 0, groups > 0, dilation > 0, padding >= 0 else {
             throw err("filters, size, stride, groups and dilation must be positive and padding ≥ 0")
         }
@@ -71,9 +76,9 @@ struct DarknetSectionBuilder {
 
     private func maxpool() throws -> BuiltSection {
         let x = try image()
-        let stride = try section.int("stride", 1)
-        let size = try section.int("size", stride)
-        let padding = try section.int("padding", size - 1)
+        let stride = try section.int("stride", 1, in: 1...Limits.kernel)
+        let size = try section.int("size", stride, in: 1...Limits.kernel)
+        let padding = try section.int("padding", size - 1, in: 0...Limits.side)
         guard stride > 0, size > 0, padding >= 0 else { throw err("size and stride must be positive and padding ≥ 0") }
         let pool = MaxPooling2D(poolSize: (size, size), strides: (stride, stride),
                                 padding: .darknetMaxPool(size: size, padding: padding), name: "maxpool_\(index)")
@@ -116,6 +121,7 @@ struct DarknetSectionBuilder {
         let x = try image()
         let stride = try section.int("stride", 2)
         guard stride > 0 else { throw err("Ocelli supports upsampling by a positive stride only (a negative stride downsamples in Darknet)") }
+        guard stride <= Limits.kernel else { throw err("stride must be between 1 and \(Limits.kernel), got \(stride)") }
         guard try section.float("scale", 1) == 1 else { throw err("scale other than 1 is not supported") }
         let up = UpSampling2D(size: (stride, stride), name: "upsample_\(index)")
         let out = try apply(up, [previous])
@@ -135,8 +141,10 @@ struct DarknetSectionBuilder {
     }
 
     private func connected() throws -> BuiltSection {
-        let outputsCount = try section.int("output", 1)
-        guard outputsCount > 0 else { throw err("output must be positive") }
+        let outputsCount = try section.int("output", 1, in: 1...Limits.side)
+        guard flat(inShape) <= Limits.values / outputsCount else {
+            throw err("\(flat(inShape)) inputs to \(outputsCount) outputs is more than \(Limits.values) weights")
+        }
         let fc = DarknetConnected(outputs: outputsCount, batchNormalize: try section.int("batch_normalize", 0) != 0,
                                   activation: try activation(.logistic), name: "connected_\(index)")
         let out = try apply(fc, [previous])
@@ -164,7 +172,7 @@ struct DarknetSectionBuilder {
 
     private func yolo() throws -> BuiltSection {
         let x = try image()
-        let classes = try section.int("classes", 20), total = try section.int("num", 1)
+        let classes = try section.int("classes", 20, in: 1...Limits.classes), total = try section.int("num", 1, in: 1...Limits.anchors)
         let mask = try section.ints("mask") ?? Array(0..<total)
         let anchorValues = try section.floats("anchors") ?? []
         guard anchorValues.count >= 2 * total, anchorValues.count % 2 == 0 else {
@@ -184,7 +192,8 @@ struct DarknetSectionBuilder {
 
     private func region() throws -> BuiltSection {
         let x = try image()
-        let classes = try section.int("classes", 20), coords = try section.int("coords", 4), num = try section.int("num", 1)
+        let classes = try section.int("classes", 20, in: 1...Limits.classes), coords = try section.int("coords", 4)
+        let num = try section.int("num", 1, in: 1...Limits.anchors)
         let background = try section.int("background", 0) != 0
         guard coords == 4 else { throw err("coords=\(coords): only 4 is supported") }
         guard section.raw("tree") == nil, section.raw("map") == nil else { throw err("tree= and map= (YOLO9000) are not supported") }
@@ -201,8 +210,8 @@ struct DarknetSectionBuilder {
     }
 
     private func detection() throws -> BuiltSection {
-        let classes = try section.int("classes", 1), coords = try section.int("coords", 1)
-        let num = try section.int("num", 1), side = try section.int("side", 7)
+        let classes = try section.int("classes", 1, in: 1...Limits.classes), coords = try section.int("coords", 1, in: 1...Limits.anchors)
+        let num = try section.int("num", 1, in: 1...Limits.anchors), side = try section.int("side", 7, in: 1...Limits.kernel)
         let expected = side * side * ((1 + coords) * num + classes)
         guard flat(inShape) == expected else {
             throw err("the input has \(flat(inShape)) values; side \(side), num \(num), coords \(coords), classes \(classes) needs \(expected)")
@@ -227,6 +236,17 @@ struct DarknetSectionBuilder {
     }
 
     private func apply(_ layer: Layer, _ args: [SymbolicTensor]) throws -> SymbolicTensor {
+        // The output's size is checked before the layer allocates anything.
+        let shape: [Int]
+        do { shape = try layer.computeOutputShape(args.map(\.shape)) } catch { throw err("\(error)") }
+        var values = 1
+        for d in shape {
+            let (v, overflow) = values.multipliedReportingOverflow(by: d)
+            guard d > 0, !overflow, v <= Limits.values else {
+                throw err("the output \(shape) holds more than \(Limits.values) values (lower width/height or filters)")
+            }
+            values = v
+        }
         do { return try layer.apply(args) } catch { throw err("\(error)") }
     }
 
@@ -252,4 +272,19 @@ struct DarknetSectionBuilder {
 
     /// Darknet's "w x h x c" with its column widths.
     private func dims(_ s: [Int]) -> String { "\(fmt(s[1], 4)) x\(fmt(s[0], 4)) x\(fmt(s[2], 4))" }
+}
+
+/// The largest values a cfg may give, so that a typo (`size=100000`, `filters=1e11`) is an error
+/// that names the key rather than an allocation of terabytes. Darknet's own cfgs stay far inside.
+enum Limits {
+    /// An image side (width, height) or a padding.
+    static let side = 65_536
+    /// Channels, filters, groups.
+    static let channels = 65_536
+    /// A kernel or pooling size, a stride, a dilation.
+    static let kernel = 1_024
+    static let classes = 100_000
+    static let anchors = 1_000
+    /// The values of one layer's output (per image) or of one weight tensor: 2^30 (4 GiB of floats).
+    static let values = 1 << 30
 }

@@ -193,8 +193,9 @@ public final class DarknetTrainer {
     /// Continues from `saveState`'s file, written with the weights this network loaded: the same
     /// batches, momentum and schedule follow as in a run that was never interrupted.
     public func resume(state path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DarknetError(file: path, "cannot read the training state (does it exist?)")
+        let data: Data
+        do { data = Data(try FileReading.bytes(atPath: path)) } catch {
+            throw DarknetError(file: path, "cannot read the training state: \(error.reason)")
         }
         var (tensors, metadata) = try SafeTensors.decodeWithMetadata(data, path: path)
         func int(_ key: String) throws -> Int {

@@ -183,9 +183,9 @@ extension DarknetNetwork {
     public func trainingOptions() throws -> DarknetTrainingOptions {
         let net = config.net, file = config.file
         func err(_ message: String) -> DarknetError { DarknetError(file: file, line: net.line, "[net]: \(message)") }
-        func positive(_ key: String, _ d: Int) throws -> Int {
+        func positive(_ key: String, _ d: Int, upTo limit: Int = 100_000_000) throws -> Int {
             let v = try net.int(key, d)
-            guard v >= 1 else { throw err("\(key)=\(v) must be at least 1") }
+            guard v >= 1, v <= limit else { throw err("\(key)=\(v) must be between 1 and \(limit)") }
             return v
         }
         func number(_ key: String, _ d: Float, _ range: ClosedRange<Float>) throws -> Float {
@@ -193,16 +193,16 @@ extension DarknetNetwork {
             guard v.isFinite, range.contains(v) else { throw err("\(key)=\(v) must be between \(range.lowerBound) and \(range.upperBound)") }
             return v
         }
-        let batch = try positive("batch", 1), subdivisions = try positive("subdivisions", 1)
+        let batch = try positive("batch", 1, upTo: 65_536), subdivisions = try positive("subdivisions", 1, upTo: 65_536)
         guard batch % subdivisions == 0 else {
             throw err("batch=\(batch) is not a multiple of subdivisions=\(subdivisions) (each pass takes batch/subdivisions images)")
         }
         let rate = try number("learning_rate", 0.001, 0...10)
         let power = try number("power", 4, 0...100)
         let burnIn = try net.int("burn_in", 0)
-        guard burnIn >= 0 else { throw err("burn_in=\(burnIn) must be ≥ 0") }
+        guard (0...100_000_000).contains(burnIn) else { throw err("burn_in=\(burnIn) must be between 0 and 100000000") }
         let maxBatches = try net.int("max_batches", 0)
-        guard maxBatches >= 0 else { throw err("max_batches=\(maxBatches) must be ≥ 0") }
+        guard (0...100_000_000).contains(maxBatches) else { throw err("max_batches=\(maxBatches) must be between 0 and 100000000") }
         let policy: DarknetLearningRate.Policy
         switch net.string("policy", "constant") {
         case "constant": policy = .constant
@@ -213,6 +213,7 @@ extension DarknetNetwork {
                 throw err("policy=steps needs steps= and scales= of the same length, got \(steps.count) and \(scales.count)")
             }
             for s in scales where !(s.isFinite && s >= 0) { throw err("scales has \(s); scales must be numbers ≥ 0") }
+            for s in steps where !(0...100_000_000).contains(s) { throw err("steps has \(s); steps must be between 0 and 100000000") }
             policy = .steps(steps: steps, scales: scales)
         case "exp": policy = .exp(gamma: try number("gamma", 1, 0...1000))
         case "poly": policy = .poly

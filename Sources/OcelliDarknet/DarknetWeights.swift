@@ -11,7 +11,7 @@ public struct DarknetWeightsHeader: Equatable, Sendable {
     public var seen: UInt64
 
     /// Darknet stores `seen` as a 64-bit size_t from version 0.2 on, as a 32-bit int before.
-    public var seenIs64Bit: Bool { (major * 10 + minor) >= 2 && major < 1000 && minor < 1000 }
+    public var seenIs64Bit: Bool { (Int(major) * 10 + Int(minor)) >= 2 && major < 1000 && minor < 1000 }
     /// Old files (major or minor > 1000) store `[connected]` weights transposed.
     public var connectedTransposed: Bool { major > 1000 || minor > 1000 }
     public var byteCount: Int { 12 + (seenIs64Bit ? 8 : 4) }
@@ -36,8 +36,9 @@ extension DarknetNetwork {
     /// states the expected and found bytes.
     @discardableResult
     public func loadWeights(_ path: String) throws -> DarknetWeightsHeader {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DarknetError(file: path, "cannot read the weights file (does it exist?)")
+        let data: Data
+        do { data = Data(try FileReading.bytes(atPath: path)) } catch {
+            throw DarknetError(file: path, "cannot read the weights file: \(error.reason)")
         }
         return try loadWeights(data, file: path)
     }
@@ -53,8 +54,9 @@ extension DarknetNetwork {
     /// more than the cfg needs, is an error. Returns the header and the number of layers loaded.
     @discardableResult
     public func loadWeights(_ path: String, partial: Bool) throws -> (header: DarknetWeightsHeader, layers: Int) {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DarknetError(file: path, "cannot read the weights file (does it exist?)")
+        let data: Data
+        do { data = Data(try FileReading.bytes(atPath: path)) } catch {
+            throw DarknetError(file: path, "cannot read the weights file: \(error.reason)")
         }
         return try loadWeights(data, file: path, partial: partial)
     }
@@ -88,6 +90,21 @@ extension DarknetNetwork {
         } else if data.count != expected {
             let what = data.count < expected ? "truncated" : "too long"
             throw DarknetError(file: file, "\(what): the cfg \(config.file) needs \(expected) bytes (a \(header.byteCount)-byte header and \(weightsFloatCount) floats for \(weightedLayers.count) layers), the file has \(data.count) bytes")
+        }
+        // NaN or infinite values (a damaged file, random bytes, a diverged training) are an error
+        // naming the layer, before anything is assigned.
+        var scan = header.byteCount
+        for (index, layer) in weightedLayers.prefix(count) {
+            let n = layer.parameterCount
+            let bad = data.withUnsafeBytes { raw -> Int in
+                var k = 0
+                for i in 0..<n where !Float(bitPattern: raw.loadUnaligned(fromByteOffset: scan + 4 * i, as: UInt32.self)).isFinite { k += 1 }
+                return k
+            }
+            guard bad == 0 else {
+                throw DarknetError(file: file, "layer \(index) (\(layers[index].type)) has \(bad) NaN or infinite values of \(n): the file is damaged, not weights for \(config.file), or from a training that diverged")
+            }
+            scan += 4 * n
         }
         var offset = header.byteCount
         func floats(_ n: Int) -> [Float] {

@@ -79,7 +79,7 @@ public enum DetectionsFile {
         do {
             json = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
         } catch {
-            throw DetectionEvaluationError(file: file, message: "not valid JSON (\(error.localizedDescription))")
+            throw DetectionEvaluationError(file: file, message: "not valid JSON (\(jsonErrorPosition(error)))")
         }
         guard let entries = json as? [Any] else {
             throw DetectionEvaluationError(file: file, message: "expected a JSON array of {\"image_id\", \"category_id\", \"bbox\", \"score\"} objects, got \(typeName(json))")

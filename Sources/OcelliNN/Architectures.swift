@@ -14,6 +14,21 @@ public enum Architectures {
     /// The architecture called `name` (one of `names`; "wrn-D-K" and "mobilenet-α" take any numbers).
     public static func named(_ name: String, classes: Int? = nil, inputShape: [Int]? = nil) throws -> Model {
         let n = name.lowercased()
+        // Sizes from a user are checked here: the builders below stop (a precondition) on shapes
+        // their downsampling cannot take.
+        if let classes, !(1...1_000_000).contains(classes) {
+            throw LayerError("architecture '\(name)': classes must be between 1 and 1000000, got \(classes)")
+        }
+        if let inputShape {
+            let minimum = n.hasPrefix("darknet19") ? 32 : n.hasPrefix("mobilenet") ? 31 : n.hasPrefix("densenet") ? 29
+                : n.hasPrefix("tiny") ? 16 : 1
+            guard inputShape.count == 3, inputShape.allSatisfy({ (1...LayerConfig.sizeLimit).contains($0) }) else {
+                throw LayerError("architecture '\(name)': the input shape \(inputShape) needs 3 sizes from 1 to \(LayerConfig.sizeLimit)")
+            }
+            guard inputShape[0] >= minimum, inputShape[1] >= minimum else {
+                throw LayerError("architecture '\(name)' needs an input of at least \(minimum) x \(minimum) (its downsampling), got \(inputShape[0]) x \(inputShape[1])")
+            }
+        }
         if n.hasPrefix("resnet"), let depth = Int(n.dropFirst(6)) {
             return try resnet(depth: depth, classes: classes ?? 1000, inputShape: inputShape ?? [224, 224, 3])
         }
@@ -22,14 +37,14 @@ public enum Architectures {
         }
         if n.hasPrefix("wrn-") {
             let parts = n.split(separator: "-")
-            guard parts.count == 3, let d = Int(parts[1]), let k = Int(parts[2]) else {
-                throw LayerError("architecture '\(name)': write a wide ResNet as wrn-DEPTH-WIDTH, e.g. wrn-28-10")
+            guard parts.count == 3, let d = Int(parts[1]), let k = Int(parts[2]), (1...1_000).contains(d), (1...64).contains(k) else {
+                throw LayerError("architecture '\(name)': write a wide ResNet as wrn-DEPTH-WIDTH (depth up to 1000, width up to 64), e.g. wrn-28-10")
             }
             return try wideResNet(depth: d, width: k, classes: classes ?? 10, inputShape: inputShape ?? [32, 32, 3])
         }
         if n == "mobilenet" || n.hasPrefix("mobilenet-") {
             let alpha = n == "mobilenet" ? 1 : Float(n.dropFirst(10))
-            guard let alpha, alpha > 0 else { throw LayerError("architecture '\(name)': write mobilenet-ALPHA, e.g. mobilenet-0.5") }
+            guard let alpha, alpha > 0, alpha <= 4 else { throw LayerError("architecture '\(name)': write mobilenet-ALPHA with 0 < ALPHA ≤ 4, e.g. mobilenet-0.5") }
             return mobileNet(alpha: alpha, classes: classes ?? 1000, inputShape: inputShape ?? [224, 224, 3])
         }
         if n == "darknet19" { return darknet19(classes: classes ?? 1000, inputShape: inputShape ?? [256, 256, 3]) }

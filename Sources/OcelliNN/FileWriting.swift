@@ -69,11 +69,4 @@ func folderFailureReason(_ directory: String, _ error: Error) -> String {
 
 /// The operating system's reason for a failed file operation ("Permission denied", "No such
 /// file or directory", "No space left on device") rather than Foundation's error dump.
-func ioFailureReason(_ error: Error) -> String {
-    let e = error as NSError
-    if e.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(e.code))) }
-    if let u = e.userInfo[NSUnderlyingErrorKey] as? NSError, u.domain == NSPOSIXErrorDomain {
-        return String(cString: strerror(Int32(u.code)))
-    }
-    return e.localizedDescription
-}
+func ioFailureReason(_ error: Error) -> String { systemReason(error) }

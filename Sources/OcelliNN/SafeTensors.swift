@@ -62,6 +62,7 @@ public enum SafeTensors {
         }
         let base = 8 + Int(n)
         var out: [String: Tensor] = [:]
+        var ranges: [(start: Int, end: Int, name: String)] = []
         for (name, v) in header where name != "__metadata__" {
             guard let d = v as? [String: Any], let dtype = d["dtype"] as? String, let shape = d["shape"] as? [Int],
                   let offs = d["data_offsets"] as? [Int], offs.count == 2 else {
@@ -80,6 +81,7 @@ public enum SafeTensors {
             guard offs[0] >= 0, offs[1] >= offs[0], offs[1] <= data.count - base, offs[1] - offs[0] == count * 4 else {
                 throw FileFormatError(path, "tensor '\(name)' of shape \(shape) has data offsets \(offs) that do not fit \(count * 4) bytes in a \(data.count)-byte file (truncated?)")
             }
+            ranges.append((offs[0], offs[1], name))
             var scalars = [Float](repeating: 0, count: count)
             data.withUnsafeBytes { raw in
                 for i in 0..<count {
@@ -87,6 +89,11 @@ public enum SafeTensors {
                 }
             }
             out[name] = Tensor(shape: shape, scalars: scalars)
+        }
+        // The format's rule: the tensors' data do not overlap (each byte belongs to one tensor).
+        ranges.sort { ($0.start, $0.end) < ($1.start, $1.end) }
+        for (a, b) in zip(ranges, ranges.dropFirst()) where b.start < a.end {
+            throw FileFormatError(path, "tensors '\(a.name)' (bytes \(a.start)..<\(a.end)) and '\(b.name)' (bytes \(b.start)..<\(b.end)) overlap")
         }
         var metadata: [String: String] = [:]
         if let m = header["__metadata__"] as? [String: Any] { for (k, v) in m { if let v = v as? String { metadata[k] = v } } }

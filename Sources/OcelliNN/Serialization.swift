@@ -22,8 +22,8 @@ extension Model {
     /// returned for the caller (the optimizer's state).
     func loadWeights(from path: String, allowingPrefix prefix: String?) throws -> [String: Tensor] {
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw FileFormatError(path, "cannot read the file (\(error.localizedDescription))")
+        do { data = Data(try FileReading.bytes(atPath: path)) } catch {
+            throw FileFormatError(path, "cannot read the file: \(error.reason)")
         }
         var tensors = try SafeTensors.decode(data, path: path)
         var others: [String: Tensor] = [:]
@@ -90,7 +90,11 @@ extension Model {
 
     /// Rebuilds a model from `architectureJSON()` (fresh weights: load them afterwards).
     public static func fromArchitecture(_ data: Data, path: String = "<architecture>") throws -> Model {
-        guard let doc = try? JSONDecoder().decode(JSONValue.self, from: data), case .object(let o) = doc,
+        let parsed: JSONValue
+        do { parsed = try JSONDecoder().decode(JSONValue.self, from: data) } catch {
+            throw FileFormatError(path, "not valid JSON: \(jsonErrorPosition(error))")
+        }
+        guard case .object(let o) = parsed,
               case .object(let cfg)? = o["config"], case .array(let ins)? = cfg["inputs"],
               case .array(let ls)? = cfg["layers"], case .array(let outs)? = cfg["outputs"] else {
             throw FileFormatError(path, "not an Ocelli architecture file (needs config.inputs, config.layers, config.outputs)")
@@ -196,8 +200,9 @@ extension Model {
     /// saved uncompiled, or with a loss that cannot be saved, loads uncompiled.
     public static func load(from directory: String, compile: Bool = true) throws -> Model {
         let archPath = (directory as NSString).appendingPathComponent("model.json")
-        guard let data = FileManager.default.contents(atPath: archPath) else {
-            throw FileFormatError(archPath, "cannot read the file (missing?)")
+        let data: Data
+        do { data = Data(try FileReading.bytes(atPath: archPath)) } catch {
+            throw FileFormatError(archPath, "cannot read the file: \(error.reason)")
         }
         let m = try fromArchitecture(data, path: archPath)
         let doc = try? JSONDecoder().decode(JSONValue.self, from: data)

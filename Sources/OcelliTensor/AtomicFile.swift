@@ -65,3 +65,55 @@ public enum AtomicFile {
 
     private static func reason(_ code: Int32) -> String { String(cString: strerror(code)) }
 }
+
+/// A file that could not be read: the path, the system's reason, and whether it is missing.
+public struct FileReadFailure: Error, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+    public let missing: Bool
+    public var description: String { "\(path): \(reason)" }
+}
+
+/// The one reader of whole files for every module: a regular file only — a folder, a FIFO or a
+/// device is an error, never a read that blocks forever or never ends — with the system's reason.
+public enum FileReading {
+    public static func bytes(atPath path: String) throws(FileReadFailure) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)  // opening a FIFO must not wait for a writer
+        guard fd >= 0 else {
+            let code = errno
+            throw FileReadFailure(path: path, reason: code == ENOENT ? "no such file" : text(code), missing: code == ENOENT)
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw FileReadFailure(path: path, reason: text(errno), missing: false) }
+        let kind = Int(info.st_mode) & Int(S_IFMT)
+        guard kind == Int(S_IFREG) else {
+            throw FileReadFailure(path: path, reason: kind == Int(S_IFDIR) ? "it is a folder, not a file" : "not a regular file", missing: false)
+        }
+        let count = Int(info.st_size)
+        var failure: Int32 = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            var done = 0
+            while done < count, let base = buffer.baseAddress {
+                let n = posixRead(fd, base + done, count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    break
+                }
+                if n == 0 { break }  // the file shrank while it was read
+                done += n
+            }
+            initialized = done
+        }
+        guard failure == 0 else { throw FileReadFailure(path: path, reason: text(failure), missing: false) }
+        return bytes
+    }
+
+    private static func text(_ code: Int32) -> String { String(cString: strerror(code)) }
+}
+
+@inline(__always)
+private func posixRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+    read(fd, buffer, count)
+}

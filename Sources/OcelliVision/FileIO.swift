@@ -19,7 +19,7 @@ public enum FileIO {
 
     /// Opens `path` for reading; a missing file is `.fileNotFound`.
     private static func openForReading(_ path: String) throws -> Int32 {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)  // a FIFO must not block the open
         guard fd >= 0 else {
             let code = errno
             throw ImageError(file: path, reason: code == ENOENT ? .fileNotFound : .unreadable(errorText(code)))

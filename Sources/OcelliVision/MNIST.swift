@@ -49,8 +49,9 @@ public struct MNISTError: Error, CustomStringConvertible {
 /// dimensions as big-endian UInt32, then the values (here: unsigned bytes).
 public enum IDX {
     public static func read(path: String) throws -> (shape: [Int], bytes: [UInt8]) {
-        guard let raw = FileManager.default.contents(atPath: path) else { throw MNISTError(path, "cannot read the file (missing?)") }
-        let data = try Gzip.decompress([UInt8](raw), path: path)
+        let raw: [UInt8]
+        do { raw = try FileReading.bytes(atPath: path) } catch { throw MNISTError(path, "cannot read the file: \(error.reason)") }
+        let data = try Gzip.decompress(raw, path: path)
         guard data.count >= 4 else { throw MNISTError(path, "too short for an IDX file (\(data.count) bytes)") }
         guard data[0] == 0, data[1] == 0, data[2] == 0x08 else {
             throw MNISTError(path, String(format: "not an IDX file of unsigned bytes (magic %02x%02x%02x%02x)", data[0], data[1], data[2], data[3]))
@@ -58,8 +59,16 @@ public enum IDX {
         let rank = Int(data[3])
         guard data.count >= 4 + 4 * rank else { throw MNISTError(path, "header truncated") }
         let shape = (0..<rank).map { i in (0..<4).reduce(0) { $0 << 8 | Int(data[4 + 4 * i + $1]) } }
-        let count = shape.reduce(1, *)
         let start = 4 + 4 * rank
+        // The header's product, without overflow: it must equal the values the file holds.
+        var count = 1
+        for d in shape {
+            let (c, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow, c <= data.count - start else {
+                throw MNISTError(path, "holds \(data.count - start) values, its header \(shape) says more")
+            }
+            count = c
+        }
         guard data.count - start == count else {
             throw MNISTError(path, "holds \(data.count - start) values, its header \(shape) says \(count)")
         }
@@ -84,7 +93,9 @@ public struct MNIST {
         func images(_ name: String) throws -> Tensor {
             let path = (directory as NSString).appendingPathComponent(name)
             let (shape, bytes) = try IDX.read(path: path)
-            guard shape.count == 3 else { throw MNISTError(path, "expected images [N, rows, cols], found shape \(shape)") }
+            guard shape.count == 3, shape[0] > 0, shape[1] == 28, shape[2] == 28 else {
+                throw MNISTError(path, "expected MNIST's images [N, 28, 28] with N ≥ 1, found shape \(shape)")
+            }
             return Tensor(shape: [shape[0], shape[1], shape[2], 1], scalars: bytes.map { Float($0) / 255 })
         }
         func labels(_ name: String, count: Int) throws -> Tensor {

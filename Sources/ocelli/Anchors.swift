@@ -45,10 +45,10 @@ struct Anchors: ParsableCommand {
 
     func validate() throws {
         if size != nil && grid != nil { throw ValidationError("give --size or --grid, not both") }
-        if let size, size < 1 { throw ValidationError("--size must be positive, got \(size)") }
-        if let grid, grid < 1 { throw ValidationError("--grid must be positive, got \(grid)") }
-        if k < 1 { throw ValidationError("--k must be at least 1, got \(k)") }
-        if restarts < 1 { throw ValidationError("--restarts must be at least 1, got \(restarts)") }
+        if let size, !(1...65_536).contains(size) { throw ValidationError("--size must be between 1 and 65536, got \(size)") }
+        if let grid, !(1...4_096).contains(grid) { throw ValidationError("--grid must be between 1 and 4096, got \(grid)") }
+        if !(1...Self.maximumK).contains(k) { throw ValidationError("--k must be between 1 and \(Self.maximumK), got \(k)") }
+        if !(1...10_000).contains(restarts) { throw ValidationError("--restarts must be between 1 and 10000, got \(restarts)") }
         if let sweep { _ = try Self.parseRange(sweep) }
     }
 
@@ -58,11 +58,14 @@ struct Anchors: ParsableCommand {
             let parts = text.components(separatedBy: separator)
             if parts.count == 2, let lo = Int(parts[0].trimmingCharacters(in: .whitespaces)),
                let hi = Int(parts[1].trimmingCharacters(in: .whitespaces)), lo >= 1, lo <= hi {
+                guard hi <= maximumK else { throw ValidationError("--sweep goes up to k = \(hi); at most \(maximumK) anchors") }
                 return lo...hi
             }
         }
         throw ValidationError("--sweep must be a range like 1...10 (from at least 1), got '\(text)'")
     }
+
+    static let maximumK = 1_000
 
     func run() throws {
         let dataset = try loadEvaluationData(path: data, split: split, names: nil)
@@ -74,6 +77,9 @@ struct Anchors: ParsableCommand {
         }
         let result = AnchorClustering.kmeans(sizes: sizes, k: k, restarts: restarts, seed: seed)
         let range = try sweep.map { try Self.parseRange($0) }
+        if let range, range.upperBound > sizes.count {
+            throw ValidationError("\(data): --sweep goes up to k = \(range.upperBound), but there are only \(sizes.count) boxes with a positive size")
+        }
         let swept = range.map { AnchorClustering.sweep(sizes: sizes, ks: $0, restarts: restarts, seed: seed) } ?? []
         if let plot {
             let svg = DetectionPlots.anchorsSVG(sizes: sizes, anchors: result.anchors, meanIoU: result.meanIoU,

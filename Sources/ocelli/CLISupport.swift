@@ -42,9 +42,13 @@ func expandImages(_ paths: [String]) throws -> [String] {
             throw ValidationError("no such file or folder: \(p)")
         }
         if isDir.boolValue {
-            let items = try FileManager.default.contentsOfDirectory(atPath: p).sorted()
-            out += items.filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }
-                .map { (p as NSString).appendingPathComponent($0) }
+            let items: [String]
+            do { items = try FileManager.default.contentsOfDirectory(atPath: p).sorted() } catch {
+                throw ValidationError("\(p): cannot list the folder: \(systemReason(error))")
+            }
+            let images = items.filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }
+            guard !images.isEmpty else { throw ValidationError("\(p): a folder with no .jpg, .jpeg or .png images") }
+            out += images.map { (p as NSString).appendingPathComponent($0) }
         } else {
             out.append(p)
         }
@@ -74,7 +78,7 @@ struct ThreadOptions: ParsableArguments {
     var threads: Int?
 
     func validate() throws {
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1, got \(t)") }
+        if let t = threads, !(1...1_024).contains(t) { throw ValidationError("--threads must be between 1 and 1024, got \(t)") }
     }
 
     /// Makes `--threads` the process's thread count.

@@ -45,7 +45,7 @@ struct Digits: ParsableCommand {
     var json: Bool { output.json }
 
     func validate() throws {
-        if count < 0 { throw ValidationError("--count must be at least 0, got \(count)") }
+        if !(1...1_000_000).contains(count) { throw ValidationError("--count must be between 1 and 1000000, got \(count)") }
     }
 
     func run() throws {
@@ -99,6 +99,17 @@ struct Inspect: ParsableCommand {
 
     @OptionGroup var output: JSONOutput
     var json: Bool { output.json }
+
+    func validate() throws {
+        if !(0...1_000_000).contains(batches) { throw ValidationError("--batches must be between 0 and 1000000, got \(batches)") }
+        if !(1...4_096).contains(batchSize) { throw ValidationError("--batch-size must be between 1 and 4096, got \(batchSize)") }
+        if !(1...8_192).contains(size) { throw ValidationError("--size must be between 1 and 8192, got \(size)") }
+        if !(0...64).contains(prefetch) { throw ValidationError("--prefetch must be between 0 and 64, got \(prefetch)") }
+        if !(1...64).contains(workers) { throw ValidationError("--workers must be between 1 and 64, got \(workers)") }
+        if !(stepMilliseconds >= 0 && stepMilliseconds <= 3_600_000) {
+            throw ValidationError("--step-ms must be between 0 and 3600000, got \(stepMilliseconds)")
+        }
+    }
 
     func run() throws {
         let dataset = try DetectionDataset.load(URL(fileURLWithPath: path), format: format, split: split)

@@ -77,8 +77,8 @@ struct Detect: ParsableCommand {
         guard thresh >= 0 && thresh < 1 else { throw ValidationError("--thresh must be in [0, 1)") }
         guard (1...100).contains(quality) else { throw ValidationError("--quality must be in 1...100, got \(quality)") }
         guard nms >= 0 && nms <= 1 else { throw ValidationError("--nms must be in [0, 1]") }
-        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        if let s = size, s < 32 || s % 32 != 0 { throw ValidationError("--size must be a positive multiple of 32") }
+        guard (1...1_024).contains(batch) else { throw ValidationError("--batch must be between 1 and 1024, got \(batch)") }
+        if let s = size, s < 32 || s > 8_192 || s % 32 != 0 { throw ValidationError("--size must be a multiple of 32 from 32 to 8192, got \(s)") }
     }
 
     func run() throws {
@@ -194,7 +194,12 @@ enum DetectPipeline {
                  "x1": Double(d.x1), "y1": Double(d.y1), "x2": Double(d.x2), "y2": Double(d.y2)]
             },
         ]
-        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-        return String(data: data, encoding: .utf8)!
+        // Non-finite numbers never reach here (the decoder leaves such boxes out); if one did, the
+        // line says so instead of a trap.
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else {
+            let fallback: [String: Any] = ["image": file, "error": "a detection has a value that is not a finite number"]
+            return String(decoding: (try? JSONSerialization.data(withJSONObject: fallback, options: [.sortedKeys])) ?? Data(), as: UTF8.self)
+        }
+        return String(decoding: data, as: UTF8.self)
     }
 }

@@ -52,9 +52,14 @@ struct DetectOutput {
             let suffixed = base.hasSuffix("_predictions") ? base : base + "_predictions"
             var k = 0
             var path = candidate(base)
+            let first = path
             while inputs.contains(DetectOutput.resolved(path)) || taken.contains(DetectOutput.resolved(path)) {
                 k += 1
                 path = candidate(k == 1 && suffixed != base ? suffixed : "\(suffixed)_\(k)")
+            }
+            if path != first {
+                let why = inputs.contains(DetectOutput.resolved(first)) ? "is an input" : "is the result of another input"
+                printError("note: \(first) \(why), so the result of \(file) is written to \(path)")
             }
             taken.insert(DetectOutput.resolved(path))
             paths.append(path)

@@ -69,7 +69,10 @@ struct Map: ParsableCommand {
         guard iou > 0 && iou < 1 else { throw ValidationError("--iou must be between 0 and 1, got \(iou)") }
         guard (detections == nil) != (cfg == nil) else { throw ValidationError("give either --detections FILE or --cfg CFG --weights W") }
         guard cfg == nil || weights != nil else { throw ValidationError("--cfg needs --weights") }
-        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        guard (1...1_024).contains(batch) else { throw ValidationError("--batch must be between 1 and 1024, got \(batch)") }
+        guard thresh >= 0 && thresh < 1 else { throw ValidationError("--thresh must be in [0, 1), got \(thresh)") }
+        guard nms >= 0 && nms <= 1 else { throw ValidationError("--nms must be in [0, 1], got \(nms)") }
+        guard scoreThreshold >= 0 && scoreThreshold <= 1 else { throw ValidationError("--score-threshold must be in [0, 1], got \(scoreThreshold)") }
     }
 
     func run() throws {

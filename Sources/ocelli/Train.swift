@@ -144,13 +144,14 @@ struct TrainingFlags: ParsableArguments {
 
     func check() throws {
         threadOptions.apply()
-        for (name, v) in [("--max-batches", maxBatches), ("--batch", batch), ("--subdivisions", subdivisions), ("--map-every", mapEvery)] {
-            if let v, v < 1 { throw ValidationError("\(name) must be at least 1, got \(v)") }
+        for (name, v, limit) in [("--max-batches", maxBatches, 100_000_000), ("--batch", batch, 65_536), ("--subdivisions", subdivisions, 65_536),
+                                 ("--map-every", mapEvery, 100_000_000)] {
+            if let v, !(1...limit).contains(v) { throw ValidationError("\(name) must be between 1 and \(limit), got \(v)") }
         }
         guard (1...64).contains(workers) else { throw ValidationError("--workers must be between 1 and 64, got \(workers)") }
-        if let freeze, freeze < 0 { throw ValidationError("--freeze must be at least 0, got \(freeze)") }
+        if let freeze, !(0...100_000).contains(freeze) { throw ValidationError("--freeze must be between 0 and 100000, got \(freeze)") }
         if resume && clear { throw ValidationError("--resume continues the schedule; --clear restarts it: give one of them") }
-        if let patience, patience < 1 { throw ValidationError("--patience must be at least 1, got \(patience)") }
+        if let patience, !(1...1_000_000).contains(patience) { throw ValidationError("--patience must be between 1 and 1000000, got \(patience)") }
     }
 
     func train(cfg: String, weights: String?, trainSet: DetectionDataset, valSet: DetectionDataset?, backup: String) throws {
@@ -360,7 +361,7 @@ struct TrainingLog {
         if let csv {
             let row = "\(r.iteration),\(r.averageLoss),\(r.loss),\(r.learningRate),\(map.map { String($0) } ?? ""),\(String(format: "%.1f", seconds))\n"
             do { try csv.write(contentsOf: Data(row.utf8)) } catch {
-                throw FileFormatError(csvPath ?? "CSV log", "cannot append a row: \(error.localizedDescription)")
+                throw FileFormatError(csvPath ?? "CSV log", "cannot append a row: \(systemReason(error))")
             }
         }
     }

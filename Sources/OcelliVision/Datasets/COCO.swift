@@ -1,4 +1,5 @@
 import Foundation
+import OcelliTensor
 
 /// COCO JSON: `images` (id, file_name, width, height), `annotations` (id, image_id,
 /// category_id, bbox [x, y, w, h] in 0-based continuous pixels, area, iscrowd) and
@@ -44,8 +45,8 @@ enum COCOFormat {
         }
         let file = jsonFile.path
         let data: Data
-        do { data = try Data(contentsOf: jsonFile) } catch {
-            throw DatasetError(file: file, DatasetFiles.isFile(jsonFile) ? "cannot read the file" : "no such file")
+        do { data = Data(try FileReading.bytes(atPath: file)) } catch {
+            throw DatasetError(file: file, error.missing ? "no such file" : "cannot read the file: \(error.reason)")
         }
         let top: [String: Any]
         do {

@@ -1,4 +1,5 @@
 import Foundation
+import OcelliTensor
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -114,6 +115,18 @@ public struct DetectionDataset: Equatable, Sendable {
         let split = split ?? self.split ?? "train"
         let directory = directory.standardizedFileURL
         try DatasetFiles.makeDirectory(directory)
+        // Outputs never replace inputs: the destination (symbolic links resolved) must not be the
+        // data set being read, the folder of its images or the folder above it.
+        let target = DatasetFiles.realPath(directory.path)
+        var folders = Set<String>()
+        for image in images {
+            let folder = image.file.deletingLastPathComponent()
+            guard folders.insert(folder.path).inserted else { continue }
+            let real = DatasetFiles.realPath(folder.path)
+            if target == real || target == (real as NSString).deletingLastPathComponent {
+                throw DatasetError(file: directory.path, "is where the data set being read lies (its images are in \(real)): write the converted data set to another folder")
+            }
+        }
         var seen = Set<String>()
         for image in images where !seen.insert(image.id).inserted {
             throw DatasetError(file: directory.path, "two images have the id '\(image.id)'; ids name the files written, so they must be unique")
@@ -129,6 +142,9 @@ public struct DetectionDataset: Equatable, Sendable {
 
 /// File helpers shared by the readers and writers.
 enum DatasetFiles {
+    /// The largest image side a data set may state (a larger one is an error, not an allocation).
+    static let maximumSide = 65_536
+
     /// The lines of a text file (any of \n, \r\n), with their 1-based numbers; trailing spaces kept.
     static func lines(of url: URL) throws -> [(number: Int, text: Substring)] {
         let text = try string(of: url)
@@ -183,7 +199,7 @@ enum DatasetFiles {
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
         } catch {
-            throw DatasetError(file: directory.path, "cannot list the folder: \(error.localizedDescription)")
+            throw DatasetError(file: directory.path, "cannot list the folder: \(systemReason(error))")
         }
         return names.sorted().filter { !$0.hasPrefix(".") && extensions.contains(($0 as NSString).pathExtension.lowercased()) }
             .map { directory.appendingPathComponent($0) }
@@ -195,8 +211,31 @@ enum DatasetFiles {
         do {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         } catch {
-            throw DatasetError(file: url.path, "cannot create the folder: \(error.localizedDescription)")
+            throw DatasetError(file: url.path, "cannot create the folder: \(folderFailureReason(url.path, error))")
         }
+    }
+
+    /// Why a folder could not be created, in the user's terms: a part of the path that is a file,
+    /// a folder that cannot be written, else the system's reason (not Foundation's error dump).
+    static func folderFailureReason(_ directory: String, _ error: Error) -> String {
+        var p = directory
+        while !p.isEmpty && p != "/" {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: p, isDirectory: &isDirectory) {
+                if !isDirectory.boolValue { return "\(p) is a file, not a folder" }
+                if access(p, W_OK) != 0 { return "\(p): \(String(cString: strerror(errno)))" }
+                break
+            }
+            p = (p as NSString).deletingLastPathComponent
+        }
+        return systemReason(error)
+    }
+
+    /// `path` with symbolic links, `.` and `..` resolved (as given when it does not exist).
+    static func realPath(_ path: String) -> String {
+        guard let p = realpath(path, nil) else { return (path as NSString).standardizingPath }
+        defer { free(p) }
+        return String(cString: p)
     }
 
     static func write(_ text: String, to url: URL) throws {
@@ -211,12 +250,15 @@ enum DatasetFiles {
     /// system, else a copy. An existing destination is replaced.
     static func placeImage(_ source: URL, at destination: URL) throws {
         if source.standardizedFileURL.path == destination.standardizedFileURL.path { return }
+        // The same file under another name (a link): nothing to do, and unlinking would lose it.
+        var a = stat(), b = stat()
+        if stat(source.path, &a) == 0, stat(destination.path, &b) == 0, a.st_dev == b.st_dev, a.st_ino == b.st_ino { return }
         unlink(destination.path)
         if link(source.path, destination.path) == 0 { return }
         do {
             try FileManager.default.copyItem(at: source, to: destination)
         } catch {
-            throw DatasetError(file: source.path, "cannot copy the image to \(destination.path): \(error.localizedDescription)")
+            throw DatasetError(file: source.path, "cannot copy the image to \(destination.path): \(systemReason(error))")
         }
     }
 
@@ -237,6 +279,7 @@ enum DatasetFiles {
     /// A coordinate for text formats: an integer when it is one (to 1e-6), else up to 6 decimals
     /// with trailing zeros dropped.
     static func number(_ value: Double) -> String {
+        guard value.isFinite, abs(value) < 1e15 else { return String(format: "%g", value) }
         let rounded = value.rounded()
         if abs(value - rounded) < 1e-6 { return String(Int(rounded)) }
         var text = String(format: "%.6f", value)

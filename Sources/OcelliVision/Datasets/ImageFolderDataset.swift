@@ -24,7 +24,7 @@ public struct ImageFolderDataset: Equatable, Sendable {
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: root.path)
         } catch {
-            throw DatasetError(file: root.path, "cannot list the folder: \(error.localizedDescription)")
+            throw DatasetError(file: root.path, "cannot list the folder: \(systemReason(error))")
         }
         classNames = names.filter { !$0.hasPrefix(".") && DatasetFiles.isDirectory(root.appendingPathComponent($0)) }.sorted()
         guard !classNames.isEmpty else {

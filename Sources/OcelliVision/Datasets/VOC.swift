@@ -1,4 +1,5 @@
 import Foundation
+import OcelliTensor
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
@@ -57,8 +58,8 @@ enum VOCFormat {
 
     static func parseXML(_ url: URL) throws -> Node {
         let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw DatasetError(file: url.path, DatasetFiles.isFile(url) ? "cannot read the file" : "no such file")
+        do { data = Data(try FileReading.bytes(atPath: url.path)) } catch {
+            throw DatasetError(file: url.path, error.missing ? "no such file" : "cannot read the file: \(error.reason)")
         }
         let parser = XMLParser(data: data)
         let builder = TreeBuilder()
@@ -119,8 +120,15 @@ enum VOCFormat {
         }
 
         let size = try text(root, "size", in: "annotation")
-        var width = Int(try number(size, "width", in: "annotation"))
-        var height = Int(try number(size, "height", in: "annotation"))
+        func side(_ name: String) throws -> Int {
+            let v = try number(size, name, in: "annotation")
+            guard v >= 0, v <= Double(DatasetFiles.maximumSide), v == v.rounded() else {
+                throw DatasetError(file: file, line: size.line, "<\(name)> is \(DatasetFiles.number(v)), expected a whole number of pixels from 0 to \(DatasetFiles.maximumSide)")
+            }
+            return Int(v)
+        }
+        var width = try side("width")
+        var height = try side("height")
 
         let imageFile: URL
         if let name = root.child("filename")?.value, !name.isEmpty {
@@ -189,7 +197,14 @@ enum VOCFormat {
                 throw DatasetError(file: list.path, "no such file: the split '\(split)' needs ImageSets/Main/\(split).txt")
             }
             // Lines hold an id, or an id and a flag (the per-class lists).
-            ids = try DatasetFiles.lines(of: list).compactMap { $0.text.split(whereSeparator: { $0 == " " || $0 == "\t" }).first.map(String.init) }
+            ids = try DatasetFiles.lines(of: list).compactMap { line -> String? in
+                guard let id = line.text.split(whereSeparator: { $0 == " " || $0 == "\t" }).first.map(String.init) else { return nil }
+                // An id names files inside the data set: never a path out of it.
+                guard !id.contains("/"), !id.contains("\\"), id != ".", id != ".." else {
+                    throw DatasetError(file: list.path, line: line.number, "'\(id)' is not an image id (ids are file names without folders)")
+                }
+                return id
+            }
         } else {
             ids = try DatasetFiles.files(in: annotations, extensions: ["xml"]).map { $0.deletingPathExtension().lastPathComponent }
         }

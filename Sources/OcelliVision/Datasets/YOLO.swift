@@ -77,7 +77,7 @@ enum YOLOFormat {
                 if DatasetFiles.isFile(labelURL) {
                     labelFilesFound += 1
                     image.objects = try readLabels(labelURL, width: size.width, height: size.height, classCount: classNames?.count)
-                } else if skipping != nil {
+                } else {
                     missingLabels.append((entry.path, labelURL.path))
                     continue
                 }
@@ -88,10 +88,13 @@ enum YOLOFormat {
                 skipping(error)
             }
         }
-        // A missing label file is an error only when others exist (a folder of labels with gaps).
-        if let skipping, labelFilesFound > 0 {
+        // A missing label file is an error only when others exist (a folder of labels with gaps):
+        // the image is left out with a warning when skipping, else the reading stops.
+        if labelFilesFound > 0 {
             for (image, label) in missingLabels {
-                skipping(DatasetError(file: label, "no label file for \(image) (an image without objects needs an empty one)"))
+                let error = DatasetError(file: label, "no label file for \(image) (an image without objects needs an empty one)")
+                guard let skipping else { throw error }
+                skipping(error)
             }
         }
         if labelFilesFound == 0 && !entries.isEmpty {
