@@ -41,7 +41,10 @@ public final class DarknetNetwork {
 
     /// Builds the network of `config`; `width`/`height` override `[net]`'s input size (multiples of
     /// 32 for YOLO networks).
-    public init(config: DarknetConfig, width: Int? = nil, height: Int? = nil) throws {
+    ///
+    /// `weightLimit` bounds the network's weights (default 2^28, 1 GiB of floats; YOLOv3 has 62
+    /// million): a cfg beyond it is an error before the layer that would exceed it is allocated.
+    public init(config: DarknetConfig, width: Int? = nil, height: Int? = nil, weightLimit: Int = 1 << 28) throws {
         DarknetLayers.register()
         self.config = config
         let net = config.net
@@ -62,11 +65,17 @@ public final class DarknetNetwork {
         var infos: [DarknetLayerInfo] = []
         var heads: [DarknetHead] = []
         var headInputs: [SymbolicTensor] = []
+        var weightCount = 0
 
         for (index, section) in config.layers.enumerated() {
-            let builder = DarknetSectionBuilder(section: section, index: index, file: file,
+            var builder = DarknetSectionBuilder(section: section, index: index, file: file,
                                                 previous: index == 0 ? input : outputs[index - 1], outputs: outputs)
+            builder.weightBudget = max(0, min(Limits.weights, weightLimit) - weightCount)
             let built = try builder.build()
+            weightCount += built.layer?.parameterCount ?? 0
+            guard weightCount <= min(Limits.weights, weightLimit) else {
+                throw DarknetError(file: file, line: section.line, "[\(section.type)] (layer \(index)): the network has more than its limit of \(min(Limits.weights, weightLimit)) weights up to this layer")
+            }
             if let head = built.head {
                 heads.append(head)
                 headInputs.append(builder.previous)

@@ -23,6 +23,8 @@ struct DarknetSectionBuilder {
     let previous: SymbolicTensor
     /// The outputs of layers 0..<index, for routes and shortcuts.
     let outputs: [SymbolicTensor]
+    /// The weights this layer may have (the network's limit less the layers before).
+    var weightBudget = Limits.weights
 
     func build() throws -> BuiltSection {
         switch section.type {
@@ -55,8 +57,8 @@ struct DarknetSectionBuilder {
         if try section.int("pad", 0) != 0 { padding = size / 2 }
         // The kernel's values, checked before any is allocated.
         let kernelValues = size * size * (x[2] / groups) * filters
-        guard kernelValues <= Limits.values else {
-            throw err("a \(size)x\(size) kernel from \(x[2] / groups) to \(filters) channels holds \(kernelValues) values, more than \(Limits.values)")
+        guard kernelValues <= weightBudget else {
+            throw err("a \(size)x\(size) kernel from \(x[2] / groups) to \(filters) channels holds \(kernelValues) values, more than the \(weightBudget) the network's weight limit leaves for this layer")
         }
         guard filters > 0, size > 0, stride > 0, groups > 0, dilation > 0, padding >= 0 else {
             throw err("filters, size, stride, groups and dilation must be positive and padding ≥ 0")
@@ -142,8 +144,8 @@ struct DarknetSectionBuilder {
 
     private func connected() throws -> BuiltSection {
         let outputsCount = try section.int("output", 1, in: 1...Limits.side)
-        guard flat(inShape) <= Limits.values / outputsCount else {
-            throw err("\(flat(inShape)) inputs to \(outputsCount) outputs is more than \(Limits.values) weights")
+        guard flat(inShape) <= weightBudget / outputsCount else {
+            throw err("\(flat(inShape)) inputs to \(outputsCount) outputs: the network would have more weights than its limit")
         }
         let fc = DarknetConnected(outputs: outputsCount, batchNormalize: try section.int("batch_normalize", 0) != 0,
                                   activation: try activation(.logistic), name: "connected_\(index)")
@@ -285,6 +287,9 @@ enum Limits {
     static let kernel = 1_024
     static let classes = 100_000
     static let anchors = 1_000
-    /// The values of one layer's output (per image) or of one weight tensor: 2^30 (4 GiB of floats).
+    /// The values of one layer's output (per image): 2^30 (4 GiB of floats).
     static let values = 1 << 30
+    /// The weights of one layer, and of the whole network: 2^28 (1 GiB of floats; YOLOv3 has
+    /// 62 million).
+    static let weights = 1 << 28
 }

@@ -57,7 +57,11 @@ public enum SafeTensors {
             throw FileFormatError(path, "header length \(n) exceeds the file size \(data.count)")
         }
         let headerData = data.subdata(in: 8..<(8 + Int(n)))
-        guard let header = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any] else {
+        let parsed: Any
+        do { parsed = try JSONSerialization.jsonObject(with: headerData) } catch {
+            throw FileFormatError(path, "the safetensors header is not valid JSON: \(jsonErrorPosition(error))")
+        }
+        guard let header = parsed as? [String: Any] else {
             throw FileFormatError(path, "the safetensors header is not a JSON object")
         }
         let base = 8 + Int(n)

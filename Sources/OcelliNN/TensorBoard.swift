@@ -305,8 +305,8 @@ public struct TensorBoardEvent: Equatable, Sendable {
     /// short is skipped, as TensorBoard does; errors name the file.
     public static func read(path: String) throws -> [TensorBoardEvent] {
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw FileFormatError(path, "cannot read the event file: \(ioFailureReason(error))")
+        do { data = Data(try FileReading.bytes(atPath: path)) } catch {
+            throw FileFormatError(path, "cannot read the event file: \(error.reason)")
         }
         return try TFRecord.records(in: [UInt8](data), path: path).records.enumerated().map { i, record in
             try TensorBoardEvent(serialized: record, source: "\(path): record \(i)")

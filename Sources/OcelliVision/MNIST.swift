@@ -4,6 +4,9 @@ import CZlib
 
 /// Reading gzip files through zlib (inflate with gzip header detection).
 public enum Gzip {
+    /// The most a file may decompress to (1 GiB; MNIST's largest file is 47 MB).
+    public static let maximumSize = 1 << 30
+
     /// The decompressed bytes of a .gz file (or the bytes themselves if the file is not gzip).
     public static func decompress(_ data: [UInt8], path: String) throws -> [UInt8] {
         guard data.count >= 2, data[0] == 0x1f, data[1] == 0x8b else { return data }
@@ -18,9 +21,15 @@ public enum Gzip {
         var status: Int32 = Z_OK
         try data.withUnsafeBufferPointer { input in
             stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress!)
-            stream.avail_in = uInt(input.count)
+            stream.avail_in = uInt(clamping: input.count)
             repeat {
-                if produced == out.count { out.append(contentsOf: [UInt8](repeating: 0, count: out.count)) }
+                if produced == out.count {
+                    // A gzip bomb (or a huge file) is an error, not an allocation of everything.
+                    guard out.count < Gzip.maximumSize else {
+                        throw MNISTError(path, "decompresses to more than \(Gzip.maximumSize >> 20) MiB")
+                    }
+                    out.append(contentsOf: [UInt8](repeating: 0, count: Swift.min(out.count, Gzip.maximumSize - out.count)))
+                }
                 try out.withUnsafeMutableBufferPointer { o in
                     stream.next_out = o.baseAddress! + produced
                     stream.avail_out = uInt(o.count - produced)

@@ -52,6 +52,56 @@ public enum OcelliExecutable {
         return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData.data, as: UTF8.self))
     }
 
+    /// How a child process ended.
+    public struct Outcome: CustomStringConvertible {
+        public let status: Int32
+        /// Ended by a signal (a trap, an abort, a kill), not by exit.
+        public let signalled: Bool
+        /// Still running at the deadline (then killed).
+        public let timedOut: Bool
+        public let output: String
+        public let error: String
+        public var description: String {
+            "\(timedOut ? "timed out" : signalled ? "signal \(status)" : "exit \(status)"): \(error.prefix(400))"
+        }
+        /// Ended by itself with status 1 or 2 and an error message: not a crash, not a hang.
+        public var isClearError: Bool {
+            !timedOut && !signalled && [1, 2, 64].contains(status) && error.lowercased().contains("error")
+                && !error.contains("Fatal error") && !error.contains("NSCocoaErrorDomain")
+        }
+    }
+
+    /// Runs `ocelli arguments…`, killed after `seconds`; `standardOutput` replaces the pipe
+    /// (e.g. /dev/full), and `started` runs once the process is running (to signal it).
+    public static func run(_ arguments: [String], seconds: Double, standardOutput: FileHandle? = nil,
+                           started: ((Process) -> Void)? = nil) throws -> Outcome {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try path.get())
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = standardOutput ?? out
+        process.standardError = err
+        let ended = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in ended.signal() }
+        try process.run()
+        let errorData = DataBox(), outputData = DataBox()
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) { errorData.data = err.fileHandleForReading.readDataToEndOfFile() }
+        if standardOutput == nil {
+            DispatchQueue.global().async(group: group) { outputData.data = out.fileHandleForReading.readDataToEndOfFile() }
+        }
+        started?(process)
+        var timedOut = false
+        if ended.wait(timeout: .now() + seconds) == .timedOut {
+            timedOut = true
+            kill(process.processIdentifier, SIGKILL)
+            ended.wait()
+        }
+        group.wait()
+        return Outcome(status: process.terminationStatus, signalled: process.terminationReason == .uncaughtSignal, timedOut: timedOut,
+                       output: String(decoding: outputData.data, as: UTF8.self), error: String(decoding: errorData.data, as: UTF8.self))
+    }
+
     /// The standard error read on another thread (written once, read after `group.wait()`).
     private final class DataBox: @unchecked Sendable { var data = Data() }
 

@@ -61,7 +61,9 @@ struct DatasetBadInputTests {
         let (root2, file2) = try Self.broken("voc", "Annotations/a.xml", Self.vocHeader + "<object><name>dog</object>")
         let error = try Self.loadError(root2)
         #expect(error.file == file2)
-        #expect(error.description == "\(file2):4: malformed XML: the document ends early (an element is not closed)")
+        #expect(error.description == "\(file2):4: malformed XML: the end tag </object> does not match <name> from line 4")
+        let (root3, file3) = try Self.broken("voc", "Annotations/a.xml", Self.vocHeader + "<object><name>dog</name>")
+        #expect(try Self.loadError(root3).description.hasPrefix("\(file3):4: malformed XML: the document ends early (<object> from line 4 is not closed)"))
     }
 
     @Test func vocMissingSplitAndAnnotation() throws {

@@ -57,7 +57,7 @@ enum COCOFormat {
         } catch let error as DatasetError {
             throw error
         } catch {
-            throw DatasetError(file: file, "malformed JSON: \((error as NSError).localizedDescription)")
+            throw DatasetError(file: file, "malformed JSON: \(jsonErrorPosition(error))")
         }
 
         func array(_ key: String) throws -> [[String: Any]] {

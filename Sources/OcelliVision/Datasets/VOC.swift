@@ -1,8 +1,5 @@
 import Foundation
 import OcelliTensor
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 
 /// Pascal VOC: `Annotations/<id>.xml`, `ImageSets/Main/<split>.txt`, `JPEGImages/<id>.jpg`.
 /// Boxes in the XML are 1-based and inclusive (`xmin`…`xmax` are the first and last pixel
@@ -12,47 +9,19 @@ enum VOCFormat {
     static let tolerance = 0.01
 
     /// One XML element: its name, text, children and the line it starts on.
-    final class Node {
-        let name: String
-        let line: Int
-        var text = ""
-        var children: [Node] = []
-        init(name: String, line: Int) { self.name = name; self.line = line }
+    typealias Node = AnnotationXML.Node
 
-        func child(_ name: String) -> Node? { children.first { $0.name == name } }
-        func all(_ name: String) -> [Node] { children.filter { $0.name == name } }
-        var value: String { text.trimmingCharacters(in: .whitespacesAndNewlines) }
-    }
-
-    /// Builds the element tree with Foundation's `XMLParser`.
-    private final class TreeBuilder: NSObject, XMLParserDelegate {
-        var stack: [Node] = []
-        var root: Node?
-        weak var parser: XMLParser?
-
-        func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?,
-                    qualifiedName: String?, attributes: [String: String] = [:]) {
-            let node = Node(name: name, line: parser.lineNumber)
-            stack.last?.children.append(node)
-            if stack.isEmpty { root = node }
-            stack.append(node)
-        }
-
-        func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
-            stack.removeLast()
-        }
-
-        func parser(_ parser: XMLParser, foundCharacters string: String) {
-            stack.last?.text += string
-        }
-
-        func parser(_ parser: XMLParser, foundCDATA data: Data) {
-            stack.last?.text += String(decoding: data, as: UTF8.self)
-        }
-
-        var errorLine: Int?
-        func parser(_ parser: XMLParser, parseErrorOccurred error: Error) {
-            if errorLine == nil { errorLine = parser.lineNumber }
+    /// The offset of the first byte that is not valid UTF-8, nil for UTF-8 text.
+    static func firstInvalidUTF8(_ data: Data) -> Int? {
+        var parser = Unicode.UTF8.ForwardParser()
+        var bytes = data.makeIterator()
+        var offset = 0
+        while true {
+            switch parser.parseScalar(from: &bytes) {
+            case .valid(let scalar): offset += scalar.count
+            case .emptyInput: return nil
+            case .error: return offset
+            }
         }
     }
 
@@ -61,31 +30,13 @@ enum VOCFormat {
         do { data = Data(try FileReading.bytes(atPath: url.path)) } catch {
             throw DatasetError(file: url.path, error.missing ? "no such file" : "cannot read the file: \(error.reason)")
         }
-        let parser = XMLParser(data: data)
-        let builder = TreeBuilder()
-        parser.delegate = builder
-        // FoundationXML can report success after recovering from an error: check parserError too.
-        let parsed = parser.parse()
-        guard parsed, parser.parserError == nil, let root = builder.root else {
-            let code = (parser.parserError as NSError?)?.code
-            let line = builder.errorLine ?? (parser.lineNumber > 0 ? parser.lineNumber : nil)
-            throw DatasetError(file: url.path, line: line, "malformed XML: \(code.map(xmlErrorText) ?? "no root element")")
+        // Annotations are UTF-8 text, as every VOC tool writes them.
+        if let valid = firstInvalidUTF8(data) {
+            let line = data.prefix(valid).reduce(1) { $1 == 0x0a ? $0 + 1 : $0 }
+            throw DatasetError(file: url.path, line: line, "not UTF-8 text (byte \(valid + 1) is not valid UTF-8); VOC annotations are UTF-8 XML")
         }
-        return root
-    }
-
-    /// Words for the libxml2 error codes a hand-edited annotation file is likely to hit.
-    static func xmlErrorText(_ code: Int) -> String {
-        switch code {
-        case 4: return "the document is empty"
-        case 5: return "the document ends early (an element is not closed)"
-        case 9: return "invalid character"
-        case 26: return "undeclared entity (write & as &amp;)"
-        case 38, 39, 40, 41: return "malformed attribute"
-        case 68: return "'<' or '&' in text (write them as &lt; and &amp;)"
-        case 73: return "'>' expected"
-        case 76: return "an end tag does not match its start tag"
-        default: return "parser error \(code)"
+        do { return try AnnotationXML.parse([UInt8](data)) } catch {
+            throw DatasetError(file: url.path, line: error.line, "malformed XML: \(error.message)")
         }
     }
 

@@ -1,0 +1,26 @@
+import Foundation
+import CFuzzDriver
+import FuzzSupport
+import Ocelli
+
+/// SwiftPM's main calls this; it hands the process to libFuzzer with the harness below.
+@_cdecl("FuzzYOLO_main")
+public func entry(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var argc = argc, argv = argv
+    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+        guard let data else { return 0 }
+        return fuzz(data, size)
+    }
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    // A YOLO data set of one image whose label file is the fuzzer's.
+    let root = scratch + "/yolo"
+    putImage(root + "/images/a.png")
+    put(Array("images/a.png\n".utf8), root + "/train.txt")
+    put(Array("zero\none\ntwo\n".utf8), root + "/labels.txt")
+    put(bytes(data, size), root + "/labels/a.txt")
+    _ = try? DetectionDataset.load(URL(fileURLWithPath: root + "/train.txt"), format: .yolo)
+    return 0
+}
