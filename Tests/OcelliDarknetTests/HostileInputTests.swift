@@ -22,13 +22,14 @@ import Glibc
             try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
             cfg = root.appendingPathComponent("tiny.cfg").path
             try DarknetTrainingTests.tinyDigitsCfg.write(toFile: cfg, atomically: true, encoding: .utf8)
-            weights = root.appendingPathComponent("tiny.weights").path
-            try RandomSeed.withSeed(3) { try DarknetNetwork(cfg: cfg).saveWeights(weights) }
+            let weightsPath = root.appendingPathComponent("tiny.weights").path, cfgPath = cfg
+            weights = weightsPath
+            try RandomSeed.withSeed(3) { try DarknetNetwork(cfg: cfgPath).saveWeights(weightsPath) }
             data = root.appendingPathComponent("digits").path
             try DigitsDetection.write(split: .train, count: 16, seed: 2, digits: try DigitsDetection.Digits(), to: URL(fileURLWithPath: data))
-            image = root.appendingPathComponent("digits/JPEGImages").path
-            let first = try FileManager.default.contentsOfDirectory(atPath: image).sorted()[0]
-            image = (image as NSString).appendingPathComponent(first)
+            let images = root.appendingPathComponent("digits/JPEGImages").path
+            let first = try FileManager.default.contentsOfDirectory(atPath: images).sorted()[0]
+            image = (images as NSString).appendingPathComponent(first)
         }
         deinit { try? FileManager.default.removeItem(at: root) }
 
@@ -232,13 +233,17 @@ import Glibc
         }
         #expect(try digest(s.data) == before, "convert changed its source")
         // A split line that climbs out of the data set.
-        try "../../x\n".write(toFile: s.data + "/ImageSets/Main/train.txt", atomically: true, encoding: .utf8)
+        let split = s.data + "/ImageSets/Main/train.txt"
+        let ids = try String(contentsOfFile: split, encoding: .utf8)
+        try "../../x\n".write(toFile: split, atomically: true, encoding: .utf8)
+        defer { try? ids.write(toFile: split, atomically: true, encoding: .utf8) }
         try Self.expectClearError("split traversal", ["convert", "--to", "voc", "--split", "train", s.data, s.path("out/dst")], mentions: "not an image id")
         #expect(!FileManager.default.fileExists(atPath: s.path("x.xml")) && !FileManager.default.fileExists(atPath: s.path("out/x.xml")))
+        try ids.write(toFile: split, atomically: true, encoding: .utf8)
         // detect --out naming the input, or its folder: the input stays as it was.
         let input = try Data(contentsOf: URL(fileURLWithPath: s.image))
         for out in [s.image, (s.image as NSString).deletingLastPathComponent] {
-            let r = try OcelliExecutable.run(["detect", s.cfg, s.weights, s.image, "--out", out], seconds: 60)
+            let r = try OcelliExecutable.run(["detect", s.cfg, s.weights, s.image, "--out", out, "--format", "png"], seconds: 60)
             #expect(r.status == 0 && r.error.contains("note:"), "\(r)")
             #expect(try Data(contentsOf: URL(fileURLWithPath: s.image)) == input, "detect --out \(out) replaced its input")
         }
