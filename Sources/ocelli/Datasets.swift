@@ -125,6 +125,7 @@ struct Inspect: ParsableCommand {
 
         var rate: Double? = nil
         if batches > 0 {
+            guard !dataset.images.isEmpty else { throw ValidationError("\(path): the data set has no images, so there are no batches to time") }
             let transform = augment
                 ? Augment.Sequential([Augment.DarknetJitter(width: size, height: size, jitter: 0.3, mode: .place, flip: true),
                                       Augment.DarknetHSV(hue: 0.1, saturation: 1.5, exposure: 1.5)]).transform

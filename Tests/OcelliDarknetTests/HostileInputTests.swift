@@ -206,6 +206,15 @@ import Glibc
             try (line + "\n").write(toFile: "\(yolo)/labels/\(labels[0])", atomically: true, encoding: .utf8)
             try Self.expectClearError("YOLO label \(k)", ["datasets", "inspect", yolo], mentions: labels[0])
         }
+        // An empty data set: nothing to time, said at once (it used to wait for ever).
+        let empty = s.path("empty")
+        for folder in ["Annotations", "JPEGImages", "ImageSets/Main"] {
+            try FileManager.default.createDirectory(atPath: "\(empty)/\(folder)", withIntermediateDirectories: true)
+        }
+        try Data().write(to: URL(fileURLWithPath: "\(empty)/ImageSets/Main/train.txt"))
+        try Self.expectClearError("empty data set", ["datasets", "inspect", empty, "--batches", "2"], mentions: "no images")
+        try Self.expectClearError("train on nothing", ["train", "--cfg", s.cfg, "--data", empty, "--val-split", "none", "--max-batches", "2",
+                                                       "--backup", s.path("b-empty")], mentions: "no images")
         // A missing label file among others is named.
         try FileManager.default.removeItem(atPath: "\(yolo)/labels/\(labels[0])")
         try Self.expectClearError("YOLO missing label", ["datasets", "inspect", yolo], mentions: "no label file")
