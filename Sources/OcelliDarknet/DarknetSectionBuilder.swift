@@ -273,7 +273,9 @@ struct DarknetSectionBuilder {
     }
 
     /// Darknet's "w x h x c" with its column widths.
-    private func dims(_ s: [Int]) -> String { "\(fmt(s[1], 4)) x\(fmt(s[0], 4)) x\(fmt(s[2], 4))" }
+    private func dims(_ s: [Int]) -> String {
+        s.count == 3 ? "\(fmt(s[1], 4)) x\(fmt(s[0], 4)) x\(fmt(s[2], 4))" : fmt(s.reduce(1, *), 4)
+    }
 }
 
 /// The largest values a cfg may give, so that a typo (`size=100000`, `filters=1e11`) is an error

@@ -161,12 +161,14 @@ extension Model {
         let pending = Model.pendingWeightsPath(directory, id: id)
         let json = (directory as NSString).appendingPathComponent("model.json")
         try createFolder(URL(fileURLWithPath: directory), errorPath: json)
-        try writeAtomically(data, to: pending)
         do {
-            try writeAtomically(arch, to: json)
-        } catch {
-            unlink(pending)
-            throw error
+            try writeAtomically(data, to: pending)
+            do { try writeAtomically(arch, to: json) } catch { unlink(pending); throw error }
+        } catch let error as FileFormatError {
+            // The reason, said of the model rather than of the pending file; nothing was replaced.
+            let reason = error.description.components(separatedBy: ": cannot write the file: ").last ?? error.description
+            let before = FileManager.default.fileExists(atPath: json) ? " (the model saved there before is unchanged)" : ""
+            throw FileFormatError(directory, "cannot save the model: \(reason)\(before)")
         }
         // Committed: the rest only tidies up (a failure here leaves a model that loads).
         if rename(pending, weights) != 0 {
