@@ -10,7 +10,8 @@ READERS=("$@")
 [ ${#READERS[@]} -gt 0 ] || READERS=(DarknetCfg DarknetWeights DarknetData IDX SafeTensors ModelJSON Image VOC YOLO COCO Detections)
 BUILD=${FUZZ_BUILD:-/tmp/ocelli-fuzz-build}
 CORPUS=${FUZZ_CORPUS:-/tmp/ocelli-fuzz-corpus}
-swift build -c release --build-path "$BUILD" -Xswiftc -sanitize=fuzzer -Xswiftc -parse-as-library >&2
+# The C targets (the JPEG/PNG bridges, the kernels) are instrumented too, for coverage.
+swift build -c release --build-path "$BUILD" -Xswiftc -sanitize=fuzzer -Xswiftc -parse-as-library -Xcc -fsanitize=fuzzer-no-link >&2
 
 seeds() {
     case $1 in

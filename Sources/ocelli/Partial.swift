@@ -34,7 +34,7 @@ struct Partial: ParsableCommand {
             }
             network.seen = 0
             try network.saveWeights(out, upTo: layers)
-            print("\(out): the weights of \(kept) layers (Darknet layers 0…\(layers - 1)), seen 0")
+            print("\(out): the weights of \(kept) layers (Darknet layers 0…\(min(layers, network.layers.count) - 1)), seen 0")
         } catch let e as ValidationError { throw e } catch { throw failure("\(error)") }
     }
 }
