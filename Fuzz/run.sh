@@ -38,7 +38,7 @@ for r in "${READERS[@]}"; do
     else
         crashes=1; status=1
     fi
-    done_runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+    done_runs=$(grep -a -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
     echo "$r: $done_runs inputs, $crashes crashes, $(( $(date +%s) - start )) s$([ $crashes = 0 ] || echo "; see $log")"
 done
 exit $status
