@@ -111,27 +111,37 @@ enum OutputStreams {
     }
 }
 
-/// Ctrl-C (SIGINT) during training: the first asks the loop to stop after the current batch and
-/// write its checkpoint (`requested`); a second ends the process at once (status 130).
+/// Ctrl-C (SIGINT) or SIGTERM (a scheduler's or `timeout`'s stop) during training: the first asks
+/// the loop to stop after the current batch and write its checkpoint (`requested`); a second ends
+/// the process at once. The exit status is then 128 + the signal (130, 143), as a shell reports.
 enum Interruption {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var count = 0
-    nonisolated(unsafe) private static var source: DispatchSourceSignal?
+    nonisolated(unsafe) private static var received: Int32 = 0
+    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
 
-    /// Takes over SIGINT; `message` is printed on the first.
+    /// Takes over SIGINT and SIGTERM; `message` is printed on the first.
     static func install(message: String) {
-        signal(SIGINT, SIG_IGN)
-        let s = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        s.setEventHandler {
-            lock.lock(); count += 1; let c = count; lock.unlock()
-            if c == 1 { printError("\n" + message) } else { _exit(130) }
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            s.setEventHandler {
+                lock.lock(); count += 1; let c = count; if received == 0 { received = sig }; lock.unlock()
+                if c == 1 { printError("\n" + message) } else { _exit(128 + sig) }
+            }
+            s.resume()
+            sources.append(s)
         }
-        s.resume()
-        source = s
     }
 
     static var requested: Bool {
         lock.lock(); defer { lock.unlock() }
         return count > 0
+    }
+
+    /// The exit status for a run that stopped on a signal (130 for Ctrl-C, 143 for SIGTERM).
+    static var exitCode: ExitCode {
+        lock.lock(); defer { lock.unlock() }
+        return ExitCode(128 + (received == 0 ? SIGINT : received))
     }
 }

@@ -122,6 +122,6 @@ struct Mnist: ParsableCommand {
             print(String(data: data, encoding: .utf8)!)
         }
         if let failed { throw failure(failed) }
-        if Interruption.requested { throw ExitCode(130) }
+        if Interruption.requested { throw Interruption.exitCode }
     }
 }

@@ -208,7 +208,7 @@ struct TrainingFlags: ParsableArguments {
             log = try TrainingLog(tensorboard: tensorboard, csv: csv, append: resume)
         } catch { throw failure("\(error)") }
         var interrupted = false
-        Interruption.install(message: "Interrupted: stopping after this iteration and writing the checkpoint (Ctrl-C again quits at once, without it)")
+        Interruption.install(message: "Interrupted: stopping after this iteration and writing the checkpoint (a second Ctrl-C quits at once, without it)")
         do {
             while trainer.iteration < trainer.maxBatches {
                 if Interruption.requested {
@@ -292,7 +292,7 @@ struct TrainingFlags: ParsableArguments {
             print(String(decoding: data, as: UTF8.self))
         }
         // The shell's convention for a command ended by Ctrl-C.
-        if interrupted { throw ExitCode(130) }
+        if interrupted { throw Interruption.exitCode }
     }
 
     /// Keras' progress bar on a terminal: no newline, flushed.

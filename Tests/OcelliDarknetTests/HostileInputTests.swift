@@ -300,5 +300,11 @@ import Glibc
         let resumed = try OcelliExecutable.run(arguments + ["--resume", "--max-batches", String(iteration + 2)], seconds: 120)
         #expect(resumed.status == 0, "\(resumed)")
         #expect(resumed.output.contains("Resuming at iteration \(iteration)") && resumed.output.contains("\(iteration + 2): "), "\(resumed.output.suffix(600))")
+        // SIGTERM (a scheduler's stop) does the same, with the shell's status for it.
+        let terminated = try OcelliExecutable.run(arguments + ["--resume", "--max-batches", "100000"], seconds: 120) { process in
+            Thread.sleep(forTimeInterval: 3)
+            kill(process.processIdentifier, SIGTERM)
+        }
+        #expect(terminated.status == 143 && !terminated.signalled && terminated.output.contains("Stopped at iteration"), "\(terminated)")
     }
 }
