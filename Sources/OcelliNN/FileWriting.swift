@@ -51,22 +51,6 @@ func createFolder(_ directory: URL, errorPath path: String) throws {
     }
 }
 
-/// Why a folder could not be created: an ancestor that is a file or not writable, else the
-/// system's reason.
-func folderFailureReason(_ directory: String, _ error: Error) -> String {
-    var p = directory
-    while !p.isEmpty && p != "/" {
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: p, isDirectory: &isDirectory) {
-            if !isDirectory.boolValue { return "\(p) is a file, not a folder" }
-            if access(p, W_OK) != 0 { return "\(p): \(String(cString: strerror(errno)))" }
-            break
-        }
-        p = (p as NSString).deletingLastPathComponent
-    }
-    return ioFailureReason(error)
-}
-
 /// The operating system's reason for a failed file operation ("Permission denied", "No such
 /// file or directory", "No space left on device") rather than Foundation's error dump.
 func ioFailureReason(_ error: Error) -> String { systemReason(error) }

@@ -34,3 +34,19 @@ public func jsonErrorPosition(_ error: Error) -> String {
     if let detail = e.userInfo[NSDebugDescriptionErrorKey] as? String, !detail.isEmpty { return detail }
     return e.localizedDescription
 }
+
+/// Why a folder could not be created, in the user's terms: a part of the path that is a file, a
+/// folder that cannot be written, else the system's reason.
+public func folderFailureReason(_ directory: String, _ error: Error) -> String {
+    var p = directory
+    while !p.isEmpty && p != "/" {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: p, isDirectory: &isDirectory) {
+            if !isDirectory.boolValue { return "\(p) is a file, not a folder" }
+            if access(p, W_OK) != 0 { return "\(p): \(String(cString: strerror(errno)))" }
+            break
+        }
+        p = (p as NSString).deletingLastPathComponent
+    }
+    return systemReason(error)
+}

@@ -211,24 +211,8 @@ enum DatasetFiles {
         do {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         } catch {
-            throw DatasetError(file: url.path, "cannot create the folder: \(folderFailureReason(url.path, error))")
+            throw DatasetError(file: url.path, "cannot create the folder: \(OcelliTensor.folderFailureReason(url.path, error))")
         }
-    }
-
-    /// Why a folder could not be created, in the user's terms: a part of the path that is a file,
-    /// a folder that cannot be written, else the system's reason (not Foundation's error dump).
-    static func folderFailureReason(_ directory: String, _ error: Error) -> String {
-        var p = directory
-        while !p.isEmpty && p != "/" {
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: p, isDirectory: &isDirectory) {
-                if !isDirectory.boolValue { return "\(p) is a file, not a folder" }
-                if access(p, W_OK) != 0 { return "\(p): \(String(cString: strerror(errno)))" }
-                break
-            }
-            p = (p as NSString).deletingLastPathComponent
-        }
-        return systemReason(error)
     }
 
     /// `path` with symbolic links, `.` and `..` resolved (as given when it does not exist).
