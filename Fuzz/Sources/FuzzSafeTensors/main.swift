@@ -1,18 +1,13 @@
 import Foundation
-import CFuzzDriver
 import FuzzSupport
 import Ocelli
 
-/// SwiftPM's main calls this; it hands the process to libFuzzer with the harness below.
 @_cdecl("FuzzSafeTensors_main")
 public func entry(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    var argc = argc, argv = argv
-    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in
-        guard let data else { return 0 }
-        return fuzz(data, size)
-    }
+    runFuzzer(argc, argv) { data, size in data.map { fuzz($0, size) } ?? 0 }
 }
 
+// libFuzzer's runtime is linked whole and names this entry too.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     _ = try? SafeTensors.decodeWithMetadata(Data(bytes(data, size)), path: "fuzz.safetensors")

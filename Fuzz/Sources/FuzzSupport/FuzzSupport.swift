@@ -1,3 +1,4 @@
+import CFuzzDriver
 import Foundation
 import Ocelli
 
@@ -25,4 +26,12 @@ public func putImage(_ path: String) {
     guard !FileManager.default.fileExists(atPath: path) else { return }
     let png = (try? Image(width: 32, height: 24, filledWith: [255, 255, 255]).pngData()) ?? []
     put(png, path)
+}
+
+/// Hands the process to libFuzzer with `harness` (each harness's `<Target>_main` calls it: SwiftPM
+/// gives every executable target a `main` that calls that symbol).
+public func runFuzzer(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+                      _ harness: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt {
+    var argc = argc, argv = argv
+    return LLVMFuzzerRunDriver(&argc, &argv, harness)
 }
