@@ -67,6 +67,9 @@ public final class DarknetNetwork {
         var headInputs: [SymbolicTensor] = []
         var weightCount = 0
 
+        guard config.layers.count <= Limits.layers else {
+            throw DarknetError(file: file, "the cfg has \(config.layers.count) layers; at most \(Limits.layers) are read")
+        }
         for (index, section) in config.layers.enumerated() {
             var builder = DarknetSectionBuilder(section: section, index: index, file: file,
                                                 previous: index == 0 ? input : outputs[index - 1], outputs: outputs)

@@ -97,6 +97,9 @@ struct DarknetSectionBuilder {
 
     private func route() throws -> BuiltSection {
         guard let raw = try section.ints("layers"), !raw.isEmpty else { throw err("needs layers=…") }
+        guard try section.int("groups", 1) == 1 else {
+            throw err("groups= (a route that keeps a part of the channels, as in yolov4-tiny) is not supported")
+        }
         let sources = try raw.map { try layerIndex($0, "layers") }
         let tensors = sources.map { outputs[$0] }
         let line = "route " + sources.map { " \($0)" }.joined()
@@ -289,6 +292,8 @@ enum Limits {
     static let kernel = 1_024
     static let classes = 100_000
     static let anchors = 1_000
+    /// Layers in a cfg (Darknet's largest have a few hundred).
+    static let layers = 10_000
     /// The values of one layer's output (per image): 2^30 (4 GiB of floats).
     static let values = 1 << 30
     /// The weights of one layer, and of the whole network: 2^28 (1 GiB of floats; YOLOv3 has

@@ -1,5 +1,6 @@
 import Foundation
 import OcelliNN
+import OcelliTensor
 
 /// SVG charts for detection evaluation and anchors, drawn with `SVGChart` (the house style of
 /// every Ocelli plot).
@@ -104,7 +105,9 @@ extension MeanAveragePrecision {
     /// needed). Returns the paths written.
     @discardableResult
     public func writePrecisionRecallCurves(to directory: String) throws -> [String] {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+            throw DetectionEvaluationError(file: directory, message: "cannot create the folder for the precision-recall curves: \(folderFailureReason(directory, error))")
+        }
         let curves = precisionRecallCurves
         var written: [String] = []
         let all = (directory as NSString).appendingPathComponent("pr_all.svg")

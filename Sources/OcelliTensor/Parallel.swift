@@ -11,8 +11,10 @@ public enum Parallel {
     private final class Settings: @unchecked Sendable {
         let lock = NSLock()
         var threads: Int = {
-            if let s = ProcessInfo.processInfo.environment["OCELLI_NUM_THREADS"], let n = Int(s), n > 0 {
-                return n
+            // A value that is not a count from 1 to 1024 is ignored, with a warning.
+            if let s = ProcessInfo.processInfo.environment["OCELLI_NUM_THREADS"] {
+                if let n = Int(s), (1...1_024).contains(n) { return n }
+                StandardError.write("warning: OCELLI_NUM_THREADS=\(s) is not a thread count from 1 to 1024; using the number of cores\n")
             }
             return Swift.max(1, ProcessInfo.processInfo.activeProcessorCount)
         }()

@@ -42,6 +42,11 @@ public enum Gzip {
                 if status == Z_BUF_ERROR && stream.avail_in == 0 {
                     throw MNISTError(path, "truncated gzip file (ends after \(produced) decompressed bytes)")
                 }
+                // A file of several gzip members (`cat a.gz b.gz`) decompresses to their concatenation.
+                if status == Z_STREAM_END && stream.avail_in > 0 {
+                    guard inflateReset(&stream) == Z_OK else { throw MNISTError(path, "zlib could not start the next gzip member") }
+                    status = Z_OK
+                }
             } while status != Z_STREAM_END
         }
         return Array(out[0..<produced])

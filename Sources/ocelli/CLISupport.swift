@@ -145,3 +145,31 @@ enum Interruption {
         return ExitCode(128 + (received == 0 ? SIGINT : received))
     }
 }
+
+/// The absolute path with symbolic links resolved (of the folder, for a file not yet written).
+func resolvedPath(_ path: String) -> String {
+    let url = URL(fileURLWithPath: path).standardizedFileURL
+    let folder = url.deletingLastPathComponent().resolvingSymlinksInPath()
+    let file = folder.appendingPathComponent(url.lastPathComponent)
+    return FileManager.default.fileExists(atPath: file.path) ? file.resolvingSymlinksInPath().path : file.path
+}
+
+/// Outputs never replace inputs: an output (the option that names it, and its path) may not be,
+/// symbolic links resolved, one of `inputs`, nor an existing file inside an input folder (a data
+/// set's annotations). A clear error before any work.
+func refuseOverwritingInputs(_ outputs: [(option: String, path: String?)], inputs: [String?]) throws {
+    let sources = inputs.compactMap { $0 }.map { (given: $0, resolved: resolvedPath($0)) }
+    for case let (option, path?) in outputs {
+        let target = resolvedPath(path)
+        for source in sources {
+            var isFolder: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: source.resolved, isDirectory: &isFolder)
+            if target == source.resolved {
+                throw ValidationError("\(option) \(path) is \(source.given), which this command reads or writes: write the output to another file")
+            }
+            if exists, isFolder.boolValue, target.hasPrefix(source.resolved + "/"), FileManager.default.fileExists(atPath: target) {
+                throw ValidationError("\(option) \(path) would replace a file of the input \(source.given): write the output elsewhere")
+            }
+        }
+    }
+}

@@ -77,6 +77,9 @@ struct Detect: ParsableCommand {
         guard thresh >= 0 && thresh < 1 else { throw ValidationError("--thresh must be in [0, 1)") }
         guard (1...100).contains(quality) else { throw ValidationError("--quality must be in 1...100, got \(quality)") }
         guard nms >= 0 && nms <= 1 else { throw ValidationError("--nms must be in [0, 1]") }
+        if let video, let out, resolvedPath(video) == resolvedPath(out) {
+            throw ValidationError("--out \(out) is the input --video \(video): write the output to another file or folder")
+        }
         guard (1...1_024).contains(batch) else { throw ValidationError("--batch must be between 1 and 1024, got \(batch)") }
         if let s = size, s < 32 || s > 8_192 || s % 32 != 0 { throw ValidationError("--size must be a multiple of 32 from 32 to 8192, got \(s)") }
     }

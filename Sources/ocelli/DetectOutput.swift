@@ -34,7 +34,7 @@ struct DetectOutput {
         }
         format = requested ?? fromName ?? .jpg
         let ext = format.rawValue
-        let inputs = Set(files.map(DetectOutput.resolved))
+        let inputs = Set(files.map(resolvedPath))
         var taken = Set<String>()
         var paths: [String] = []
         for file in files {
@@ -53,27 +53,20 @@ struct DetectOutput {
             var k = 0
             var path = candidate(base)
             let first = path
-            while inputs.contains(DetectOutput.resolved(path)) || taken.contains(DetectOutput.resolved(path)) {
+            while inputs.contains(resolvedPath(path)) || taken.contains(resolvedPath(path)) {
                 k += 1
                 path = candidate(k == 1 && suffixed != base ? suffixed : "\(suffixed)_\(k)")
             }
             if path != first {
-                let why = inputs.contains(DetectOutput.resolved(first)) ? "is an input" : "is the result of another input"
+                let why = inputs.contains(resolvedPath(first)) ? "is an input" : "is the result of another input"
                 printError("note: \(first) \(why), so the result of \(file) is written to \(path)")
             }
-            taken.insert(DetectOutput.resolved(path))
+            taken.insert(resolvedPath(path))
             paths.append(path)
         }
         self.paths = paths
     }
 
-    /// The absolute path with symbolic links resolved (of the folder, for a file not yet written).
-    static func resolved(_ path: String) -> String {
-        let url = URL(fileURLWithPath: path).standardizedFileURL
-        let folder = url.deletingLastPathComponent().resolvingSymlinksInPath()
-        let file = folder.appendingPathComponent(url.lastPathComponent)
-        return FileManager.default.fileExists(atPath: file.path) ? file.resolvingSymlinksInPath().path : file.path
-    }
 
     /// Encodes and writes one annotated image.
     func write(_ image: Image, to path: String, quality: Int) throws {

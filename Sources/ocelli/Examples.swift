@@ -27,6 +27,13 @@ struct SeluExample: ParsableCommand {
     @Option(help: "Epochs.") var epochs: Int = 2
     @Option(help: "Random seed.") var seed: UInt64 = 1
 
+    func validate() throws {
+        if !(1...1_000).contains(depth) { throw ValidationError("--depth must be between 1 and 1000, got \(depth)") }
+        if !(1...65_536).contains(units) { throw ValidationError("--units must be between 1 and 65536, got \(units)") }
+        if !(1...60_000).contains(limit) { throw ValidationError("--limit must be between 1 and 60000, got \(limit)") }
+        if !(1...10_000).contains(epochs) { throw ValidationError("--epochs must be between 1 and 10000, got \(epochs)") }
+    }
+
     func run() throws {
         let mnist = try MNIST()
         let n = Swift.min(limit, mnist.trainImages.shape[0])
@@ -88,6 +95,10 @@ struct SeparableExample: ParsableCommand {
     /// (input size, channels in, channels out) of MobileNet v1's stride-1 separable blocks at 224.
     static let shapes: [(Int, Int, Int)] = [(112, 32, 64), (56, 128, 128), (28, 256, 256), (14, 512, 512), (7, 1024, 1024)]
 
+    func validate() throws {
+        if !(budget > 0 && budget <= 3_600) { throw ValidationError("--budget must be between 0 and 3600 seconds, got \(budget)") }
+    }
+
     func run() throws {
         var rows: [[String: Any]] = []
         if !json {
@@ -137,6 +148,11 @@ struct CenterLossExample: ParsableCommand {
     @Option(help: "Weight λ of the center loss.") var lambda: Float = 0.1
     @Option(help: "Output prefix: writes PREFIX-softmax.svg and PREFIX-center.svg.") var out: String = "center-loss"
     @Option(help: "Random seed.") var seed: UInt64 = 1
+
+    func validate() throws {
+        if !(1...60_000).contains(limit) { throw ValidationError("--limit must be between 1 and 60000, got \(limit)") }
+        if !(1...10_000).contains(epochs) { throw ValidationError("--epochs must be between 1 and 10000, got \(epochs)") }
+    }
 
     func run() throws {
         let mnist = try MNIST()
@@ -243,6 +259,11 @@ struct DropoutExample: ParsableCommand {
             }
         }
         return Tensor(shape: x.shape, scalars: out)
+    }
+
+    func validate() throws {
+        if !(1...60_000).contains(limit) { throw ValidationError("--limit must be between 1 and 60000, got \(limit)") }
+        if !(1...10_000).contains(epochs) { throw ValidationError("--epochs must be between 1 and 10000, got \(epochs)") }
     }
 
     func run() throws {

@@ -76,6 +76,8 @@ struct Map: ParsableCommand {
     }
 
     func run() throws {
+        try refuseOverwritingInputs([("--save-detections", saveDetections), ("--pr-curves", prCurves)],
+                                    inputs: [data, detections, cfg.map { BundledData.cfgNamed($0) ?? $0 }, weights, names])
         let dataset = try loadEvaluationData(path: data, split: split, names: names)
         let found: [ScoredDetection]
         if let cfg, let weights {

@@ -48,8 +48,8 @@ struct Mnist: ParsableCommand {
     var verbose: Int?
 
     func validate() throws {
-        if let e = epochs, e < 1 { throw ValidationError("--epochs must be at least 1") }
-        if let b = batchSize, b < 1 { throw ValidationError("--batch-size must be at least 1") }
+        if let e = epochs, !(1...10_000).contains(e) { throw ValidationError("--epochs must be between 1 and 10000, got \(e)") }
+        if let b = batchSize, !(1...65_536).contains(b) { throw ValidationError("--batch-size must be between 1 and 65536, got \(b)") }
         if let v = verbose, !(0...2).contains(v) { throw ValidationError("--verbose must be 0, 1 or 2") }
         if let l = limit, l < 1 { throw ValidationError("--limit must be at least 1") }
     }
@@ -73,6 +73,10 @@ struct Mnist: ParsableCommand {
         do {
             if let save { try ensureWritableDirectory(save) }
             if let plot { try ensureWritableDirectory(folder(of: plot)) }
+            // The plot is written after the model: it may not be one of the model's files.
+            try refuseOverwritingInputs([("--plot", plot)],
+                                        inputs: [data ?? MNIST.defaultDirectory] + (save.map { s in ["model.json", "model.safetensors"].map { (s as NSString).appendingPathComponent($0) } } ?? []))
+            try refuseOverwritingInputs([("--save", save.map { ($0 as NSString).appendingPathComponent("model.json") })], inputs: [data ?? MNIST.defaultDirectory])
         } catch { throw failure("\(error)") }
 
         RandomSeed.set(seed)

@@ -49,7 +49,7 @@ struct Train: ParsableCommand {
             trainSet = try DetectionDataset.load(dataURL, split: trainSplit, skipping: TrainingFlags.warnSkipped(trainSplit))
             valSet = valSplit == "none" ? nil : try DetectionDataset.load(dataURL, split: valSplit, skipping: TrainingFlags.warnSkipped(valSplit))
         } catch { throw failure("\(error)") }
-        try training.train(cfg: cfg, weights: weights, trainSet: trainSet, valSet: valSet, backup: backup)
+        try training.train(cfg: cfg, weights: weights, trainSet: trainSet, valSet: valSet, backup: backup, inputs: [data])
     }
 }
 
@@ -83,7 +83,8 @@ struct DetectorTrain: ParsableCommand {
             file = try DarknetDataFile.load(data)
             sets = try file.datasets(skipping: TrainingFlags.warnSkipped("train/valid"))
         } catch { throw failure("\(error)") }
-        try training.train(cfg: cfg, weights: weights, trainSet: sets.train, valSet: sets.valid, backup: file.backup)
+        try training.train(cfg: cfg, weights: weights, trainSet: sets.train, valSet: sets.valid, backup: file.backup,
+                           inputs: [data, file.train, file.valid, file.names])
     }
 }
 
@@ -154,13 +155,16 @@ struct TrainingFlags: ParsableArguments {
         if let patience, !(1...1_000_000).contains(patience) { throw ValidationError("--patience must be between 1 and 1000000, got \(patience)") }
     }
 
-    func train(cfg: String, weights: String?, trainSet: DetectionDataset, valSet: DetectionDataset?, backup: String) throws {
+    /// `inputs`: the data files and folders named on the command line (never written over).
+    func train(cfg: String, weights: String?, trainSet: DetectionDataset, valSet: DetectionDataset?, backup: String, inputs: [String?]) throws {
         func say(_ s: String) { if json { printError(s) } else { print(s) } }
         if patience != nil && valSet == nil {
             throw failure("--patience stops on the validation mAP, and there is no validation set (--val-split none, or no valid= in the .data file)")
         }
         do { try ensureWritableDirectory(backup) } catch { throw failure("\(error)") }
         let cfgPath = BundledData.cfgNamed(cfg) ?? cfg
+        try refuseOverwritingInputs([("--csv", csv), ("--tensorboard", tensorboard)],
+                                    inputs: [cfgPath, weights] + inputs)
         let stem = ((cfgPath as NSString).lastPathComponent as NSString).deletingPathExtension
 
         func path(_ suffix: String) -> String { (backup as NSString).appendingPathComponent("\(stem)_\(suffix)") }

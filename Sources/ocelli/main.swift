@@ -41,7 +41,7 @@ struct Kernels: ParsableCommand {
         if ConvolutionAlgorithm(rawValue: algorithm) == nil || algorithm == "naive" {
             throw ValidationError("--algorithm must be automatic, direct, im2col or dot, got '\(algorithm)'")
         }
-        if budget <= 0 { throw ValidationError("--budget must be positive") }
+        if !(budget > 0 && budget <= 3_600) { throw ValidationError("--budget must be between 0 and 3600 seconds, got \(budget)") }
     }
 
     func run() throws {
@@ -94,6 +94,10 @@ struct Vision: ParsableCommand {
     @OptionGroup var output: JSONOutput
     var json: Bool { output.json }
 
+    func validate() throws {
+        if !(1...8_192).contains(size) { throw ValidationError("--size must be between 1 and 8192, got \(size)") }
+    }
+
     func run() throws {
         guard size > 0 else { throw ValidationError("--size must be positive") }
         let (decode, letterbox) = try VisionBenchmark.decodeAndLetterbox(path: image, size: size, repetitions: 20)
@@ -125,6 +129,12 @@ struct AugmentBench: ParsableCommand {
 
     @OptionGroup var output: JSONOutput
     var json: Bool { output.json }
+
+    func validate() throws {
+        if !(1...8_192).contains(size) { throw ValidationError("--size must be between 1 and 8192, got \(size)") }
+        if !(seconds > 0 && seconds <= 3_600) { throw ValidationError("--seconds must be between 0 and 3600, got \(seconds)") }
+        if !(1...1_024).contains(threads) { throw ValidationError("--threads must be between 1 and 1024, got \(threads)") }
+    }
 
     func run() throws {
         guard size > 0, seconds > 0, threads > 0 else { throw ValidationError("--size, --seconds and --threads must be positive") }

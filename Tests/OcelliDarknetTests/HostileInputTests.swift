@@ -84,6 +84,7 @@ import Glibc
             ("upsample", "[yolo]", "[upsample]\nstride=100000\n\n[yolo]", "stride"),
             ("reorg", "[yolo]", "[reorg]\nstride=0\n\n[yolo]", "stride"),
             ("huge-output", "width=64", "width=60000\nheight=60000", "too large"),
+            ("route-groups", "[yolo]", "[route]\nlayers=-1\ngroups=2\ngroup_id=1\n\n[yolo]", "groups="),
         ]
         for (name, old, new, mentions) in cases {
             try Self.expectClearError("cfg \(name)", ["summary", try s.cfg(replacing: old, with: new, name: name)], mentions: mentions)
@@ -127,6 +128,12 @@ import Glibc
             ("map thresh nan", ["map", "--cfg", s.cfg, "--weights", s.weights, "--data", s.data, "--thresh", "nan"], "--thresh"),
             ("train batch", ["train", "--cfg", s.cfg, "--data", s.data, "--batch", "100000000"], "--batch"),
             ("mnist epochs", ["mnist", "--epochs", "0"], "--epochs"),
+            ("mnist batch", ["mnist", "--batch-size", "9223372036854775807"], "--batch-size"),
+            ("bench budget", ["bench", "kernels", "--budget", "inf"], "--budget"),
+            ("bench detect images", ["bench", "detect", "--images", "9223372036854775807"], "--images"),
+            ("bench augment", ["bench", "augment", "--seconds", "inf"], "--seconds"),
+            ("example depth", ["examples", "selu", "--depth", "0"], "--depth"),
+            ("example units", ["examples", "selu", "--units", "9223372036854775807"], "--units"),
         ]
         for (name, arguments, mentions) in cases { try Self.expectClearError(name, arguments, mentions: mentions) }
     }
@@ -256,6 +263,18 @@ import Glibc
             #expect(r.status == 0 && r.error.contains("note:"), "\(r)")
             #expect(try Data(contentsOf: URL(fileURLWithPath: s.image)) == input, "detect --out \(out) replaced its input")
         }
+        // Logs and plots onto inputs, or onto the model being saved.
+        let cfgCopy = s.path("copy.cfg")
+        try FileManager.default.copyItem(atPath: s.cfg, toPath: cfgCopy)
+        let cfgBytes = try Data(contentsOf: URL(fileURLWithPath: cfgCopy))
+        try Self.expectClearError("train --csv onto the cfg", ["train", "--cfg", cfgCopy, "--data", s.data, "--csv", cfgCopy, "--val-split", "none",
+                                                              "--max-batches", "1", "--backup", s.path("b-csv")], mentions: "--csv")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: cfgCopy)) == cfgBytes, "train --csv replaced the cfg")
+        try Self.expectClearError("mnist --plot onto the model", ["mnist", "--epochs", "1", "--limit", "32", "--save", s.path("m"),
+                                                                  "--plot", s.path("m/model.json")], mentions: "--plot")
+        try Self.expectClearError("map --save-detections onto the ground truth",
+                                  ["map", "--cfg", s.cfg, "--weights", s.weights, "--data", s.data,
+                                   "--save-detections", s.data + "/ImageSets/Main/train.txt"], mentions: "--save-detections")
         // A folder that cannot be created: the reason, not Foundation's dump.
         try Data("x".utf8).write(to: URL(fileURLWithPath: s.path("a-file")))
         try Self.expectClearError("convert under a file", ["convert", "--to", "yolo", s.data, s.path("a-file/dst")], mentions: "is a file, not a folder")

@@ -175,7 +175,15 @@ enum DatasetFiles {
 
     /// Class names from a names file: one per line, surrounding spaces trimmed, empty lines skipped.
     static func classNames(in url: URL) throws -> [String] {
-        try lines(of: url).map { $0.text.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        var names: [String] = []
+        for line in try lines(of: url) {
+            let name = line.text.trimmingCharacters(in: .whitespaces)
+            guard name.count <= 1_000 else {
+                throw DatasetError(file: url.path, line: line.number, "a class name of \(name.count) characters (at most 1000): is this a names file?")
+            }
+            if !name.isEmpty { names.append(name) }
+        }
+        return names
     }
 
     /// The first of `names` that exists as a file in `directory`.

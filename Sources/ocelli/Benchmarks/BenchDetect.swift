@@ -44,6 +44,14 @@ struct BenchDetect: ParsableCommand {
     @OptionGroup var output: JSONOutput
     var json: Bool { output.json }
 
+    func validate() throws {
+        if let size, size < 32 || size > 8_192 || size % 32 != 0 { throw ValidationError("--size must be a multiple of 32 from 32 to 8192, got \(size)") }
+        for (name, v, range) in [("--repeats", repeats, 1...100_000), ("--images", images, 1...100_000), ("--batch", batch, 1...1_024),
+                                 ("--train-batch", trainBatch, 0...1_024), ("--train-steps", trainSteps, 1...100_000)] where !range.contains(v) {
+            throw ValidationError("\(name) must be between \(range.lowerBound) and \(range.upperBound), got \(v)")
+        }
+    }
+
     func run() throws {
         guard repeats >= 1, images >= 1, batch >= 1, trainSteps >= 1, trainBatch >= 0 else {
             throw ValidationError("--repeats, --images, --batch and --train-steps must be at least 1, --train-batch at least 0")

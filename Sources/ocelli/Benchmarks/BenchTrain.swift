@@ -24,8 +24,8 @@ struct BenchTrain: ParsableCommand {
     var json: Bool { output.json }
 
     func validate() throws {
-        if steps < 1 { throw ValidationError("--steps must be at least 1") }
-        if let b = batchSize, b < 1 { throw ValidationError("--batch-size must be at least 1") }
+        if !(1...100_000).contains(steps) { throw ValidationError("--steps must be between 1 and 100000, got \(steps)") }
+        if let b = batchSize, !(1...4_096).contains(b) { throw ValidationError("--batch-size must be between 1 and 4096, got \(b)") }
     }
 
     /// The best of `steps` runs of `body`, in milliseconds (after one warm-up run).
