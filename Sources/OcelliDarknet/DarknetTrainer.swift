@@ -147,8 +147,9 @@ public final class DarknetTrainer {
         for _ in 0..<options.subdivisions {
             let b = try nextBatch()
             size = b.width
+            // random=1: the batch may come at another multiple of 32 than the cfg's size.
             try network.model.accumulateGradients(Batch(inputs: [b.images], targets: b), scale: 1 / Float(options.subdivisions),
-                                                  seed: seed &+ UInt64(network.seen))
+                                                  seed: seed &+ UInt64(network.seen), anySpatialSize: true)
             network.seen += UInt64(b.count)
             images += b.count
             statistics = loss.lastStatistics

@@ -83,12 +83,16 @@ extension Model {
     /// larger batch (Darknet's `subdivisions`); `scale` multiplies the loss (1/passes for their
     /// mean). Returns the unscaled loss (regularization included) and the outputs.
     @discardableResult
-    public func accumulateGradients<T>(_ batch: Batch<T>, scale: Float = 1, seed: UInt64 = 0) throws -> (loss: Float, outputs: [Tensor]) {
+    ///
+    /// `anySpatialSize` accepts images of another height and width than the model's input (a fully
+    /// convolutional network trained at several sizes, as Darknet's `random=1`).
+    public func accumulateGradients<T>(_ batch: Batch<T>, scale: Float = 1, seed: UInt64 = 0,
+                                       anySpatialSize: Bool = false) throws -> (loss: Float, outputs: [Tensor]) {
         guard optimizer != nil else { throw TrainingError("\(name): call compile(optimizer:loss:metrics:) before training") }
         // Forward and backward in their own scope: the recorded graph (which shares the
         // weights' buffers) is gone before the optimizer updates the weights in place.
         var ctx = ForwardContext(training: true, seed: seed)
-        let (outs, logits) = run(batch.inputs, context: &ctx, logits: true)
+        let (outs, logits) = run(batch.inputs, context: &ctx, logits: true, anySpatialSize: anySpatialSize)
         var l = try totalLoss(batch.targets, ModelOutputs(outputs: outs, logits: logits, training: true))
         for extra in ctx.losses { l = l + extra }
         (scale == 1 ? l : l * scale).backward()

@@ -210,6 +210,26 @@ import OcelliTestSupport
     static let cfg = DarknetTrainingTests.tinyDigitsCfg
         .replacingOccurrences(of: "[net]\n", with: "[net]\nbatch=8\nsubdivisions=2\nlearning_rate=0.01\nburn_in=2\nmax_batches=6\npolicy=steps\nsteps=4\nscales=.1\nflip=0\n")
 
+    /// `random=1`: batches come at other multiples of 32 than the cfg's size every 10 batches, and
+    /// the fully convolutional network trains on them (it used to stop on the input shape).
+    @Test func multiScaleTrainingRunsAtEverySize() throws {
+        let (directory, train) = try Self.digits(16)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let text = Self.cfg.replacingOccurrences(of: "width=64", with: "width=96").replacingOccurrences(of: "height=64", with: "height=96")
+            .replacingOccurrences(of: "batch=8", with: "batch=2").replacingOccurrences(of: "subdivisions=2", with: "subdivisions=1")
+            .replacingOccurrences(of: "truth_thresh=1", with: "truth_thresh=1\nrandom=1")
+        let network = try RandomSeed.withSeed(4) { try DarknetNetwork(config: DarknetConfig(text: text, file: "multi.cfg")) }
+        let trainer = try DarknetTrainer(network: network, train: train, seed: 1, maxBatches: 40)
+        #expect(trainer.options.multiScale)
+        var sizes = Set<Int>()
+        while trainer.iteration < 40 {
+            let r = try trainer.step()
+            sizes.insert(r.inputSize)
+            #expect(r.loss.isFinite)
+        }
+        #expect(sizes.count > 1 && sizes.allSatisfy { $0 % 32 == 0 && (64...128).contains($0) }, "sizes \(sizes)")
+    }
+
     @Test func iterationsCheckpointsAndTheSchedule() throws {
         let (directory, train) = try Self.digits(24)
         defer { try? FileManager.default.removeItem(at: directory) }
