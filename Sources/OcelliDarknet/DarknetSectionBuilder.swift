@@ -187,6 +187,7 @@ struct DarknetSectionBuilder {
         guard x[2] == mask.count * (5 + classes) else {
             throw err("the input has \(x[2]) channels; \(mask.count) anchors × (5 + \(classes) classes) needs \(mask.count * (5 + classes)) (the filters= of the convolution before it)")
         }
+        guard anchorValues.allSatisfy({ $0 > 0 }) else { throw err("anchors must be positive widths and heights") }
         let anchors = (0..<(anchorValues.count / 2)).map { (anchorValues[2 * $0], anchorValues[2 * $0 + 1]) }
         let head = YoloHead(layerIndex: index, classes: classes, anchors: anchors, mask: mask,
                             ignoreThreshold: try section.float("ignore_thresh", 0.5),
@@ -207,6 +208,7 @@ struct DarknetSectionBuilder {
         guard x[2] == num * (coords + 1 + classes) else {
             throw err("the input has \(x[2]) channels; \(num) anchors × (\(coords) + 1 + \(classes) classes) needs \(num * (coords + 1 + classes))")
         }
+        guard anchorValues.allSatisfy({ $0 > 0 }) else { throw err("anchors must be positive widths and heights") }
         let anchors = (0..<num).map { (anchorValues[2 * $0], anchorValues[2 * $0 + 1]) }
         let head = RegionHead(layerIndex: index, classes: classes, coords: coords, anchors: anchors,
                               softmax: try section.int("softmax", 0) != 0, background: background,

@@ -210,6 +210,9 @@ public final class DarknetTrainer {
             throw DarknetError(file: path, "the state was written with --seed \(metadata["seed"] ?? "?"), this run has \(seed)")
         }
         let savedPass = try int("pass"), savedCursor = try int("cursor")
+        guard savedCursor < loader.batchesPerEpoch, savedPass <= 1_000_000_000 else {
+            throw DarknetError(file: path, "the state's position (pass \(savedPass), batch \(savedCursor)) is outside this data set's \(loader.batchesPerEpoch) batches per pass: the state of another data set?")
+        }
         let weights = tensors.filter { $0.key.hasPrefix(Self.weightsPrefix) }
         if metadata["contains_weights"] == "1" {
             // The state's own weights: the .weights file beside it may be one checkpoint older

@@ -94,6 +94,9 @@ extension Model {
         do { parsed = try JSONDecoder().decode(JSONValue.self, from: data) } catch {
             throw FileFormatError(path, "not valid JSON: \(jsonErrorPosition(error))")
         }
+        if case .object(let top) = parsed, let format = top["format"]?.string, format != "ocelli-model-1" {
+            throw FileFormatError(path, "format '\(format)' is not one this version of Ocelli reads (ocelli-model-1): written by a newer Ocelli?")
+        }
         guard case .object(let o) = parsed,
               case .object(let cfg)? = o["config"], case .array(let ins)? = cfg["inputs"],
               case .array(let ls)? = cfg["layers"], case .array(let outs)? = cfg["outputs"] else {

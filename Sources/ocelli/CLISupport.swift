@@ -19,7 +19,13 @@ func classNames(names: String?, cfg: String, weights: String?, classes: Int) thr
     func read(_ path: String) throws -> [String] {
         do { return try ClassNames.read(path) } catch { throw ValidationError("\(error)") }
     }
-    if let names { return try read(names) }
+    if let names {
+        let read = try read(names)
+        if read.count != classes {
+            printError("warning: \(names) has \(read.count) class names, the network \(classes) classes: classes without a name are shown by number")
+        }
+        return read
+    }
     let dirs = Set([cfg, weights].compactMap { $0 }.map { ($0 as NSString).deletingLastPathComponent })
     let candidates = classes == 80 ? ["coco.names"] : classes == 20 ? ["voc.names"] : []
     // Beside the cfg or weights first, then Darknet's own names files bundled in Data/cfg.

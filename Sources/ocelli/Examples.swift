@@ -146,10 +146,12 @@ struct CenterLossExample: ParsableCommand {
     @Option(help: "Training images used.") var limit: Int = 6000
     @Option(help: "Epochs.") var epochs: Int = 4
     @Option(help: "Weight λ of the center loss.") var lambda: Float = 0.1
+    var lambdaIsValid: Bool { lambda.isFinite && lambda >= 0 && lambda <= 1_000 }
     @Option(help: "Output prefix: writes PREFIX-softmax.svg and PREFIX-center.svg.") var out: String = "center-loss"
     @Option(help: "Random seed.") var seed: UInt64 = 1
 
     func validate() throws {
+        if !lambdaIsValid { throw ValidationError("--lambda must be between 0 and 1000, got \(lambda)") }
         if !(1...60_000).contains(limit) { throw ValidationError("--limit must be between 1 and 60000, got \(limit)") }
         if !(1...10_000).contains(epochs) { throw ValidationError("--epochs must be between 1 and 10000, got \(epochs)") }
     }

@@ -84,7 +84,7 @@ struct Map: ParsableCommand {
             found = try Map.detect(cfg: cfg, weights: weights, images: dataset.images, classCount: dataset.classNames.count,
                                    threshold: thresh, nms: nms, fit: noLetterbox ? .resize : .letterbox, batch: batch)
             if let saveDetections {
-                try DetectionsFile.encode(found).write(to: URL(fileURLWithPath: saveDetections), options: .atomic)
+                do { try writeAtomically(DetectionsFile.encode(found), to: saveDetections) } catch { throw failure("\(error)") }
             }
         } else {
             found = try DetectionsFile.read(path: detections!, images: dataset.images, classCount: dataset.classNames.count,
@@ -184,7 +184,8 @@ struct BenchDetection: ParsableCommand {
 
     func validate() throws {
         if (cocoGt == nil) != (cocoDetections == nil) { throw ValidationError("--coco-gt and --coco-detections go together") }
-        if repetitions < 1 { throw ValidationError("--repetitions must be at least 1") }
+        if !(1...100_000).contains(repetitions) { throw ValidationError("--repetitions must be between 1 and 100000, got \(repetitions)") }
+        if !(iou > 0 && iou < 1) { throw ValidationError("--iou must be between 0 and 1, got \(iou)") }
     }
 
     func run() throws {

@@ -58,6 +58,7 @@ struct BenchDetect: ParsableCommand {
         }
         threadOptions.apply()
         let network = try DarknetNetwork(cfg: BundledData.cfgNamed(cfg) ?? cfg, width: size, height: size)
+        guard !network.heads.isEmpty else { throw ValidationError("\(cfg) has no [yolo], [region] or [detection] layer to detect with") }
         if let weights { try network.loadWeights(weights) }
         let picture = try Image(contentsOf: image)
         let input = network.input(for: picture, fit: .letterbox).reshaped([1, network.height, network.width, 3])
