@@ -210,7 +210,7 @@ public final class DarknetTrainer {
             throw DarknetError(file: path, "the state was written with --seed \(metadata["seed"] ?? "?"), this run has \(seed)")
         }
         let savedPass = try int("pass"), savedCursor = try int("cursor")
-        guard savedCursor < loader.batchesPerEpoch, savedPass <= 1_000_000_000 else {
+        guard savedCursor <= loader.batchesPerEpoch, savedPass <= 1_000_000_000 else {  // equal: the pass ended, the next starts at the next batch
             throw DarknetError(file: path, "the state's position (pass \(savedPass), batch \(savedCursor)) is outside this data set's \(loader.batchesPerEpoch) batches per pass: the state of another data set?")
         }
         let weights = tensors.filter { $0.key.hasPrefix(Self.weightsPrefix) }

@@ -161,9 +161,9 @@ func resolvedPath(_ path: String) -> String {
 }
 
 /// Outputs never replace inputs: an output (the option that names it, and its path) may not be,
-/// symbolic links resolved, one of `inputs`, nor an existing file inside an input folder (a data
-/// set's annotations). A clear error before any work.
-func refuseOverwritingInputs(_ outputs: [(option: String, path: String?)], inputs: [String?]) throws {
+/// symbolic links resolved, one of `inputs`, nor — with `insideFolders` — an existing file inside
+/// an input folder (a data set's annotations). A clear error before any work.
+func refuseOverwritingInputs(_ outputs: [(option: String, path: String?)], inputs: [String?], insideFolders: Bool = true) throws {
     let sources = inputs.compactMap { $0 }.map { (given: $0, resolved: resolvedPath($0)) }
     for case let (option, path?) in outputs {
         let target = resolvedPath(path)
@@ -173,7 +173,7 @@ func refuseOverwritingInputs(_ outputs: [(option: String, path: String?)], input
             if target == source.resolved {
                 throw ValidationError("\(option) \(path) is \(source.given), which this command reads or writes: write the output to another file")
             }
-            if exists, isFolder.boolValue, target.hasPrefix(source.resolved + "/"), FileManager.default.fileExists(atPath: target) {
+            if insideFolders, exists, isFolder.boolValue, target.hasPrefix(source.resolved + "/"), FileManager.default.fileExists(atPath: target) {
                 throw ValidationError("\(option) \(path) would replace a file of the input \(source.given): write the output elsewhere")
             }
         }

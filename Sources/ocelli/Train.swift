@@ -164,7 +164,7 @@ struct TrainingFlags: ParsableArguments {
         do { try ensureWritableDirectory(backup) } catch { throw failure("\(error)") }
         let cfgPath = BundledData.cfgNamed(cfg) ?? cfg
         try refuseOverwritingInputs([("--csv", csv), ("--tensorboard", tensorboard)],
-                                    inputs: [cfgPath, weights] + inputs)
+                                    inputs: [cfgPath, weights] + inputs, insideFolders: false)  // a resumed run appends to its logs
         let stem = ((cfgPath as NSString).lastPathComponent as NSString).deletingPathExtension
 
         func path(_ suffix: String) -> String { (backup as NSString).appendingPathComponent("\(stem)_\(suffix)") }
