@@ -40,9 +40,12 @@ public enum SafeTensors {
         let n = head.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         guard n <= 100_000_000, let json = try? handle.read(upToCount: Int(n)), json.count == Int(n),
               let header = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else { return nil }
-        var metadata: [String: String] = [:]
-        if let m = header["__metadata__"] as? [String: Any] { for (k, v) in m { if let v = v as? String { metadata[k] = v } } }
-        return metadata
+        return metadataStrings(header)
+    }
+
+    /// The string values of a header's `__metadata__`.
+    private static func metadataStrings(_ header: [String: Any]) -> [String: String] {
+        (header["__metadata__"] as? [String: Any] ?? [:]).compactMapValues { $0 as? String }
     }
 
     public static func decode(_ data: Data, path: String) throws -> [String: Tensor] {
@@ -99,8 +102,6 @@ public enum SafeTensors {
         for (a, b) in zip(ranges, ranges.dropFirst()) where b.start < a.end {
             throw FileFormatError(path, "tensors '\(a.name)' (bytes \(a.start)..<\(a.end)) and '\(b.name)' (bytes \(b.start)..<\(b.end)) overlap")
         }
-        var metadata: [String: String] = [:]
-        if let m = header["__metadata__"] as? [String: Any] { for (k, v) in m { if let v = v as? String { metadata[k] = v } } }
-        return (out, metadata)
+        return (out, metadataStrings(header))
     }
 }

@@ -74,10 +74,20 @@ public struct FileReadFailure: Error, CustomStringConvertible {
     public var description: String { "\(path): \(reason)" }
 }
 
-/// The one reader of whole files for every module: a regular file only — a folder, a FIFO or a
-/// device is an error, never a read that blocks forever or never ends — with the system's reason.
+/// The one reader of files for every module: a regular file only — a folder, a FIFO or a device
+/// is an error, never a read that blocks forever or never ends — with the system's reason.
 public enum FileReading {
+    /// The whole file.
     public static func bytes(atPath path: String) throws(FileReadFailure) -> [UInt8] {
+        try read(path, upTo: nil)
+    }
+
+    /// The first `count` bytes (fewer if the file is shorter): an image header, a magic number.
+    public static func prefix(atPath path: String, count: Int) throws(FileReadFailure) -> [UInt8] {
+        try read(path, upTo: Swift.max(0, count))
+    }
+
+    private static func read(_ path: String, upTo limit: Int?) throws(FileReadFailure) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)  // opening a FIFO must not wait for a writer
         guard fd >= 0 else {
             let code = errno
@@ -86,11 +96,12 @@ public enum FileReading {
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw FileReadFailure(path: path, reason: text(errno), missing: false) }
+        // Int() on both sides: mode_t and the S_IF* constants differ in type between platforms.
         let kind = Int(info.st_mode) & Int(S_IFMT)
         guard kind == Int(S_IFREG) else {
-            throw FileReadFailure(path: path, reason: kind == Int(S_IFDIR) ? "it is a folder, not a file" : "not a regular file", missing: false)
+            throw FileReadFailure(path: path, reason: kind == Int(S_IFDIR) ? "it is a directory" : "not a regular file", missing: false)
         }
-        let count = Int(info.st_size)
+        let count = Swift.min(Int(info.st_size), limit ?? Int.max)
         var failure: Int32 = 0
         let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
             var done = 0
