@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 import PackageDescription
 
 let package = Package(
@@ -14,6 +14,11 @@ let package = Package(
         .library(name: "OcelliDarknet", targets: ["OcelliDarknet"]),
         .executable(name: "ocelli", targets: ["ocelli"]),
     ],
+    traits: [
+        // Off by default: the default build and the README's commands need no MPI.
+        .trait(name: "MPI", description: "Data-parallel training over MPI (Open MPI: apt install libopenmpi-dev openmpi-bin). "
+               + "Build with `swift build -c release --traits MPI`, run with `mpirun -np N .build/release/ocelli train …`."),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
@@ -26,10 +31,14 @@ let package = Package(
         // Boxes, IoU, NMS, VOC/COCO evaluation, anchors; detector heads, losses and training next.
         .target(name: "OcelliDetection", dependencies: ["OcelliTensor", "OcelliNN", "OcelliVision"]),
         .target(name: "OcelliDarknet", dependencies: ["OcelliTensor", "OcelliNN", "OcelliVision", "OcelliDetection"]),
+        // The MPI collectives behind OcelliNN's `Collective` (data-parallel training). Without the
+        // MPI trait it compiles to a stub that only recognises a launch by mpirun and says how to
+        // build with MPI.
+        .target(name: "OcelliMPI", dependencies: ["OcelliNN", .target(name: "CMPI", condition: .when(traits: ["MPI"]))]),
         .executableTarget(
             name: "ocelli",
             dependencies: [
-                "Ocelli",
+                "Ocelli", "OcelliMPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -49,6 +58,9 @@ let package = Package(
         .systemLibrary(
             name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .systemLibrary(
+            name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev", "openmpi-bin"]), .brew(["open-mpi"])]),
         .systemLibrary(
             name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng16",
             providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),

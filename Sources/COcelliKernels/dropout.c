@@ -14,16 +14,17 @@ static inline unsigned dropout_hash(unsigned x) {  // Wellons' lowbias32 mixer
 }
 
 static inline __attribute__((always_inline)) void dropout_body(const float *restrict x, float *restrict y, long start, long end,
-                                unsigned long long key, unsigned threshold, float scale) {
+                                long base, unsigned long long key, unsigned threshold, float scale) {
     unsigned k0 = (unsigned)key, k1 = (unsigned)(key >> 32);
     long i = start;
     while (i < end) {
-        // Indices are hashed in 2^32 segments so the inner loop works on 32-bit lanes.
-        unsigned hi = (unsigned)((unsigned long long)i >> 32);
-        long segEnd = (long)(((unsigned long long)hi + 1) << 32);
-        if (segEnd > end) segEnd = end;
+        // Indices (i + base) are hashed in 2^32 segments so the inner loop works on 32-bit lanes.
+        unsigned long long gi = (unsigned long long)(i + base);
+        unsigned hi = (unsigned)(gi >> 32);
+        unsigned long long left = (((unsigned long long)hi + 1) << 32) - gi;
+        long segEnd = (left >= (unsigned long long)(end - i)) ? end : i + (long)left;
         unsigned kk = k1 ^ dropout_hash(hi + 0x9e3779b9u);
-        unsigned lo = (unsigned)i;
+        unsigned lo = (unsigned)gi;
         long m = segEnd - i;
         const float *xs = x + i; float *ys = y + i;
         for (long j = 0; j < m; j++) {
@@ -36,16 +37,16 @@ static inline __attribute__((always_inline)) void dropout_body(const float *rest
 
 #if OCELLI_X86
 __attribute__((target("avx2,fma")))
-static void dropout_avx2(const float *restrict x, float *restrict y, long start, long end,
+static void dropout_avx2(const float *restrict x, float *restrict y, long start, long end, long base,
                          unsigned long long key, unsigned threshold, float scale) {
-    dropout_body(x, y, start, end, key, threshold, scale);
+    dropout_body(x, y, start, end, base, key, threshold, scale);
 }
 #endif
 
-void ocelli_dropout(const float *x, float *y, long start, long end,
+void ocelli_dropout(const float *x, float *y, long start, long end, long base,
                     unsigned long long key, unsigned threshold, float scale) {
 #if OCELLI_X86
-    if (ocelli_kernel_isa() == 1) { dropout_avx2(x, y, start, end, key, threshold, scale); return; }
+    if (ocelli_kernel_isa() == 1) { dropout_avx2(x, y, start, end, base, key, threshold, scale); return; }
 #endif
-    dropout_body(x, y, start, end, key, threshold, scale);
+    dropout_body(x, y, start, end, base, key, threshold, scale);
 }

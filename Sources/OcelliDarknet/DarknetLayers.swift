@@ -61,10 +61,10 @@ struct DarknetBatchNormParameters {
 
     /// Batch statistics (one fused pass, with the leaky activation when `leakySlope` is given);
     /// the rolling averages move 1% toward them (Darknet's 0.99 / 0.01).
-    func training(_ z: Tensor, biases: Tensor, leakySlope: Float? = nil) -> Tensor {
+    func training(_ z: Tensor, biases: Tensor, leakySlope: Float? = nil, context: inout ForwardContext) -> Tensor {
         let (y, mean, variance) = Tensor.darknetBatchNormTraining(z, scale: scales.value, offset: biases, leakySlope: leakySlope)
-        rollingMean.value = (rollingMean.value * 0.99 + mean * 0.01).detached()
-        rollingVariance.value = (rollingVariance.value * 0.99 + variance * 0.01).detached()
+        context.updateMovingStatistic(rollingMean, toward: mean, keep: 0.99, take: 0.01)
+        context.updateMovingStatistic(rollingVariance, toward: variance, keep: 0.99, take: 0.01)
         return y
     }
 
@@ -222,8 +222,8 @@ public final class DarknetConvolutional: Layer, ConfigurableLayer {
         }
         let z = Tensor.conv2d(x, filter: kernel.value, strides: (stride, stride), padding: pad,
                               dilations: (dilation, dilation), groups: groups)
-        if activation == .leaky { return batchNorm.training(z, biases: biases.value, leakySlope: 0.1) }
-        return activation(batchNorm.training(z, biases: biases.value))
+        if activation == .leaky { return batchNorm.training(z, biases: biases.value, leakySlope: 0.1, context: &context) }
+        return activation(batchNorm.training(z, biases: biases.value, context: &context))
     }
 
     /// The activation as the inference kernels apply it while storing, if they can.
@@ -315,7 +315,7 @@ public final class DarknetConnected: Layer, ConfigurableLayer {
         let x = inputs[0].reshaped([inputs[0].shape[0], -1])
         let recording = GradMode.isEnabled && (x.requiresGrad || trainable)
         guard let batchNorm else { return activation(Tensor.matmul(x, kernel.value) + biases.value) }
-        if context.training && trainable { return activation(batchNorm.training(Tensor.matmul(x, kernel.value), biases: biases.value)) }
+        if context.training && trainable { return activation(batchNorm.training(Tensor.matmul(x, kernel.value), biases: biases.value, context: &context)) }
         if recording { return activation(batchNorm.inference(Tensor.matmul(x, kernel.value), biases: biases.value)) }
         let (k, b) = folded.get(parameters) { batchNorm.fold(kernel: kernel.value, biases: biases.value) }
         return activation(Tensor.matmul(x, k) + b)

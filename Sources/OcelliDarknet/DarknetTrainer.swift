@@ -50,6 +50,8 @@ public final class DarknetTrainer {
         public var images: Int
         public var statistics: [YoloLossStatistics]
         public var inputSize: Int
+        /// Some rank asked to stop after this iteration (data-parallel; else this process).
+        public var stopRequested = false
 
         /// `N: loss, avg loss avg, rate rate, s seconds, images images` (Darknet's line).
         public var darknetLine: String {
@@ -87,6 +89,10 @@ public final class DarknetTrainer {
         let frozen = max(freeze ?? 0, stop.map { $0 + 1 } ?? 0)
         guard frozen < network.layers.count else {
             throw DarknetError(file: network.config.file, "freezing \(frozen) layers leaves none of the \(network.layers.count) to train")
+        }
+        if let dp = network.model.dataParallel, options.subdivisions % dp.size != 0 {
+            throw DarknetError(file: network.config.file,
+                               "\(dp.size) processes share each iteration's \(options.subdivisions) subdivisions: subdivisions must be a multiple of the number of processes (--subdivisions)")
         }
         for info in network.layers { info.layer?.trainable = info.index >= frozen }
         self.frozenLayers = frozen
@@ -139,8 +145,21 @@ public final class DarknetTrainer {
     }
 
     /// One Darknet iteration: `batch` images in `subdivisions` passes, one update.
+    ///
+    /// Data-parallel (`network.model.dataParallel` set): rank r of N runs passes r, r + N, … of
+    /// the iteration (each its own mini-batch of the data, as one process would load it), the
+    /// gradients are summed over the ranks and every rank makes the same update. `stopRequested`
+    /// is this rank's wish to stop (Ctrl-C); `Iteration.stopRequested` says whether any rank had
+    /// it, so that all stop after the same iteration.
     @discardableResult
-    public func step() throws -> Iteration {
+    public func step(stopRequested: Bool = false) throws -> Iteration {
+        if let dp = network.model.dataParallel { return try parallelStep(dp, stopRequested: stopRequested) }
+        var r = try serialStep()
+        r.stopRequested = stopRequested
+        return r
+    }
+
+    private func serialStep() throws -> Iteration {
         let start = Date()
         var cost: Float = 0, images = 0, size = network.width
         var statistics: [YoloLossStatistics] = []
@@ -162,6 +181,52 @@ public final class DarknetTrainer {
         return Iteration(iteration: iteration, loss: perImage, averageLoss: averageLoss!, learningRate: rate,
                          seconds: Date().timeIntervalSince(start), images: Int(clamping: network.seen), statistics: statistics,
                          inputSize: size)
+    }
+
+    /// One iteration on a data-parallel rank (see `step`).
+    private func parallelStep(_ dp: DataParallel, stopRequested: Bool) throws -> Iteration {
+        let start = Date()
+        let passes = options.subdivisions, mini = options.miniBatch
+        let seenBefore = network.seen
+        let bpe = loader.batchesPerEpoch
+        // The iteration's first mini-batch, counted over passes through the data.
+        let first = (pass + cursor / bpe) * bpe + cursor % bpe
+        var cost: Float = 0, images = 0, size = network.width
+        var statistics: [YoloLossStatistics] = []
+        let mine = Array(stride(from: dp.rank, to: passes, by: dp.size))
+        for (k, j) in mine.enumerated() {
+            let flat = first + j
+            let queue: BatchPrefetcher
+            if let p = prefetcher, p.next == (flat / bpe, flat % bpe) { queue = p } else {
+                prefetcher?.stop()
+                queue = BatchPrefetcher(loader: loader, pass: flat / bpe, cursor: flat % bpe, stride: dp.size)
+                prefetcher = queue
+            }
+            let seenAt = seenBefore &+ UInt64(j * mini)  // as one process, when every image loads
+            loss.seen = Int(clamping: seenAt)
+            guard let b = try queue.take() else {
+                loader.warningHandler("every image of batch \(flat % bpe) of pass \(flat / bpe) failed to load: this rank's pass is skipped")
+                continue
+            }
+            size = b.width
+            try network.model.accumulateGradients(Batch(inputs: [b.images], targets: b), scale: 1 / Float(passes),
+                                                  seed: seed &+ seenAt, anySpatialSize: true, lastPass: k == mine.count - 1)
+            images += b.count
+            statistics = loss.lastStatistics
+            cost += statistics.reduce(0) { $0 + $1.darknetCost }
+        }
+        let rate = optimizer.learningRate
+        try network.model.applyGradients()
+        let sums = try dp.sum([Double(cost), Double(images), stopRequested ? 1 : 0])
+        network.seen = seenBefore &+ UInt64(sums[1])
+        loss.seen = Int(clamping: network.seen)
+        let next = first + passes
+        pass = next / bpe; cursor = next % bpe
+        let perImage = Float(sums[0]) / Float(Swift.max(1, sums[1]))
+        averageLoss = averageLoss.map { $0 * 0.9 + perImage * 0.1 } ?? perImage
+        return Iteration(iteration: iteration, loss: perImage, averageLoss: averageLoss!, learningRate: rate,
+                         seconds: Date().timeIntervalSince(start), images: Int(clamping: network.seen), statistics: statistics,
+                         inputSize: size, stopRequested: sums[2] > 0)
     }
 
     /// mAP@0.5 (VOC all-point) of the network on `images` (Darknet's `validate_detector_map`
@@ -247,9 +312,11 @@ final class BatchPrefetcher: @unchecked Sendable {
     private var taken = 0, produced = 0
     private var stopped = false
     private let start: (pass: Int, cursor: Int)
+    /// Every `stride`-th batch (a data-parallel rank's share).
+    private let stride: Int
 
-    init(loader: DetectionLoader, pass: Int, cursor: Int, depth: Int = 2) {
-        self.loader = loader; self.depth = Swift.max(1, depth); start = (pass, cursor)
+    init(loader: DetectionLoader, pass: Int, cursor: Int, depth: Int = 2, stride: Int = 1) {
+        self.loader = loader; self.depth = Swift.max(1, depth); start = (pass, cursor); self.stride = Swift.max(1, stride)
         let thread = Thread { [self] in produce() }
         thread.name = "ocelli.trainer.prefetch"
         thread.start()
@@ -262,7 +329,7 @@ final class BatchPrefetcher: @unchecked Sendable {
     }
 
     private func position(_ k: Int) -> (Int, Int) {
-        let flat = start.cursor + k
+        let flat = start.cursor + k * stride
         return (start.pass + flat / loader.batchesPerEpoch, flat % loader.batchesPerEpoch)
     }
 

@@ -26,6 +26,21 @@ public protocol BatchSource<Target> {
     var batchCount: Int { get }
     /// Batch `index` (0..<batchCount) of pass `pass` (0, 1, 2, …).
     func batch(_ index: Int, pass: Int) throws -> Batch<Target>
+    /// Data-parallel training: rank `rank`'s rows (of `ranks`) of batch `index`, their offset in
+    /// the batch and the batch's size. The default loads the batch and slices tensor targets
+    /// (`DataParallel.shardRange`); a source of other targets implements it.
+    func batch(_ index: Int, pass: Int, rank: Int, of ranks: Int) throws -> (batch: Batch<Target>, offset: Int, size: Int)
+}
+
+extension BatchSource {
+    public func batch(_ index: Int, pass: Int, rank: Int, of ranks: Int) throws -> (batch: Batch<Target>, offset: Int, size: Int) {
+        let b = try batch(index, pass: pass)
+        let rows = DataParallel.shardRange(b.size, rank: rank, of: ranks)
+        guard let y = b.targets as? Tensor, let target = y.sliced(axis: 0, rows).detached() as? Target else {
+            throw TrainingError("data-parallel training needs each rank's rows of a batch: this source gives targets of type \(Target.self), which cannot be sliced; implement batch(_:pass:rank:of:)")
+        }
+        return (Batch(inputs: b.inputs.map { $0.sliced(axis: 0, rows).detached() }, targets: target), rows.lowerBound, b.size)
+    }
 }
 
 /// Rows of tensors in batches: `x` [N, ...] (one tensor per model input) and `y` [N, ...], in order
@@ -63,6 +78,19 @@ public final class TensorBatches: BatchSource {
     public var batchCount: Int { (count + batchSize - 1) / batchSize }
 
     public func batch(_ index: Int, pass: Int) throws -> Batch<Tensor> {
+        let rows = try rowsOf(index, pass: pass)
+        return Batch(inputs: inputs.map { Model.batch($0, rows) }, targets: Model.batch(targets, rows))
+    }
+
+    /// Only this rank's rows are copied.
+    public func batch(_ index: Int, pass: Int, rank: Int, of ranks: Int) throws -> (batch: Batch<Tensor>, offset: Int, size: Int) {
+        let all = try rowsOf(index, pass: pass)
+        let part = DataParallel.shardRange(all.count, rank: rank, of: ranks)
+        let rows = all[(all.startIndex + part.lowerBound)..<(all.startIndex + part.upperBound)]
+        return (Batch(inputs: inputs.map { Model.batch($0, rows) }, targets: Model.batch(targets, rows)), part.lowerBound, all.count)
+    }
+
+    private func rowsOf(_ index: Int, pass: Int) throws -> ArraySlice<Int> {
         guard index >= 0 && index < batchCount else { throw TrainingError("TensorBatches: batch \(index) of \(batchCount)") }
         if shuffle && pass != orderPass {
             // Each pass shuffles a fresh 0..<n with the one generator, so pass k's order does not
@@ -74,8 +102,7 @@ public final class TensorBatches: BatchSource {
                 orderPass += 1
             }
         }
-        let rows = order[(index * batchSize)..<Swift.min(count, (index + 1) * batchSize)]
-        return Batch(inputs: inputs.map { Model.batch($0, rows) }, targets: Model.batch(targets, rows))
+        return order[(index * batchSize)..<Swift.min(count, (index + 1) * batchSize)]
     }
 }
 

@@ -39,9 +39,34 @@ public struct ForwardContext {
     /// Extra loss terms layers add during this pass (activity regularizers, center loss), summed
     /// into the training loss by `trainStep`.
     public var losses: [Tensor] = []
+    /// Set on a data-parallel rank: its batch is rows `shard.offset ..< offset + n` of a batch of
+    /// `shard.batch`. Layers that draw random numbers per sample draw those of the whole batch
+    /// (the same masks as one process training the whole batch).
+    public var shard: (offset: Int, batch: Int)?
+    /// Set on a data-parallel rank: moving statistics (batch-norm averages) are recorded here
+    /// instead of updated, and every rank replays all ranks' updates in one order.
+    public var movingStatistics: MovingStatisticsLog?
     public init(training: Bool, seed: UInt64 = 0) {
         self.training = training
         self.generator = SeededGenerator(seed: seed)
+    }
+
+    /// Random numbers for a batch `shape` ([N, ...]) from `draw`: on a data-parallel rank, those
+    /// of the whole batch's shape, sliced to this rank's rows.
+    public mutating func drawPerSample(_ shape: [Int], _ draw: ([Int], inout SeededGenerator) -> Tensor) -> Tensor {
+        guard let shard, let n = shape.first, shard.batch > n else { return draw(shape, &generator) }
+        let all = draw([shard.batch] + shape.dropFirst(), &generator)
+        return all.sliced(axis: 0, shard.offset..<(shard.offset + n)).detached()
+    }
+
+    /// Moves a moving statistic toward a batch's value: `p = p·keep + statistic·take`, now, or
+    /// (data-parallel) recorded for the ranks' replay.
+    public func updateMovingStatistic(_ p: Parameter, toward statistic: Tensor, keep: Float, take: Float) {
+        if let log = movingStatistics {
+            log.record(p, statistic: statistic, keep: keep, take: take)
+        } else {
+            p.value = MovingStatisticsLog.moved(p.value, toward: statistic, keep: keep, take: take)
+        }
     }
 }
 

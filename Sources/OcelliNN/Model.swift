@@ -93,6 +93,12 @@ open class Model {
     public internal(set) var metrics: [Metric] = []
     public var stopTraining = false
     var trainSteps = 0
+    /// Data-parallel training over several processes (`DataParallel`): `fit` and the Darknet
+    /// trainer train this rank's share of each batch and sum the gradients over the ranks.
+    public var dataParallel: DataParallel? {
+        didSet { movingStatisticsLog = dataParallel.map { _ in MovingStatisticsLog(model: self) } }
+    }
+    var movingStatisticsLog: MovingStatisticsLog?
 
     public init(inputs: [SymbolicTensor], outputs: [SymbolicTensor], name: String = "functional") {
         self.name = name

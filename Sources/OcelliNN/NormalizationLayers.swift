@@ -27,11 +27,16 @@ public final class BatchNormalization: Layer, ConfigurableLayer {
         let gm = gamma?.value ?? Tensor.ones([c]), bt = beta?.value ?? Tensor.zeros([c])
         // A frozen layer runs in inference mode, as in Keras.
         let training = context.training && trainable
+        if training {
+            // Keras' update: moving = momentum·moving + (1 − momentum)·batch.
+            let (y, mean, variance) = Tensor.batchNormTraining(inputs[0], scale: gm, offset: bt, epsilon: epsilon)
+            context.updateMovingStatistic(movingMean, toward: mean, keep: momentum, take: 1 - momentum)
+            context.updateMovingStatistic(movingVariance, toward: variance, keep: momentum, take: 1 - momentum)
+            return y
+        }
         var mean = movingMean.value, variance = movingVariance.value
-        let y = Tensor.batchNormalization(inputs[0], scale: gm, offset: bt, runningMean: &mean, runningVariance: &variance,
-                                          training: training, momentum: momentum, epsilon: epsilon)
-        if training { movingMean.value = mean; movingVariance.value = variance }
-        return y
+        return Tensor.batchNormalization(inputs[0], scale: gm, offset: bt, runningMean: &mean, runningVariance: &variance,
+                                         training: false, momentum: momentum, epsilon: epsilon)
     }
 
     /// Reads what `config` writes (architecture files, `Model.load`).

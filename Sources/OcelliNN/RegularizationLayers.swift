@@ -9,7 +9,11 @@ public final class Dropout: Layer, ConfigurableLayer {
     }
     public convenience init(_ rate: Float) { self.init(rate: rate) }
     public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
-        context.training ? Tensor.dropout(inputs[0], rate: rate, using: &context.generator) : inputs[0]
+        guard context.training else { return inputs[0] }
+        let x = inputs[0]
+        // A data-parallel shard takes the mask the whole batch would have in one process.
+        let first = context.shard.map { $0.offset * (x.count / Swift.max(x.shape.first ?? 1, 1)) } ?? 0
+        return Tensor.dropout(x, rate: rate, using: &context.generator, firstIndex: first)
     }
     /// Reads what `config` writes (architecture files, `Model.load`).
     public convenience init(config c: LayerConfig) throws { self.init(rate: try c.rate("rate", default: 0.5)) }
@@ -17,8 +21,8 @@ public final class Dropout: Layer, ConfigurableLayer {
 }
 
 /// A mask of 0 and 1/(1 − rate) (kept with probability 1 − rate), drawn from the context's generator.
-private func keepMask(_ shape: [Int], rate: Float, scale: Float, generator g: inout SeededGenerator) -> Tensor {
-    let u = Tensor.uniform(shape, using: &g)
+private func keepMask(_ shape: [Int], rate: Float, scale: Float, context: inout ForwardContext) -> Tensor {
+    let u = context.drawPerSample(shape) { s, g in Tensor.uniform(s, using: &g) }
     return Tensor(shape: shape, scalars: u.scalars.map { $0 >= rate ? scale : 0 })
 }
 
@@ -39,7 +43,7 @@ public final class SpatialDropout2D: Layer, ConfigurableLayer {
     public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
         let x = inputs[0]
         guard context.training, rate > 0 else { return x }
-        return x * keepMask([x.shape[0], 1, 1, x.shape[3]], rate: rate, scale: 1 / (1 - rate), generator: &context.generator)
+        return x * keepMask([x.shape[0], 1, 1, x.shape[3]], rate: rate, scale: 1 / (1 - rate), context: &context)
     }
     /// Reads what `config` writes (architecture files, `Model.load`).
     public convenience init(config c: LayerConfig) throws { self.init(rate: try c.rate("rate")) }
@@ -56,7 +60,7 @@ public final class GaussianNoise: Layer, ConfigurableLayer {
     public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
         let x = inputs[0]
         guard context.training, stddev > 0 else { return x }
-        return x + Tensor.normal(x.shape, standardDeviation: stddev, using: &context.generator)
+        return x + context.drawPerSample(x.shape) { s, g in Tensor.normal(s, standardDeviation: stddev, using: &g) }
     }
     /// Reads what `config` writes (architecture files, `Model.load`).
     public convenience init(config c: LayerConfig) throws { self.init(stddev: try c.float("stddev", in: LayerConfig.nonNegative)) }
@@ -75,7 +79,7 @@ public final class GaussianDropout: Layer, ConfigurableLayer {
         let x = inputs[0]
         guard context.training, rate > 0 else { return x }
         let sd = (rate / (1 - rate)).squareRoot()
-        return x * Tensor.normal(x.shape, mean: 1, standardDeviation: sd, using: &context.generator)
+        return x * context.drawPerSample(x.shape) { s, g in Tensor.normal(s, mean: 1, standardDeviation: sd, using: &g) }
     }
     /// Reads what `config` writes (architecture files, `Model.load`).
     public convenience init(config c: LayerConfig) throws { self.init(rate: try c.rate("rate")) }
@@ -104,7 +108,7 @@ public final class AlphaDropout: Layer, ConfigurableLayer {
         let x = inputs[0]
         guard context.training, rate > 0 else { return x }
         let (a, b, alphaPrime) = coefficients
-        let kept = keepMask(x.shape, rate: rate, scale: 1, generator: &context.generator)
+        let kept = keepMask(x.shape, rate: rate, scale: 1, context: &context)
         return (x * kept + alphaPrime * (1 - kept)) * a + b
     }
     /// Reads what `config` writes (architecture files, `Model.load`).

@@ -82,26 +82,44 @@ extension Model {
     /// gradients add to those accumulated since the last update, so several passes make one
     /// larger batch (Darknet's `subdivisions`); `scale` multiplies the loss (1/passes for their
     /// mean). Returns the unscaled loss (regularization included) and the outputs.
-    @discardableResult
     ///
     /// `anySpatialSize` accepts images of another height and width than the model's input (a fully
     /// convolutional network trained at several sizes, as Darknet's `random=1`).
+    ///
+    /// Data-parallel (`dataParallel` set): `shard` says which rows of a larger batch this one is
+    /// (random masks are drawn as for that batch), and `lastPass` marks this rank's last pass
+    /// before `applyGradients`: its gradients start being summed over the ranks while its backward
+    /// runs.
+    @discardableResult
     public func accumulateGradients<T>(_ batch: Batch<T>, scale: Float = 1, seed: UInt64 = 0,
-                                       anySpatialSize: Bool = false) throws -> (loss: Float, outputs: [Tensor]) {
+                                       anySpatialSize: Bool = false, shard: (offset: Int, batch: Int)? = nil,
+                                       lastPass: Bool = false) throws -> (loss: Float, outputs: [Tensor]) {
         guard optimizer != nil else { throw TrainingError("\(name): call compile(optimizer:loss:metrics:) before training") }
         // Forward and backward in their own scope: the recorded graph (which shares the
         // weights' buffers) is gone before the optimizer updates the weights in place.
         var ctx = ForwardContext(training: true, seed: seed)
+        if dataParallel != nil {
+            ctx.shard = shard
+            ctx.movingStatistics = movingStatisticsLog
+            movingStatisticsLog?.beginPass()
+        }
         let (outs, logits) = run(batch.inputs, context: &ctx, logits: true, anySpatialSize: anySpatialSize)
         var l = try totalLoss(batch.targets, ModelOutputs(outputs: outs, logits: logits, training: true))
         for extra in ctx.losses { l = l + extra }
-        (scale == 1 ? l : l * scale).backward()
+        let hook = lastPass ? dataParallel?.beginReduction(self) : nil
+        (scale == 1 ? l : l * scale).backward(onLeafGradient: hook)
         return (l.scalar, outs.map { $0.detached() })
     }
 
     /// One optimizer update with the gradients accumulated by `accumulateGradients` (cleared after).
+    /// Data-parallel: the gradients are first summed over the ranks and the moving statistics
+    /// replayed, so every rank makes the same update.
     public func applyGradients() throws {
         guard let optimizer else { throw TrainingError("\(name): call compile(optimizer:loss:metrics:) before training") }
+        if let dp = dataParallel {
+            try dp.finishReduction(self)
+            if let log = movingStatisticsLog { try dp.replayMovingStatistics(log, model: self) }
+        }
         optimizer.apply(trainableParameters)
         trainSteps += 1
     }
@@ -127,7 +145,10 @@ extension Model {
         if let s = stepsPerEpoch, s <= 0 { throw TrainingError("\(name): stepsPerEpoch must be positive, got \(s)") }
         let steps = stepsPerEpoch ?? passLength
         let history = History()
-        let all = [ProgressLogger(verbose: verbose, steps: steps, epochs: epochs)] + callbacks
+        let dp = dataParallel
+        if let dp { try dp.broadcastParameters(self) }  // every rank starts from rank 0's weights
+        // Only rank 0 prints (callbacks that write files belong on rank 0 only).
+        let all = [ProgressLogger(verbose: dp?.isPrimary ?? true ? verbose : .silent, steps: steps, epochs: epochs)] + callbacks
         for c in all { c.model = self }
         stopTraining = false
         let dropoutSeed = RandomSeed.next()
@@ -139,16 +160,39 @@ extension Model {
             var lossSum = 0.0, seen = 0
             var metricSums = [Double](repeating: 0, count: metrics.count)
             for step in 0..<steps {
-                let batch = try data.batch(position % passLength, pass: position / passLength)
-                position += 1
-                let (l, outputs) = try trainStep(batch, seed: dropoutSeed &+ UInt64(trainSteps))
-                lossSum += Double(l) * Double(batch.size); seen += batch.size
-                if let y = batch.targets as? Tensor {
-                    for (k, m) in metrics.enumerated() { metricSums[k] += m.values(y, outputs[0]).reduce(0.0) { $0 + Double($1) } }
+                let stepSeed = dropoutSeed &+ UInt64(trainSteps)
+                if let dp {
+                    // This rank's rows of the global batch; its mean loss weighted by its share,
+                    // so the sum over the ranks is the mean over the whole batch.
+                    let (batch, offset, total) = try data.batch(position % passLength, pass: position / passLength, rank: dp.rank, of: dp.size)
+                    position += 1
+                    var sums = [Double](repeating: 0, count: 2 + metrics.count)
+                    if batch.size > 0 {
+                        let (l, outputs) = try accumulateGradients(batch, scale: Float(batch.size) / Float(Swift.max(total, 1)), seed: stepSeed,
+                                                                   shard: (offset, total), lastPass: true)
+                        sums[0] = Double(l) * Double(batch.size); sums[1] = Double(batch.size)
+                        if let y = batch.targets as? Tensor {
+                            for (k, m) in metrics.enumerated() { sums[2 + k] = m.values(y, outputs[0]).reduce(0.0) { $0 + Double($1) } }
+                        }
+                    }
+                    try applyGradients()
+                    sums = try dp.sum(sums)
+                    lossSum += sums[0]; seen += Int(sums[1])
+                    for k in metrics.indices { metricSums[k] += sums[2 + k] }
+                } else {
+                    let batch = try data.batch(position % passLength, pass: position / passLength)
+                    position += 1
+                    let (l, outputs) = try trainStep(batch, seed: stepSeed)
+                    lossSum += Double(l) * Double(batch.size); seen += batch.size
+                    if let y = batch.targets as? Tensor {
+                        for (k, m) in metrics.enumerated() { metricSums[k] += m.values(y, outputs[0]).reduce(0.0) { $0 + Double($1) } }
+                    }
                 }
                 var logs: [String: Float] = ["loss": Float(lossSum / Double(seen))]
                 for (k, m) in metrics.enumerated() { logs[m.name] = Float(metricSums[k] / Double(seen)) }
                 for c in all { c.onBatchEnd(step, logs: logs) }
+                // The ranks stop together: when any of them was asked to (Ctrl-C on one).
+                if let dp { stopTraining = try dp.sum([stopTraining ? 1 : 0])[0] > 0 }
                 if stopTraining { break }
             }
             var logs: [String: Float] = ["loss": Float(lossSum / Double(Swift.max(seen, 1)))]

@@ -48,6 +48,10 @@ extension Tensor {
         nonmutating set { node?.grad = newValue }
     }
 
+    /// Identifies this tensor's place in gradient recording (nil when it takes no part): what
+    /// `backward(onLeafGradient:)` reports for a leaf whose gradient is complete.
+    public var gradientLeafID: ObjectIdentifier? { node.map { ObjectIdentifier($0) } }
+
     /// Clears the accumulated gradient.
     public func zeroGrad() { node?.grad = nil }
 
@@ -79,7 +83,11 @@ extension Tensor {
     /// Walks the recorded ops from this tensor back to the leaves, in reverse topological order
     /// (iteratively, so deep graphs do not exhaust the stack), and adds each leaf's gradient to
     /// its `grad`. `gradient` defaults to 1 for a one-element tensor.
-    public func backward(_ gradient: Tensor? = nil) {
+    ///
+    /// `onLeafGradient` is called with a leaf's `gradientLeafID` as soon as this pass has added
+    /// everything it will to that leaf's `grad` (while the rest of the backward still runs: a
+    /// data-parallel trainer starts summing those gradients over its ranks there).
+    public func backward(_ gradient: Tensor? = nil, onLeafGradient: ((ObjectIdentifier) -> Void)? = nil) {
         guard let root = node else {
             preconditionFailure("backward: this tensor does not require gradients (no input was marked with requiringGrad())")
         }
@@ -109,6 +117,7 @@ extension Tensor {
                 guard let g = grads.removeValue(forKey: ObjectIdentifier(n)) else { continue }
                 guard let pullback = n.pullback else {
                     n.grad = n.grad.map { $0 + g } ?? g
+                    onLeafGradient?(ObjectIdentifier(n))
                     continue
                 }
                 let inputGrads = pullback(g)

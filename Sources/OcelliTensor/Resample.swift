@@ -5,20 +5,24 @@ import COcelliKernels
 extension Tensor {
     /// Inverted dropout: each element is kept with probability 1 − rate and scaled by 1/(1 − rate),
     /// so the expected value is unchanged. The mask comes from `generator` (seeded → reproducible).
-    public static func dropout(_ x: Tensor, rate: Float, using generator: inout SeededGenerator) -> Tensor {
+    ///
+    /// `firstIndex` is the index of x's first element in a larger batch x is a slice of: the mask
+    /// is then that batch's (a data-parallel rank's shard of a batch drops what the whole batch
+    /// would in one process).
+    public static func dropout(_ x: Tensor, rate: Float, using generator: inout SeededGenerator, firstIndex: Int = 0) -> Tensor {
         require(rate >= 0 && rate < 1, "dropout", "rate \(rate) must lie in [0, 1)")
         if rate == 0 { return x }
         // One draw from the generator keys the whole mask; the backward recomputes the same
         // mask from the key instead of keeping one as large as the activations.
         let key = generator.next()
-        let y = dropoutMask(x, rate: rate, key: key)
-        return record(y, [x]) { g in [dropoutMask(g, rate: rate, key: key)] }
+        let y = dropoutMask(x, rate: rate, key: key, base: firstIndex)
+        return record(y, [x]) { g in [dropoutMask(g, rate: rate, key: key, base: firstIndex)] }
     }
 
     /// x times the dropout mask: element i is kept (and scaled by 1/(1 − rate)) when a 32-bit
     /// hash of (i, key) is ≥ rate·2³². Counter-based, so the mask is the same for any split of
     /// the work over threads.
-    static func dropoutMask(_ x: Tensor, rate: Float, key: UInt64) -> Tensor {
+    static func dropoutMask(_ x: Tensor, rate: Float, key: UInt64, base: Int = 0) -> Tensor {
         let scale = 1 / (1 - rate)
         let threshold = UInt32(Swift.min(Double(rate) * 4_294_967_296.0, 4_294_967_295.0))
         let n = x.count
@@ -27,7 +31,7 @@ extension Tensor {
             x.scalars.withUnsafeBufferPointer { s in
                 let src = UnsafeSendable(s.baseAddress!), dst = UnsafeSendable(d.baseAddress!)
                 Parallel.forRanges(n, minimumChunk: 1 << 16, alignment: 64) { r in
-                    ocelli_dropout(src.value, dst.value, r.lowerBound, r.upperBound, key, threshold, scale)
+                    ocelli_dropout(src.value, dst.value, r.lowerBound, r.upperBound, base, key, threshold, scale)
                 }
             }
         }

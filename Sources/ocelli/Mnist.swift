@@ -60,6 +60,10 @@ struct Mnist: ParsableCommand {
 
     func run() throws {
         threadOptions.apply()
+        // Under mpirun: this rank's share of every batch (rank 0 prints and writes).
+        let dp: DataParallel?
+        do { dp = try Distributed.setUp() } catch { throw failure("\(error)") }
+        let primary = dp?.isPrimary ?? true
         let epochs = self.epochs ?? (model == .seed ? 10 : 5)
         let batchSize = self.batchSize ?? (model == .seed ? 32 : 128)
         let mnist = try MNIST(directory: data ?? MNIST.defaultDirectory)
@@ -81,13 +85,17 @@ struct Mnist: ParsableCommand {
 
         RandomSeed.set(seed)
         let net = Mnist.build(model)
-        net.printSummary()
+        net.dataParallel = dp
+        if primary { net.printSummary() }
+        if let dp, primary { print("Data-parallel: \(dp.size) processes, \(batchSize) images per batch in all") }
         net.compile(optimizer: .adam(), loss: .categoricalCrossentropy(), metrics: [.accuracy])
         let verbosity = verbose.flatMap { Verbosity(rawValue: $0) } ?? .auto
         // Ctrl-C stops after the current batch; the model is still evaluated and saved.
         Interruption.install(message: "Interrupted: stopping after this batch\(save.map { ", then saving to \($0)" } ?? "") (Ctrl-C again quits at once)")
         let interrupt = LambdaCallback(onBatchEnd: { [weak net] _, _ in if Interruption.requested { net?.stopTraining = true } })
         let history = try net.fit(x: xTrain, y: yTrain, batchSize: batchSize, epochs: epochs, callbacks: [interrupt], verbose: verbosity)
+        if let dp { try dp.checkInSync(net) }
+        guard primary else { return }  // rank 0 evaluates, saves and reports
         let result = try net.evaluate(x: mnist.testImages, y: yTest, batchSize: 256)
         print(String(format: "Test loss: %.4f", result["loss"] ?? .nan))
         print(String(format: "Test accuracy: %.4f", result["accuracy"] ?? .nan))
@@ -121,7 +129,8 @@ struct Mnist: ParsableCommand {
                 "threads": Parallel.threadCount,
                 "history": history.history.mapValues { $0.map(Double.init) },
                 "interrupted": Interruption.requested,
-            ]
+                "images_per_second": Double(xTrain.shape[0] * history.epochSeconds.count) / max(history.epochSeconds.reduce(0, +), 1e-9),
+            ].merging(Distributed.jsonFields(stepSeconds: history.epochSeconds.reduce(0, +))) { a, _ in a }
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(data: data, encoding: .utf8)!)
         }

@@ -157,7 +157,14 @@ struct TrainingFlags: ParsableArguments {
 
     /// `inputs`: the data files and folders named on the command line (never written over).
     func train(cfg: String, weights: String?, trainSet: DetectionDataset, valSet: DetectionDataset?, backup: String, inputs: [String?]) throws {
-        func say(_ s: String) { if json { printError(s) } else { print(s) } }
+        // Under mpirun: this rank's share of every iteration; rank 0 prints, validates and writes.
+        let dp: DataParallel?
+        do { dp = try Distributed.setUp() } catch { throw failure("\(error)") }
+        let primary = dp?.isPrimary ?? true
+        func say(_ s: String) {
+            guard primary else { return }
+            if json { printError(s) } else { print(s) }
+        }
         if patience != nil && valSet == nil {
             throw failure("--patience stops on the validation mAP, and there is no validation set (--val-split none, or no valid= in the .data file)")
         }
@@ -175,6 +182,7 @@ struct TrainingFlags: ParsableArguments {
         let (network, trainer): (DarknetNetwork, DarknetTrainer)
         do {
             network = try RandomSeed.withSeed(seed) { try DarknetNetwork(cfg: cfgPath) }
+            network.model.dataParallel = dp
             if let weights = startWeights {
                 // A backbone (the first layers only) loads too; the rest keep their initialisation.
                 let (_, loaded) = try network.loadWeights(weights, partial: true)
@@ -188,12 +196,19 @@ struct TrainingFlags: ParsableArguments {
                 try trainer.resume(state: path("last.state.safetensors"))
                 say("Resuming at iteration \(trainer.iteration) from \(path("last.state.safetensors"))\(stateHoldsWeights ? " (its weights, seen \(network.seen))" : "")")
             }
+            if let dp {
+                // Every rank starts from rank 0's weights (they loaded the same files; a fresh
+                // initialisation is seeded alike too: this makes it certain).
+                try dp.broadcastParameters(network.model)
+                say("Data-parallel: \(dp.size) processes, each running \(trainer.options.subdivisions / dp.size) of the \(trainer.options.subdivisions) subdivisions of every iteration")
+            }
         } catch { throw failure("\(error)") }
         let o = trainer.options
         say("\(stem): \(trainSet.images.count) training images, \(valSet?.images.count ?? 0) validation; batch \(o.batch), subdivisions \(o.subdivisions), \(trainer.maxBatches) iterations, learning rate \(o.learningRate.learningRate), momentum \(o.momentum), decay \(o.decay)")
 
         func save(_ suffix: String) throws -> String {
             let p = path(suffix + ".weights")
+            guard primary else { return p }  // rank 0 writes the files
             if suffix == "last" { try trainer.saveState(path("last.state.safetensors")) }
             try trainer.saveWeights(p)
             try network.model.saveWeights(to: path(suffix + ".safetensors"))
@@ -209,18 +224,19 @@ struct TrainingFlags: ParsableArguments {
         let barOnTerminal = keras && isatty(json ? STDERR_FILENO : STDOUT_FILENO) != 0
         var log: TrainingLog
         do {
-            log = try TrainingLog(tensorboard: tensorboard, csv: csv, append: resume)
+            log = try TrainingLog(tensorboard: primary ? tensorboard : nil, csv: primary ? csv : nil, append: resume)
         } catch { throw failure("\(error)") }
         var interrupted = false
         Interruption.install(message: "Interrupted: stopping after this iteration and writing the checkpoint (a second Ctrl-C quits at once, without it)")
         do {
             while trainer.iteration < trainer.maxBatches {
-                if Interruption.requested {
+                if dp == nil && Interruption.requested {
                     written["last"] = try save("last")
                     interrupted = true
                     break
                 }
-                let r = try trainer.step()
+                // Data-parallel, the ranks agree in the step whether any of them was interrupted.
+                let r = try trainer.step(stopRequested: Interruption.requested)
                 lastLoss = r.averageLoss
                 lossHistory.append((r.iteration, r.averageLoss))
                 try log.iteration(r)
@@ -252,10 +268,11 @@ struct TrainingFlags: ParsableArguments {
                     written["last"] = try save("last")
                     throw failure("the loss is \(r.loss) at iteration \(r.iteration): training diverged (lower the learning rate or raise burn_in); the weights so far are in \(written["last"]!)")
                 }
+                var stopEarly = false
                 if validates {
                     written["last"] = try save("last")
                     var map: Double?
-                    if let valSet {
+                    if let valSet, primary {
                         let m = try trainer.validationMAP50(valSet)
                         map = m
                         mapHistory.append((r.iteration, m))
@@ -269,12 +286,22 @@ struct TrainingFlags: ParsableArguments {
                         }
                     }
                     try log.validation(r, map: map, seconds: Date().timeIntervalSince(start))
-                    try SVGChart.write(Self.chart(loss: lossHistory, map: mapHistory, title: stem), to: (backup as NSString).appendingPathComponent("chart.svg"))
+                    if primary {
+                        try SVGChart.write(Self.chart(loss: lossHistory, map: mapHistory, title: stem), to: (backup as NSString).appendingPathComponent("chart.svg"))
+                    }
                     if let patience, validationsSinceBest >= patience, r.iteration < trainer.maxBatches {
                         say(String(format: "Early stopping at iteration %d: the mAP has not improved for %d validations (best %.4f at iteration %d)",
                                    r.iteration, patience, best ?? 0, bestIteration))
-                        break
+                        stopEarly = true
                     }
+                    // Only rank 0 knows the mAP: it decides for all.
+                    if let dp { stopEarly = try dp.sum([stopEarly ? 1 : 0])[0] > 0 }
+                }
+                if stopEarly { break }
+                if dp != nil && r.stopRequested {
+                    written["last"] = try save("last")
+                    interrupted = true
+                    break
                 }
             }
             if !interrupted { written["final"] = try save("final") }
@@ -282,16 +309,18 @@ struct TrainingFlags: ParsableArguments {
         } catch let e as ExitCode { throw e } catch { throw failure("\(error)") }
         let seconds = Date().timeIntervalSince(start)
         let images = Int(clamping: network.seen) - firstImages
+        if let dp { try dp.checkInSync(network.model) }
         if interrupted {
             say("Stopped at iteration \(trainer.iteration) of \(trainer.maxBatches): saved \(written["last"]!) and its state; continue with --resume")
         } else {
             say("Saved \(written["final"]!)")
         }
-        if json {
+        if json && primary {
             var object: [String: Any] = ["iterations": trainer.iteration, "seconds": seconds,
                                          "images_per_second": seconds > 0 ? Double(images) / seconds : 0,
                                          "final_loss": Double(lastLoss), "weights": written, "interrupted": interrupted]
             object["best_map50"] = best ?? NSNull()
+            object.merge(Distributed.jsonFields(stepSeconds: seconds)) { a, _ in a }
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         }

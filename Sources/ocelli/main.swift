@@ -159,4 +159,12 @@ struct AugmentBench: ParsableCommand {
 // Saved models may hold Darknet layers (`ocelli summary DIR`): teach `Model.load` them first.
 DarknetLayers.register()
 OutputStreams.install()
-OcelliCommand.main()
+// OcelliCommand.main(), with MPI's ending on a data-parallel rank (`Distributed`).
+do {
+    var command = try OcelliCommand.parseAsRoot()
+    try command.run()
+    Distributed.end(error: nil)
+} catch {
+    Distributed.end(error: error)
+    OcelliCommand.exit(withError: error)
+}

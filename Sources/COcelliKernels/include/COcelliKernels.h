@@ -70,10 +70,11 @@ void ocelli_conv2d_dot(const float *in, long n, long H, long W, long Cin, long i
                        float *out, long OH, long OW, long outPixelStride,
                        long ohBegin, long ohEnd, const float *bias);
 
-/// y[i] = x[i] * (hash(i, key) >= threshold ? scale : 0) for i in start..<end: inverted dropout
-/// with a counter-based mask (the same key and index give the same decision on every thread
-/// split and on every CPU). threshold = rate * 2^32.
-void ocelli_dropout(const float *x, float *y, long start, long end,
+/// y[i] = x[i] * (hash(i + base, key) >= threshold ? scale : 0) for i in start..<end: inverted
+/// dropout with a counter-based mask (the same key and index give the same decision on every
+/// thread split and on every CPU). threshold = rate * 2^32. `base` is the index of x[0] in a
+/// larger batch (a data-parallel rank's shard draws the mask the whole batch would).
+void ocelli_dropout(const float *x, float *y, long start, long end, long base,
                     unsigned long long key, unsigned threshold, float scale);
 
 /// Max pooling of NHWC images: output rows rowBegin..<rowEnd (row = n*OH + oy). Window of output
