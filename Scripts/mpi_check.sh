@@ -2,9 +2,11 @@
 # Data-parallel training over MPI (issue #17), checked against one process:
 #   1. MNIST (convnet, 2,048 images, batch 128): 2 ranks vs 1 process, the largest weight difference
 #      (the gradient sums differ in rounding only; Adam amplifies it a little) and the test accuracy;
-#   2. the digits detector (yolo-digits.cfg, batch 16 in 2 subdivisions, 12 iterations): with one
-#      subdivision per rank the sums are the same additions, so the weights must be bitwise equal;
-#   3. a rank killed mid-training ends the job within 30 s, with a message naming the rank, and the
+#   2. the digits detector (yolo-digits.cfg, batch 16, 12 iterations; one process with 2
+#      subdivisions, 2 ranks with the cfg's 1 raised to 2): with one subdivision per rank the
+#      sums are the same additions, so the weights must be bitwise equal;
+#   3. a 2-rank run stopped after 6 iterations and resumed to 12 equals the uninterrupted one;
+#   4. a rank killed mid-training ends the job within 30 s, with a message naming the rank, and the
 #      last checkpoint still loads.
 # Needs Open MPI (libopenmpi-dev, openmpi-bin). Usage: Scripts/mpi_check.sh [BUILD_PATH]
 set -euo pipefail
@@ -34,12 +36,23 @@ echo "== digits detector: 1 process vs 2 ranks (one subdivision each: bitwise eq
 "$OCELLI" datasets digits --split train --count 64 --out "$WORK/digits" > /dev/null
 "$OCELLI" train --cfg yolo-digits --data "$WORK/digits" --val-split none --subdivisions 2 --max-batches 12 --threads 1 \
     --backup "$WORK/d1" --json 2> /dev/null > "$WORK/d1.json"
-"${MPIRUN[@]}" "$OCELLI" train --cfg yolo-digits --data "$WORK/digits" --val-split none --subdivisions 2 --max-batches 12 --threads 1 \
-    --backup "$WORK/d2" --json 2> /dev/null > "$WORK/d2.json"
+# The cfg's subdivisions=1 is raised to 2 so that the ranks share each iteration.
+"${MPIRUN[@]}" "$OCELLI" train --cfg yolo-digits --data "$WORK/digits" --val-split none --max-batches 12 --threads 1 \
+    --backup "$WORK/d2" --json 2> "$WORK/d2.err" > "$WORK/d2.json"
+grep -q "raised from 1" "$WORK/d2.err" || { cat "$WORK/d2.err"; fail "the subdivisions were not raised for 2 ranks"; }
 echo "images/s: 1 process $(field images_per_second < "$WORK/d1.json"), 2 ranks $(field images_per_second < "$WORK/d2.json")"
 "$OCELLI" debug compare-weights "$WORK/d1/yolo-digits_final.safetensors" "$WORK/d2/yolo-digits_final.safetensors" --tolerance 0 \
     || fail "the detector's weights differ"
 cmp "$WORK/d1/yolo-digits_final.weights" "$WORK/d2/yolo-digits_final.weights" || fail "the .weights files differ"
+
+echo "== resumed on 2 ranks = uninterrupted"
+"${MPIRUN[@]}" "$OCELLI" train --cfg yolo-digits --data "$WORK/digits" --val-split none --max-batches 6 --threads 1 \
+    --backup "$WORK/r" > /dev/null 2>&1
+"${MPIRUN[@]}" "$OCELLI" train --cfg yolo-digits --data "$WORK/digits" --val-split none --max-batches 12 --threads 1 \
+    --backup "$WORK/r" --resume > "$WORK/r.err" 2>&1 || { cat "$WORK/r.err"; fail "the resumed run failed"; }
+grep -q "Resuming at iteration 6" "$WORK/r.err" || { cat "$WORK/r.err"; fail "the run did not resume at iteration 6"; }
+"$OCELLI" debug compare-weights "$WORK/d2/yolo-digits_final.safetensors" "$WORK/r/yolo-digits_final.safetensors" --tolerance 0 \
+    || fail "a resumed run differs from an uninterrupted one"
 
 echo "== a rank killed mid-training"
 "${MPIRUN[@]}" "$OCELLI" train --cfg yolo-digits --data "$WORK/digits" --val-split none --subdivisions 2 --max-batches 100000 \

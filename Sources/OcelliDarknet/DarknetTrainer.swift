@@ -28,6 +28,8 @@ public final class DarknetTrainer {
     public let maxBatches: Int
     /// The Darknet layers before this index are frozen.
     public let frozenLayers: Int
+    /// Data-parallel: the subdivisions were raised to a multiple of the ranks (from, to).
+    public private(set) var subdivisionsRaised: (from: Int, to: Int)?
     /// Darknet's running average of the loss (0.9 / 0.1), nil before the first iteration.
     public private(set) var averageLoss: Float?
     private var pass = 0
@@ -70,6 +72,20 @@ public final class DarknetTrainer {
         var options = try network.trainingOptions()
         if let batch { options.batch = batch }
         if let subdivisions { options.subdivisions = subdivisions }
+        // Data-parallel, the ranks share each iteration's passes: their count becomes a multiple
+        // of the ranks (each rank's pass then has batch/subdivisions images and its own batch-norm
+        // statistics, as DDP's ranks do).
+        if let dp = network.model.dataParallel, options.subdivisions % dp.size != 0 {
+            var (a, b) = (options.subdivisions, dp.size)
+            while b != 0 { (a, b) = (b, a % b) }
+            let raised = options.subdivisions / a * dp.size
+            guard options.batch % raised == 0 else {
+                throw DarknetError(file: network.config.file,
+                                   "batch \(options.batch) cannot be shared by \(dp.size) processes in \(raised) passes of equal size: use a batch that is a multiple of \(raised) (--batch), or --subdivisions a multiple of \(dp.size) that divides the batch")
+            }
+            subdivisionsRaised = (options.subdivisions, raised)
+            options.subdivisions = raised
+        }
         guard options.batch >= 1, options.subdivisions >= 1, options.batch % options.subdivisions == 0 else {
             throw DarknetError(file: network.config.file, "batch \(options.batch) must be a positive multiple of subdivisions \(options.subdivisions)")
         }
@@ -89,10 +105,6 @@ public final class DarknetTrainer {
         let frozen = max(freeze ?? 0, stop.map { $0 + 1 } ?? 0)
         guard frozen < network.layers.count else {
             throw DarknetError(file: network.config.file, "freezing \(frozen) layers leaves none of the \(network.layers.count) to train")
-        }
-        if let dp = network.model.dataParallel, options.subdivisions % dp.size != 0 {
-            throw DarknetError(file: network.config.file,
-                               "\(dp.size) processes share each iteration's \(options.subdivisions) subdivisions: subdivisions must be a multiple of the number of processes (--subdivisions)")
         }
         for info in network.layers { info.layer?.trainable = info.index >= frozen }
         self.frozenLayers = frozen

@@ -133,7 +133,7 @@ enum Interruption {
             let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             s.setEventHandler {
                 lock.lock(); count += 1; let c = count; if received == 0 { received = sig }; lock.unlock()
-                if c == 1 { printError("\n" + message) } else { _exit(128 + sig) }
+                if c == 1 { if !message.isEmpty { printError("\n" + message) } } else { _exit(128 + sig) }
             }
             s.resume()
             sources.append(s)

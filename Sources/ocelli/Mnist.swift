@@ -91,7 +91,7 @@ struct Mnist: ParsableCommand {
         net.compile(optimizer: .adam(), loss: .categoricalCrossentropy(), metrics: [.accuracy])
         let verbosity = verbose.flatMap { Verbosity(rawValue: $0) } ?? .auto
         // Ctrl-C stops after the current batch; the model is still evaluated and saved.
-        Interruption.install(message: "Interrupted: stopping after this batch\(save.map { ", then saving to \($0)" } ?? "") (Ctrl-C again quits at once)")
+        Interruption.install(message: !primary ? "" : "Interrupted: stopping after this batch\(save.map { ", then saving to \($0)" } ?? "") (Ctrl-C again quits at once)")
         let interrupt = LambdaCallback(onBatchEnd: { [weak net] _, _ in if Interruption.requested { net?.stopTraining = true } })
         let history = try net.fit(x: xTrain, y: yTrain, batchSize: batchSize, epochs: epochs, callbacks: [interrupt], verbose: verbosity)
         if let dp { try dp.checkInSync(net) }

@@ -200,7 +200,8 @@ struct TrainingFlags: ParsableArguments {
                 // Every rank starts from rank 0's weights (they loaded the same files; a fresh
                 // initialisation is seeded alike too: this makes it certain).
                 try dp.broadcastParameters(network.model)
-                say("Data-parallel: \(dp.size) processes, each running \(trainer.options.subdivisions / dp.size) of the \(trainer.options.subdivisions) subdivisions of every iteration")
+                say("Data-parallel: \(dp.size) processes, each running \(trainer.options.subdivisions / dp.size) of the \(trainer.options.subdivisions) subdivisions of every iteration"
+                    + (trainer.subdivisionsRaised.map { " (raised from \($0.from) so that the processes share them: \(trainer.options.miniBatch) images per pass, batch-norm statistics per pass)" } ?? ""))
             }
         } catch { throw failure("\(error)") }
         let o = trainer.options
@@ -227,7 +228,8 @@ struct TrainingFlags: ParsableArguments {
             log = try TrainingLog(tensorboard: primary ? tensorboard : nil, csv: primary ? csv : nil, append: resume)
         } catch { throw failure("\(error)") }
         var interrupted = false
-        Interruption.install(message: "Interrupted: stopping after this iteration and writing the checkpoint (a second Ctrl-C quits at once, without it)")
+        // Under mpirun every rank gets the signal: rank 0 says it.
+        Interruption.install(message: primary ? "Interrupted: stopping after this iteration and writing the checkpoint (a second Ctrl-C quits at once, without it)" : "")
         do {
             while trainer.iteration < trainer.maxBatches {
                 if dp == nil && Interruption.requested {

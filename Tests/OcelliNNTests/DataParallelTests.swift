@@ -79,12 +79,7 @@ final class ThreadCollective: @unchecked Sendable {
 
     /// Runs `body(rank)` on `size` threads at once and returns their results in rank order.
     func run<R>(_ body: @escaping @Sendable (Rank) throws -> R) throws -> [R] {
-        final class Results: @unchecked Sendable {
-            let lock = NSLock()
-            var values: [Result<R, Error>?]
-            init(_ n: Int) { values = Array(repeating: nil, count: n) }
-        }
-        let results = Results(size)
+        let results = RankResults<R>(size)
         let done = DispatchGroup()
         for r in 0..<size {
             done.enter()
@@ -99,6 +94,13 @@ final class ThreadCollective: @unchecked Sendable {
         done.wait()
         return try results.values.map { try $0!.get() }
     }
+}
+
+/// The ranks' results, filled by their threads.
+final class RankResults<R>: @unchecked Sendable {
+    let lock = NSLock()
+    var values: [Result<R, Error>?]
+    init(_ n: Int) { values = Array(repeating: nil, count: n) }
 }
 
 @Suite struct DataParallelTests {
