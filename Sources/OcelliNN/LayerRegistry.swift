@@ -27,7 +27,7 @@ public enum LayerRegistry {
         // Normalization
         "BatchNormalization": BatchNormalization.self, "LayerNormalization": LayerNormalization.self,
         "GroupNormalization": GroupNormalization.self, "InstanceNormalization": InstanceNormalization.self,
-        "WeightNormalization": WeightNormalization.self,
+        "WeightNormalization": WeightNormalization.self, "L2Normalization": L2Normalization.self,
         // Heads
         "MarginSoftmax": MarginSoftmax.self,
     ]

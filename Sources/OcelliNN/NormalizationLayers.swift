@@ -50,6 +50,42 @@ public final class BatchNormalization: Layer, ConfigurableLayer {
     }
 }
 
+/// Each position's channel vector scaled to unit L2 norm, then by a learned per-channel γ
+/// (ParseNet; SSD's L2Norm on conv4_3, γ initialised to 20): y = γ · x / (‖x‖₂ + ε) over the last
+/// axis, ε = 1e-10 as ssd.pytorch.
+public final class L2Normalization: Layer, ConfigurableLayer {
+    public let initialScale: Float
+    public let epsilon: Float
+    public private(set) var gamma: Parameter!
+
+    public init(initialScale: Float = 20, epsilon: Float = 1e-10, name: String? = nil) {
+        self.initialScale = initialScale; self.epsilon = epsilon
+        super.init(name: name)
+    }
+
+    public override func build(inputShapes s: [[Int]], generator g: inout SeededGenerator) throws -> [Int] {
+        guard let c = s[0].last, c > 0 else { throw LayerError("\(name) (L2Normalization): input has no channel axis") }
+        gamma = addParameter("gamma", [c], .constant(initialScale), generator: &g)
+        return s[0]
+    }
+
+    public override func forward(_ inputs: [Tensor], context: inout ForwardContext) -> Tensor {
+        let x = inputs[0]
+        let norm = x.square().sum(axis: x.rank - 1, keepDims: true).sqrt() + epsilon
+        return x / norm * gamma.value
+    }
+
+    /// Reads what `config` writes (architecture files, `Model.load`).
+    public convenience init(config c: LayerConfig) throws {
+        self.init(initialScale: try c.float("initial_scale", default: 20, in: -1e6...1e6),
+                  epsilon: try c.float("epsilon", default: 1e-10, in: LayerConfig.nonNegative))
+    }
+
+    public override var config: [String: JSONValue] {
+        ["initial_scale": .number(Double(initialScale)), "epsilon": .number(Double(epsilon))]
+    }
+}
+
 /// (x − mean) / √(variance + ε) over `axes` of a batch (population variance).
 private func standardize(_ x: Tensor, axes: [Int], epsilon: Float) -> Tensor {
     let centered = x - x.mean(axes: axes, keepDims: true)

@@ -15,7 +15,7 @@ struct Summary: ParsableCommand {
     @Option(help: "Input width and height (default: the architecture's or the cfg's [net]).")
     var size: Int?
 
-    @Option(help: "Classes of a built-in architecture (default: 1000, 10 for wide ResNets).")
+    @Option(help: "Classes of a built-in architecture (default: 1000, 10 for wide ResNets; for ssd300 the object classes without the background, default 20).")
     var classes: Int?
 
     @Option(name: .customLong("receptive-field-map"), help: "Draw on this image the region that one output cell sees.")
@@ -36,6 +36,9 @@ struct Summary: ParsableCommand {
         var darknetTable: String?
         if FileManager.default.fileExists(atPath: model, isDirectory: &isDir), isDir.boolValue {
             do { built = try Model.load(from: model) } catch { throw failure("\(error)") }
+        } else if !FileManager.default.fileExists(atPath: model), SSDModels.names.contains(model.lowercased()) {
+            if let size, size != 300 { throw failure("\(model) takes 300x300 images (its default boxes are laid out for them); --size \(size) is not possible") }
+            do { built = try SSDModels.named(model, classes: classes).model } catch { throw failure("\(error)") }
         } else if !FileManager.default.fileExists(atPath: model), Architectures.names.contains(model.lowercased())
                     || model.lowercased().hasPrefix("wrn-") || model.lowercased().hasPrefix("mobilenet-") {
             do {

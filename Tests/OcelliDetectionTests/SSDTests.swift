@@ -161,6 +161,76 @@ import OcelliVision
         #expect(capped.map(\.score) == capped.map(\.score).sorted(by: >))
     }
 
+    /// SSD300's parameters equal ssd.pytorch's (21 classes with the background) and torchvision's
+    /// `ssd300_vgg16(num_classes=91)`; its outputs cover the 8,732 default boxes.
+    @Test func ssd300MatchesTheReferenceImplementations() {
+        let voc = SSDModels.ssd300(classes: 20)
+        #expect(voc.parameters.reduce(0) { $0 + $1.count } == 26_285_486)
+        #expect(voc.outputs.map(\.shape) == [[8732, 4], [8732, 21]])
+        let coco = SSDModels.ssd300(classes: 90)
+        #expect(coco.parameters.reduce(0) { $0 + $1.count } == 35_641_826)
+        #expect(coco.outputs.map(\.shape) == [[8732, 4], [8732, 91]])
+    }
+
+    /// A small SSD trained through `compile`/`fit` with the MultiBox loss fits one batch: the
+    /// heads, the loss and its gradient work together.
+    @Test func aSmallSSDLearnsThroughFit() throws {
+        let boxes = try Self.small()
+        let model = RandomSeed.withSeed(3) { () -> Model in
+            let input = Input(shape: [64, 64, 3])
+            var x = input
+            for f in [16, 32, 32] { x = Conv2D(filters: f, kernelSize: 3, strides: 2, padding: .same, activation: .relu)(x) }
+            let s0 = Conv2D(filters: 32, kernelSize: 3, strides: 2, padding: .same, activation: .relu)(x)   // 4x4
+            let s1 = Conv2D(filters: 32, kernelSize: 3, strides: 2, padding: .same, activation: .relu)(s0)  // 2x2
+            let s2 = Conv2D(filters: 32, kernelSize: 2, activation: .relu)(s1)                              // 1x1
+            return SSDModels.head(input: input, sources: [s0, s1, s2], boxesPerLocation: boxes.boxesPerLocation, classes: 4, name: "tiny_ssd")
+        }
+        let loss = MultiBoxLoss(defaultBoxes: boxes, classes: 4)
+        model.compile(optimizer: .adam(learningRate: 0.003), loss: loss)
+        let objects = Self.reference.small.images.prefix(2).map { image in
+            zip(image.truths, image.labels).map { b, label in
+                ObjectAnnotation(classIndex: label - 1, className: "c\(label - 1)", xmin: b[0] * 64, ymin: b[1] * 64, xmax: b[2] * 64, ymax: b[3] * 64)
+            }
+        }
+        let batch = DetectionBatch(images: Tensor.uniform([2, 64, 64, 3], seed: 5), boxes: Tensor.zeros([2, 1, 5]), counts: [3, 2],
+                                   objects: Array(objects), indices: [0, 1], width: 64, height: 64, epoch: 0, index: 0)
+        struct OneBatch: BatchSource {
+            let b: DetectionBatch
+            var batchCount: Int { 1 }
+            func batch(_ index: Int, pass: Int) throws -> Batch<DetectionBatch> { Batch(inputs: [b.images], targets: b) }
+        }
+        let history = try Parallel.withThreadCount(1) { try model.fit(OneBatch(b: batch), epochs: 60, verbose: .silent) }
+        let losses = history.history["loss"]!
+        #expect(losses.last! < losses.first! * 0.2, "loss \(losses.first!) → \(losses.last!)")
+        #expect(loss.lastTerms.matched == Self.reference.small.images.prefix(2).reduce(0) { $0 + $1.matches.filter { $0 >= 0 }.count })
+    }
+
+    /// SSD's L2Norm: every position's channels scaled to norm γ (20 at first); its gradient
+    /// (input and γ) against finite differences; its configuration read back.
+    @Test func l2NormalizationScalesEachPositionToGamma() throws {
+        let m = Sequential(inputShape: [3, 3, 4])
+        m.add(L2Normalization())
+        let layer = m.layers[0] as! L2Normalization
+        let x = TestData.awayFromZero([2, 3, 3, 4], seed: 1)
+        let y = m(x)
+        for p in 0..<(2 * 9) {
+            let v = y.scalars[(p * 4)..<(p * 4 + 4)]
+            #expect(abs(v.reduce(0) { $0 + $1 * $1 }.squareRoot() - 20) < 1e-3)
+        }
+        let gamma = TestData.awayFromZero([4], seed: 2)
+        let result = checkGradients([x, gamma], step: 1e-2) { xs in
+            let norm = xs[0].square().sum(axis: 3, keepDims: true).sqrt() + layer.epsilon
+            return xs[0] / norm * xs[1]
+        }
+        #expect(result.passed, "\(result)")
+        var ctx = ForwardContext(training: true)
+        let g = x.requiringGrad()
+        layer.forward([g], context: &ctx).sum().backward()
+        #expect(g.grad != nil && layer.gamma.grad != nil)
+        let copy = try L2Normalization(config: LayerConfig(layer.config, className: "L2Normalization"))
+        #expect(copy.initialScale == 20 && copy.epsilon == 1e-10)
+    }
+
     @Test func badLayoutsAreClearErrors() {
         #expect(throws: DetectionError.self) {
             try SSDDefaultBoxes(imageSize: 300, featureMaps: [38, 19], scales: [0.1, 0.2], aspectRatios: [[2], [2]])
