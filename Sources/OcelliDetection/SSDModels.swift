@@ -6,7 +6,7 @@ import OcelliTensor
 /// `SSDDefaultBoxes`' order. Train with `MultiBoxLoss`, decode with `SSDPostProcessing`.
 public enum SSDModels {
     /// The names `ocelli summary` accepts.
-    public static let names = ["ssd300"]
+    public static let names = ["ssd300", "ssd-digits"]
 
     /// SSD300 on VGG16 (Liu et al. 2016) in ssd.pytorch's and torchvision's layout: VGG16's
     /// convolutions (pool3 rounding up: 75 → 38; pool5 3x3 stride 1), conv4_3 through
@@ -74,7 +74,38 @@ public enum SSDModels {
         }
         switch name.lowercased() {
         case "ssd300": return (ssd300(classes: classes ?? 20), SSDDefaultBoxes.ssd300(.voc))
+        case "ssd-digits": return try digits(classes: classes ?? 10)
         default: throw DetectionError("unknown SSD architecture '\(name)'; known: \(names.joined(separator: ", "))")
         }
+    }
+}
+
+extension SSDModels {
+    /// A small SSD for the digits data (256x256, ten classes) on a MobileNet-style backbone: a
+    /// 3x3/2 convolution, then depthwise-separable blocks (batch norm, ReLU6) down to four maps of
+    /// 32, 16, 8 and 4 cells (steps 8, 16, 32, 64), each with 4 boxes per cell (ratios 1 and 2, 1/2)
+    /// of scales 0.07, 0.15, 0.3, 0.5 (s'_4 from 0.75): 5,440 default boxes for objects of
+    /// about 15 to 130 pixels.
+    public static func digits(classes: Int = 10, inputSize: Int = 256, width: Int = 1) throws -> (model: Model, defaultBoxes: SSDDefaultBoxes) {
+        guard (64...4096).contains(inputSize) else { throw DetectionError("ssd-digits: the input size must be between 64 and 4096, got \(inputSize)") }
+        let input = Input(shape: [inputSize, inputSize, 3])
+        func w(_ f: Int) -> Int { f * Swift.max(1, width) }
+        var x = Conv2D(filters: w(16), kernelSize: 3, strides: 2, padding: .same, useBias: false, name: "stem")(input)
+        x = ReLU(maxValue: 6)(BatchNormalization()(x))                                   // 128
+        x = Blocks.depthwiseSeparable(x, filters: w(32))
+        x = Blocks.depthwiseSeparable(x, filters: w(64), strides: 2)                       // 64
+        x = Blocks.depthwiseSeparable(x, filters: w(64))
+        x = Blocks.depthwiseSeparable(x, filters: w(96), strides: 2)                       // 32
+        let s0 = Blocks.depthwiseSeparable(x, filters: w(96))
+        x = Blocks.depthwiseSeparable(s0, filters: w(128), strides: 2)                     // 16
+        let s1 = Blocks.depthwiseSeparable(x, filters: w(128))
+        let s2 = Blocks.depthwiseSeparable(s1, filters: w(128), strides: 2)                // 8
+        let s3 = Blocks.depthwiseSeparable(s2, filters: w(128), strides: 2)                // 4
+        let maps = [inputSize / 8, inputSize / 16, inputSize / 32, inputSize / 64]
+        let boxes = try SSDDefaultBoxes(imageSize: inputSize, featureMaps: maps, scales: [0.07, 0.15, 0.3, 0.5, 0.75],
+                                         aspectRatios: [[2], [2], [2], [2]], steps: [8, 16, 32, 64])
+        let model = head(input: input, sources: [s0, s1, s2, s3], boxesPerLocation: boxes.boxesPerLocation, classes: classes,
+                         name: "ssd_digits")
+        return (model, boxes)
     }
 }

@@ -103,24 +103,46 @@ extension Tensor {
     static func depthwiseBackward(_ x: [Float], _ w: [Float], _ dy: [Float], _ g: ConvGeometry,
                                   needInput: Bool, needFilter: Bool) -> ([Float]?, [Float]?) {
         let (oh, ow, o, mult) = (g.oh, g.ow, g.o, g.og)
+        let wc = w.count
         var dx = [Float](repeating: 0, count: needInput ? x.count : 0)
-        var dw = [Float](repeating: 0, count: needFilter ? w.count : 0)
-        for n in 0..<g.n { for oy in 0..<oh { for ox in 0..<ow {
-            let gy = ((n * oh + oy) * ow + ox) * o
-            for ky in 0..<g.kh {
-                let iy = oy * g.sh + ky * g.dh - g.pt
-                if iy < 0 || iy >= g.h { continue }
-                for kx in 0..<g.kw {
-                    let ix = ox * g.sw + kx * g.dw - g.pl
-                    if ix < 0 || ix >= g.w { continue }
-                    let xi = ((n * g.h + iy) * g.w + ix) * g.c, wi = (ky * g.kw + kx) * o
-                    for j in 0..<o {
-                        if needInput { dx[xi + j / mult] += dy[gy + j] * w[wi + j] }
-                        if needFilter { dw[wi + j] += dy[gy + j] * x[xi + j / mult] }
-                    }
+        // The filter gradient of each sample apart, then summed in sample order: the same result
+        // for any number of threads.
+        var dwPer = [Float](repeating: 0, count: needFilter ? g.n * wc : 0)
+        x.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in dy.withUnsafeBufferPointer { dyb in
+        dx.withUnsafeMutableBufferPointer { dxb in dwPer.withUnsafeMutableBufferPointer { dwb in
+            let xp = UnsafeSendable(xb.baseAddress), wp = UnsafeSendable(wb.baseAddress), dyp = UnsafeSendable(dyb.baseAddress)
+            let dxp = UnsafeSendable(dxb.baseAddress), dwp = UnsafeSendable(dwb.baseAddress)
+            Parallel.forRanges(g.n) { samples in
+                guard let xs = xp.value, let ws = wp.value, let dys = dyp.value else { return }
+                for n in samples {
+                    let dwn = dwp.value.map { $0 + n * wc }
+                    for oy in 0..<oh { for ox in 0..<ow {
+                        let gy = dys + ((n * oh + oy) * ow + ox) * o
+                        for ky in 0..<g.kh {
+                            let iy = oy * g.sh + ky * g.dh - g.pt
+                            if iy < 0 || iy >= g.h { continue }
+                            for kx in 0..<g.kw {
+                                let ix = ox * g.sw + kx * g.dw - g.pl
+                                if ix < 0 || ix >= g.w { continue }
+                                let xi = ((n * g.h + iy) * g.w + ix) * g.c, wi = (ky * g.kw + kx) * o
+                                let wk = ws + wi, xk = xs + xi
+                                if mult == 1 {
+                                    // One output channel per input channel: contiguous, vectorised.
+                                    if needInput, let d = dxp.value { let dk = d + xi; for j in 0..<o { dk[j] += gy[j] * wk[j] } }
+                                    if let dwn { let dk = dwn + wi; for j in 0..<o { dk[j] += gy[j] * xk[j] } }
+                                } else {
+                                    if needInput, let d = dxp.value { let dk = d + xi; for j in 0..<o { dk[j / mult] += gy[j] * wk[j] } }
+                                    if let dwn { let dk = dwn + wi; for j in 0..<o { dk[j] += gy[j] * xk[j / mult] } }
+                                }
+                            }
+                        }
+                    } }
                 }
             }
-        } } }
-        return (needInput ? dx : nil, needFilter ? dw : nil)
+        } } } } }
+        guard needFilter else { return (needInput ? dx : nil, nil) }
+        var dw = [Float](repeating: 0, count: wc)
+        for n in 0..<g.n { for i in 0..<wc { dw[i] += dwPer[n * wc + i] } }
+        return (needInput ? dx : nil, dw)
     }
 }

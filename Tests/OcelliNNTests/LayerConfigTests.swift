@@ -49,6 +49,7 @@ final class ScaledIdentity: Layer, ConfigurableLayer {
             AlphaDropout(rate: 0.05), ActivityRegularization(l1: 0.01, l2: 0.02),
             BatchNormalization(momentum: 0.9, epsilon: 1e-5, center: false, scale: false),
             LayerNormalization(epsilon: 1e-5, center: false),
+            L2Normalization(initialScale: 10, epsilon: 1e-8),
             GroupNormalization(groups: 4, epsilon: 1e-5, scale: false),
             InstanceNormalization(epsilon: 1e-4, center: false),
             WeightNormalization(Conv2D(filters: 3, kernelSize: 3, strides: 2, activation: .elu, name: "inner")),

@@ -1,0 +1,89 @@
+import Foundation
+import OcelliNN
+import OcelliTensor
+import OcelliVision
+
+/// An SSD model with its default boxes and post-processing: detections on images of any size
+/// (letterboxed to the model's input, boxes mapped back to the image's pixels) and the
+/// validation mAP@0.5 of a data set.
+public struct SSDDetector {
+    public let model: Model
+    public let defaultBoxes: SSDDefaultBoxes
+    public var postProcessing: SSDPostProcessing
+
+    public init(model: Model, defaultBoxes: SSDDefaultBoxes, postProcessing: SSDPostProcessing = SSDPostProcessing()) throws {
+        guard model.outputs.count == 2, model.outputs[0].shape == [defaultBoxes.count, 4], model.outputs[1].shape.count == 2,
+              model.outputs[1].shape[0] == defaultBoxes.count, model.outputs[1].shape[1] >= 2 else {
+            throw DetectionError("\(model.name): an SSD model has two outputs, offsets [\(defaultBoxes.count), 4] and confidences [\(defaultBoxes.count), classes + 1]; this one has \(model.outputs.map(\.shape))")
+        }
+        guard let s = model.inputs.first?.shape, s == [defaultBoxes.imageSize, defaultBoxes.imageSize, 3] else {
+            throw DetectionError("\(model.name): the input is \(model.inputs.first?.shape ?? []), the default boxes are laid out for \(defaultBoxes.imageSize)x\(defaultBoxes.imageSize)x3")
+        }
+        self.model = model; self.defaultBoxes = defaultBoxes; self.postProcessing = postProcessing
+    }
+
+    /// Object classes (without the background).
+    public var classes: Int { model.outputs[1].shape[1] - 1 }
+
+    /// Detections on a batch of network inputs [N, size, size, 3] (values in [0, 1]), boxes as
+    /// fractions of the input.
+    public func detect(inputs: Tensor) -> [[SSDPostProcessing.Detection]] {
+        let outs = withoutGradients { () -> [Tensor] in
+            var ctx = ForwardContext(training: false)
+            return model.forward([inputs], context: &ctx)
+        }
+        return postProcessing.detections(locations: outs[0], confidences: outs[1], defaultBoxes: defaultBoxes)
+    }
+
+    /// Detections on every image of a data set, in the images' pixels (letterboxed as Darknet).
+    public func detect(_ dataset: DetectionDataset, batch: Int = 8) throws -> [ScoredDetection] {
+        let size = defaultBoxes.imageSize
+        let loader = DetectionLoader(dataset: dataset, batchSize: batch, inputSize: size, resize: .letterbox, shuffle: false,
+                                     prefetch: 1, skipBadSamples: true)
+        var out: [ScoredDetection] = []
+        for k in 0..<loader.batchesPerEpoch {
+            guard let b = try loader.batch(k, epoch: 0) else { continue }
+            for (row, found) in detect(inputs: b.images).enumerated() {
+                let image = dataset.images[b.indices[row]]
+                let fit = Letterbox(sourceWidth: image.width, sourceHeight: image.height, width: size, height: size)
+                let sx = Double(fit.resizedWidth) / Double(max(1, image.width)), sy = Double(fit.resizedHeight) / Double(max(1, image.height))
+                for d in found {
+                    func x(_ v: Double) -> Double { min(max((v * Double(size) - Double(fit.offsetX)) / sx, 0), Double(image.width)) }
+                    func y(_ v: Double) -> Double { min(max((v * Double(size) - Double(fit.offsetY)) / sy, 0), Double(image.height)) }
+                    out.append(ScoredDetection(imageID: image.id, classIndex: d.classIndex, score: d.score,
+                                               xmin: x(d.box.xmin), ymin: y(d.box.ymin), xmax: x(d.box.xmax), ymax: y(d.box.ymax)))
+                }
+            }
+        }
+        return out
+    }
+
+    /// Pascal VOC mAP@0.5 (all points) of the detections on `dataset`.
+    public func validationMAP50(_ dataset: DetectionDataset, batch: Int = 8) throws -> Double {
+        let found = try detect(dataset, batch: batch)
+        return try MeanAveragePrecision.evaluate(detections: found, images: dataset.images, classNames: dataset.classNames,
+                                                 metric: .voc, iouThreshold: 0.5, scoreThreshold: 0).map
+    }
+}
+
+/// Puts an SSD's validation mAP@0.5 into `fit`'s logs ("val_map50") at the end of every
+/// `every`-th epoch, for the callbacks after it (EarlyStopping, ModelCheckpoint, …).
+public final class SSDValidationMAP: Callback {
+    public let detector: SSDDetector, dataset: DetectionDataset, name: String, every: Int
+    public private(set) var history: [(epoch: Int, map: Double)] = []
+
+    public init(detector: SSDDetector, dataset: DetectionDataset, name: String = "val_map50", every: Int = 1) {
+        self.detector = detector; self.dataset = dataset; self.name = name; self.every = Swift.max(1, every)
+    }
+
+    public override func onEpochEnd(_ epoch: Int, logs: inout [String: Float]) {
+        guard (epoch + 1) % every == 0 else { return }
+        do {
+            let m = try detector.validationMAP50(dataset)
+            history.append((epoch, m))
+            logs[name] = Float(m)
+        } catch {
+            StandardError.write("error: SSDValidationMAP could not evaluate epoch \(epoch + 1): \(error)\n")
+        }
+    }
+}
