@@ -31,6 +31,11 @@ public struct Detection: Equatable, Sendable {
     public var y1: Float
     public var x2: Float
     public var y2: Float
+
+    public init(classIndex: Int, className: String, score: Float, x1: Float, y1: Float, x2: Float, y2: Float) {
+        self.classIndex = classIndex; self.className = className; self.score = score
+        self.x1 = x1; self.y1 = y1; self.x2 = x2; self.y2 = y2
+    }
 }
 
 /// How an image was fitted to the network input, so boxes can be mapped back.

@@ -22,6 +22,21 @@ public struct SSDDetector {
         self.model = model; self.defaultBoxes = defaultBoxes; self.postProcessing = postProcessing
     }
 
+    /// A model folder written by `Model.save` (`ocelli train --arch …` writes them) with the
+    /// default boxes of its architecture (found by the model's name: ssd300, ssd_digits).
+    public static func load(from folder: String) throws -> SSDDetector {
+        let model = try Model.load(from: folder)
+        let size = model.inputs.first?.shape.first ?? 0
+        let boxes: SSDDefaultBoxes
+        switch model.name {
+        case "ssd300": boxes = SSDDefaultBoxes.ssd300(.voc)
+        case "ssd_digits": boxes = try SSDModels.digitsDefaultBoxes(inputSize: size)
+        default:
+            throw DetectionError("\(folder): the model '\(model.name)' is not an SSD whose default boxes Ocelli knows (\(SSDModels.names.joined(separator: ", ")))")
+        }
+        return try SSDDetector(model: model, defaultBoxes: boxes)
+    }
+
     /// Object classes (without the background).
     public var classes: Int { model.outputs[1].shape[1] - 1 }
 
@@ -35,6 +50,30 @@ public struct SSDDetector {
         return postProcessing.detections(locations: outs[0], confidences: outs[1], defaultBoxes: defaultBoxes)
     }
 
+    /// Detections on images of any size (letterboxed to the input as Darknet does), boxes in
+    /// each image's pixels.
+    public func detect(images: [Image]) -> [[SSDPostProcessing.Detection]] {
+        guard !images.isEmpty else { return [] }
+        let size = defaultBoxes.imageSize
+        let fits = images.map { Letterbox(sourceWidth: $0.width, sourceHeight: $0.height, width: size, height: size) }
+        let inputs = zip(images, fits).map { image, fit in fit.apply(to: image.channels == 3 ? image : image.rgb()) }
+        let found = detect(inputs: Tensor.stack(inputs, axis: 0))
+        return zip(found, zip(images, fits)).map { dets, pair in
+            let (image, fit) = pair
+            return dets.map { d in Self.toImage(d, image: (image.width, image.height), fit: fit, size: size) }
+        }
+    }
+
+    /// A detection's box from fractions of the letterboxed input to the image's pixels.
+    static func toImage(_ d: SSDPostProcessing.Detection, image: (width: Int, height: Int), fit: Letterbox, size: Int) -> SSDPostProcessing.Detection {
+        let sx = Double(fit.resizedWidth) / Double(max(1, image.width)), sy = Double(fit.resizedHeight) / Double(max(1, image.height))
+        func x(_ v: Double) -> Double { min(max((v * Double(size) - Double(fit.offsetX)) / sx, 0), Double(image.width)) }
+        func y(_ v: Double) -> Double { min(max((v * Double(size) - Double(fit.offsetY)) / sy, 0), Double(image.height)) }
+        var out = d
+        out.box = BoundingBox(xmin: x(d.box.xmin), ymin: y(d.box.ymin), xmax: x(d.box.xmax), ymax: y(d.box.ymax))
+        return out
+    }
+
     /// Detections on every image of a data set, in the images' pixels (letterboxed as Darknet).
     public func detect(_ dataset: DetectionDataset, batch: Int = 8) throws -> [ScoredDetection] {
         let size = defaultBoxes.imageSize
@@ -46,12 +85,9 @@ public struct SSDDetector {
             for (row, found) in detect(inputs: b.images).enumerated() {
                 let image = dataset.images[b.indices[row]]
                 let fit = Letterbox(sourceWidth: image.width, sourceHeight: image.height, width: size, height: size)
-                let sx = Double(fit.resizedWidth) / Double(max(1, image.width)), sy = Double(fit.resizedHeight) / Double(max(1, image.height))
                 for d in found {
-                    func x(_ v: Double) -> Double { min(max((v * Double(size) - Double(fit.offsetX)) / sx, 0), Double(image.width)) }
-                    func y(_ v: Double) -> Double { min(max((v * Double(size) - Double(fit.offsetY)) / sy, 0), Double(image.height)) }
-                    out.append(ScoredDetection(imageID: image.id, classIndex: d.classIndex, score: d.score,
-                                               xmin: x(d.box.xmin), ymin: y(d.box.ymin), xmax: x(d.box.xmax), ymax: y(d.box.ymax)))
+                    let m = Self.toImage(d, image: (image.width, image.height), fit: fit, size: size)
+                    out.append(ScoredDetection(imageID: image.id, classIndex: m.classIndex, score: m.score, box: m.box))
                 }
             }
         }

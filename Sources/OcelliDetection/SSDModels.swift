@@ -101,11 +101,19 @@ extension SSDModels {
         let s1 = Blocks.depthwiseSeparable(x, filters: w(128))
         let s2 = Blocks.depthwiseSeparable(s1, filters: w(128), strides: 2)                // 8
         let s3 = Blocks.depthwiseSeparable(s2, filters: w(128), strides: 2)                // 4
-        let maps = [inputSize / 8, inputSize / 16, inputSize / 32, inputSize / 64]
-        let boxes = try SSDDefaultBoxes(imageSize: inputSize, featureMaps: maps, scales: [0.07, 0.15, 0.3, 0.5, 0.75],
-                                         aspectRatios: [[2], [2], [2], [2]], steps: [8, 16, 32, 64])
+        let boxes = try digitsDefaultBoxes(inputSize: inputSize)
         let model = head(input: input, sources: [s0, s1, s2, s3], boxesPerLocation: boxes.boxesPerLocation, classes: classes,
                          name: "ssd_digits")
         return (model, boxes)
+    }
+
+    /// The default boxes of `digits` at an input size: four maps of size/8 … size/64 cells.
+    public static func digitsDefaultBoxes(inputSize: Int) throws -> SSDDefaultBoxes {
+        guard (64...4096).contains(inputSize) else { throw DetectionError("ssd-digits: the input size must be between 64 and 4096, got \(inputSize)") }
+        // The stem (a "same" convolution) rounds up; the stride-2 blocks (padding right and bottom) down.
+        var maps: [Int] = [], side = (inputSize + 1) / 2
+        for k in 0..<5 { side /= 2; if k >= 1 { maps.append(side) } }
+        return try SSDDefaultBoxes(imageSize: inputSize, featureMaps: maps, scales: [0.07, 0.15, 0.3, 0.5, 0.75],
+                                   aspectRatios: [[2], [2], [2], [2]], steps: [8, 16, 32, 64])
     }
 }

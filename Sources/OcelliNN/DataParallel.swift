@@ -138,7 +138,7 @@ public final class DataParallel {
         let start = DispatchTime.now().uptimeNanoseconds
         try r.finish()
         allReduceSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        bytesPerUpdate = r.totalCount * MemoryLayout<Float>.size
+        bytesPerUpdate = r.totalCount * MemoryLayout<Float>.size  // (plus one flag per parameter)
         updates += 1
     }
 
@@ -240,7 +240,9 @@ public final class MovingStatisticsLog {
 /// Sums the trainable parameters' gradients over the ranks in buckets (the last parameters
 /// first, as the backward pass completes them), each bucket's all-reduce started as soon as all
 /// its gradients are complete and every earlier bucket has started (the same order on every
-/// rank). A parameter without a gradient on this pass contributes zeros and keeps no gradient.
+/// rank). A parameter without a gradient on this rank contributes zeros; each bucket ends with a
+/// flag per parameter (1 where the rank has its gradient), so a parameter that has a gradient
+/// on any rank gets the sum on every rank (a rank with an empty share still updates alike).
 final class GradientReducer {
     let parameters: [Parameter]
     private let collective: Collective
@@ -266,7 +268,7 @@ final class GradientReducer {
         if !current.isEmpty { buckets.append(current) }
         self.buckets = buckets
         buffers = buckets.map { b in
-            let n = b.reduce(0) { $0 + parameters[$1].count }
+            let n = b.reduce(0) { $0 + parameters[$1].count } + b.count
             let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: Swift.max(n, 1))
             buffer.initialize(repeating: 0)
             return UnsafeMutableBufferPointer(rebasing: buffer[0..<n])
@@ -306,8 +308,10 @@ final class GradientReducer {
     private func start(_ k: Int) throws {
         let buffer = buffers[k]
         var offset = 0
-        for i in buckets[k] {
+        let flags = buffer.count - buckets[k].count
+        for (q, i) in buckets[k].enumerated() {
             let p = parameters[i], n = p.count
+            buffer[flags + q] = p.grad == nil ? 0 : 1
             if let g = p.grad {
                 g.scalars.withUnsafeBufferPointer { src in
                     _ = UnsafeMutableBufferPointer(rebasing: buffer[offset..<(offset + n)]).initialize(from: src)
@@ -331,9 +335,10 @@ final class GradientReducer {
             requests[k] = nil
             let buffer = buffers[k]
             var offset = 0
-            for i in buckets[k] {
+            let flags = buffer.count - buckets[k].count
+            for (q, i) in buckets[k].enumerated() {
                 let p = parameters[i], n = p.count
-                if p.grad != nil {
+                if buffer[flags + q] > 0 {
                     p.value.grad = Tensor(shape: p.shape, scalars: Array(buffer[offset..<(offset + n)]))
                 }
                 offset += n

@@ -17,11 +17,14 @@ struct Detect: ParsableCommand {
             AlexeyAB's darknet and OpenCV's blobFromImage do (OpenCV's bilinear).
             """)
 
-    @Argument(help: "The Darknet .cfg file.")
-    var cfg: String
+    @Argument(help: "The Darknet .cfg file (with --model: an image).")
+    var cfg: String?
 
-    @Argument(help: "The Darknet .weights file.")
-    var weights: String
+    @Argument(help: "The Darknet .weights file (with --model: an image).")
+    var weights: String?
+
+    @Option(help: "Instead of CFG WEIGHTS: an Ocelli SSD model folder (ocelli train --arch … writes BACKUP/<arch>_best); every argument is then an image or folder.")
+    var model: String?
 
     @Argument(help: "Images or folders of images.")
     var images: [String] = []
@@ -67,11 +70,20 @@ struct Detect: ParsableCommand {
     @Option(help: "A video file (decoded and re-encoded through ffmpeg) or a folder of frames; --out names the output video or folder.")
     var video: String?
 
+    /// The images named: with --model the first two arguments are images too.
+    var imageArguments: [String] { model == nil ? images : [cfg, weights].compactMap { $0 } + images }
+
     func validate() throws {
+        if model == nil {
+            guard cfg != nil, weights != nil else { throw ValidationError("give CFG WEIGHTS (a Darknet detector) or --model DIR (an Ocelli SSD)") }
+        } else {
+            guard video == nil else { throw ValidationError("--video takes a Darknet detector (CFG WEIGHTS) for now, not --model") }
+            guard !imageArguments.isEmpty else { throw ValidationError("name at least one image or folder") }
+        }
         if video != nil {
             guard images.isEmpty else { throw ValidationError("give either images or --video, not both") }
             guard out != nil else { throw ValidationError("--video needs --out (the output video file, or a folder for frames)") }
-        } else {
+        } else if model == nil {
             guard !images.isEmpty else { throw ValidationError("name at least one image or folder") }
         }
         guard thresh >= 0 && thresh < 1 else { throw ValidationError("--thresh must be in [0, 1)") }
@@ -86,7 +98,9 @@ struct Detect: ParsableCommand {
 
     func run() throws {
         threadOptions.apply()
-        let cfg = BundledData.cfgNamed(self.cfg) ?? self.cfg
+        if let model { return try runSSD(model) }
+        guard let cfgArgument = self.cfg, let weights else { throw ValidationError("give CFG WEIGHTS or --model DIR") }
+        let cfg = BundledData.cfgNamed(cfgArgument) ?? cfgArgument
         if let video {
             var isDir: ObjCBool = false
             if FileManager.default.fileExists(atPath: video, isDirectory: &isDir), !isDir.boolValue,
@@ -181,6 +195,62 @@ struct Detect: ParsableCommand {
         }
         writer.sync {}
         if let error = writeError.error { throw failure("\(error)") }
+        if unreadable > 0 {
+            throw failure("\(unreadable) of \(files.count) image\(files.count == 1 ? "" : "s") could not be read (named above)")
+        }
+    }
+}
+
+extension Detect {
+    /// `detect --model DIR`: an Ocelli SSD over images, the same lines, JSON and drawings as
+    /// with a Darknet detector.
+    func runSSD(_ folder: String) throws {
+        let detector: SSDDetector
+        do { detector = try SSDDetector.load(from: folder) } catch { throw failure("\(error)") }
+        var post = detector.postProcessing
+        post.scoreThreshold = Double(thresh); post.nmsThreshold = Double(nms)
+        var ssd = detector
+        ssd.postProcessing = post
+        let labels: [String]
+        if let names {
+            labels = try classNames(names: names, cfg: folder, weights: folder, classes: detector.classes)
+        } else {
+            labels = (0..<detector.classes).map { "class \($0)" }
+            printError("note: no --names: classes are numbered")
+        }
+        let files = try expandImages(imageArguments)
+        let output = noSave ? nil : try DetectOutput(files: files, out: out, format: format)
+        do { try output?.prepareFolder() } catch { throw failure("\(error)") }
+        var unreadable = 0
+        var start = 0
+        while start < files.count {
+            let range = start..<min(start + batch, files.count)
+            start = range.upperBound
+            var decoded: [(index: Int, image: Image)] = []
+            for i in range {
+                do { decoded.append((i, try Image(contentsOf: files[i]))) } catch { printError("error: \(error)"); unreadable += 1 }
+            }
+            guard !decoded.isEmpty else { continue }
+            let began = Date()
+            let found = ssd.detect(images: decoded.map(\.image))
+            let milliseconds = Date().timeIntervalSince(began) * 1000 / Double(decoded.count)
+            for ((index, image), dets) in zip(decoded, found) {
+                let file = files[index]
+                let drawn = dets.map { d in
+                    Detection(classIndex: d.classIndex, className: d.classIndex < labels.count ? labels[d.classIndex] : "class \(d.classIndex)",
+                              score: Float(d.score), x1: Float(d.box.xmin), y1: Float(d.box.ymin), x2: Float(d.box.xmax), y2: Float(d.box.ymax))
+                }
+                func report(_ line: String) { if json { printError(line) } else { print(line) } }
+                report("\(file): Predicted in \(Int(milliseconds.rounded())) milliseconds.")
+                for d in drawn { report(d.className + ": " + String(format: "%.0f", Double(d.score) * 100) + "%") }
+                if json { print(DetectPipeline.json(file: file, image: image, detections: drawn)) }
+                if let output {
+                    do { try output.write(image.drawingDetections(drawn, classes: detector.classes), to: output.paths[index], quality: quality) } catch {
+                        throw failure("\(error)")
+                    }
+                }
+            }
+        }
         if unreadable > 0 {
             throw failure("\(unreadable) of \(files.count) image\(files.count == 1 ? "" : "s") could not be read (named above)")
         }

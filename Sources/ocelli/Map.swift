@@ -20,19 +20,22 @@ struct Map: ParsableCommand {
     @Option(help: "Instead of --detections: a Darknet .cfg to run over the data set's images (with --weights).")
     var cfg: String?
 
+    @Option(help: "Instead of --detections or --cfg: an Ocelli SSD model folder (ocelli train --arch … writes BACKUP/<arch>_best).")
+    var model: String?
+
     @Option(help: "The Darknet .weights for --cfg.")
     var weights: String?
 
-    @Option(help: "With --cfg: the score threshold of the detections kept for evaluation (Darknet's map uses 0.005).")
+    @Option(help: "With --cfg or --model: the score threshold of the detections kept for evaluation (Darknet's map uses 0.005).")
     var thresh: Float = 0.005
 
-    @Option(help: "With --cfg: NMS IoU threshold (Darknet's do_nms_sort).")
+    @Option(help: "With --cfg or --model: NMS IoU threshold (Darknet's do_nms_sort; per class for an SSD).")
     var nms: Float = 0.45
 
     @Flag(help: "With --cfg: resize images to the network input instead of letterboxing them.")
     var noLetterbox = false
 
-    @Option(help: "With --cfg: images per forward pass.")
+    @Option(help: "With --cfg or --model: images per forward pass.")
     var batch: Int = 4
 
     @Option(help: "With --cfg: also write the detections in COCO results format to this file.")
@@ -67,7 +70,9 @@ struct Map: ParsableCommand {
             throw ValidationError("--metric must be voc07, voc or coco, got '\(metric)'")
         }
         guard iou > 0 && iou < 1 else { throw ValidationError("--iou must be between 0 and 1, got \(iou)") }
-        guard (detections == nil) != (cfg == nil) else { throw ValidationError("give either --detections FILE or --cfg CFG --weights W") }
+        guard [detections != nil, cfg != nil, model != nil].filter({ $0 }).count == 1 else {
+            throw ValidationError("give one of --detections FILE, --cfg CFG --weights W, or --model DIR")
+        }
         guard cfg == nil || weights != nil else { throw ValidationError("--cfg needs --weights") }
         guard (1...1_024).contains(batch) else { throw ValidationError("--batch must be between 1 and 1024, got \(batch)") }
         guard thresh >= 0 && thresh < 1 else { throw ValidationError("--thresh must be in [0, 1), got \(thresh)") }
@@ -77,7 +82,7 @@ struct Map: ParsableCommand {
 
     func run() throws {
         try refuseOverwritingInputs([("--save-detections", saveDetections), ("--pr-curves", prCurves)],
-                                    inputs: [data, detections, cfg.map { BundledData.cfgNamed($0) ?? $0 }, weights, names])
+                                    inputs: [data, detections, cfg.map { BundledData.cfgNamed($0) ?? $0 }, weights, names, model])
         let dataset = try loadEvaluationData(path: data, split: split, names: names)
         let found: [ScoredDetection]
         if let cfg, let weights {
@@ -86,8 +91,27 @@ struct Map: ParsableCommand {
             if let saveDetections {
                 do { try writeAtomically(DetectionsFile.encode(found), to: saveDetections) } catch { throw failure("\(error)") }
             }
+        } else if let model {
+            let detector: SSDDetector
+            do { detector = try SSDDetector.load(from: model) } catch { throw failure("\(error)") }
+            guard detector.classes == dataset.classNames.count else {
+                throw failure("\(model) predicts \(detector.classes) classes, the data set has \(dataset.classNames.count): class indices must correspond (use --names)")
+            }
+            var post = detector.postProcessing
+            post.scoreThreshold = Double(thresh); post.nmsThreshold = Double(nms)
+            var d = detector
+            d.postProcessing = post
+            let began = Date()
+            do {
+                found = try d.detect(DetectionDataset(classNames: dataset.classNames, images: dataset.images, format: .voc), batch: batch)
+            } catch { throw failure("\(error)") }
+            printError("\(dataset.images.count) images through \(model) in \(String(format: "%.1f", Date().timeIntervalSince(began))) s")
+            if let saveDetections {
+                do { try writeAtomically(DetectionsFile.encode(found), to: saveDetections) } catch { throw failure("\(error)") }
+            }
         } else {
-            found = try DetectionsFile.read(path: detections!, images: dataset.images, classCount: dataset.classNames.count,
+            guard let detections else { throw failure("give --detections, --cfg or --model") }
+            found = try DetectionsFile.read(path: detections, images: dataset.images, classCount: dataset.classNames.count,
                                             categoryIDs: dataset.categoryIDs)
         }
         try Map.report(detections: found, dataset: dataset, metric: MeanAveragePrecisionMetric(rawValue: metric)!,

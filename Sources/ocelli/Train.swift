@@ -5,7 +5,7 @@ import Ocelli
 /// `ocelli train`: Darknet's `detector train` on any data set Ocelli reads.
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a Darknet YOLO cfg ([yolo] or [region] heads) on a detection data set, as `darknet detector train` does.",
+        abstract: "Train a Darknet YOLO cfg ([yolo] or [region] heads) on a detection data set, as `darknet detector train` does, or an SSD (--arch).",
         discussion: """
             Darknet's loop: `batch` images per iteration in `subdivisions` passes, Darknet's loss, SGD with the cfg's \
             momentum, decay and learning-rate policy (burn_in, steps/scales, poly, …), the cfg's jitter, flip and \
@@ -19,6 +19,9 @@ struct Train: ParsableCommand {
             image, a missing or unreadable image, a missing label file) is left out with a warning naming the file \
             and line; an empty label file is an image without objects.
             --json ends with one JSON object: iterations, seconds, images_per_second, final_loss, best_map50, weights.
+            --arch ssd-digits|ssd300 trains an SSD instead (Keras' loop: Adam, the MultiBox loss, --epochs, mAP@0.5 on the \
+            validation split after each epoch, BACKUP/<arch>_last and _best model folders for `ocelli detect/map --model`, \
+            chart.svg; --json: iterations, epochs, seconds, images_per_second, final_loss, best_map50, weights).
             """)
 
     @Option(help: "The Darknet .cfg file, or the name of a bundled one.")

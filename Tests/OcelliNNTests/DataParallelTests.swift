@@ -160,7 +160,9 @@ final class RankResults<R>: @unchecked Sendable {
     /// `fit` on two ranks (threads) gives the weights of one process training the same batches:
     /// rank 0's initial weights broadcast, each rank its half of every batch, gradients summed.
     @Test func fitOnTwoRanksMatchesOneProcess() throws {
-        let (x, y) = blobs(96, seed: 5)
+        // 97 samples in batches of 24: each pass ends with a batch of one row, which leaves
+        // rank 1 without data for that update (it must still make the same update).
+        let (x, y) = blobs(97, seed: 5)
         @Sendable func makeModel(_ initSeed: UInt64) -> Sequential {
             RandomSeed.withSeed(initSeed) {
                 let m = Sequential(inputShape: [2])
@@ -191,7 +193,7 @@ final class RankResults<R>: @unchecked Sendable {
             return (m.getWeights(), h.history, m.dataParallel!.updates)
         }
         for (w, h, updates) in results {
-            #expect(updates == 12)
+            #expect(updates == 15)
             var largest: Float = 0
             for (a, b) in zip(w, one.getWeights()) { for (u, v) in zip(a.scalars, b.scalars) { largest = max(largest, abs(u - v)) } }
             #expect(largest < 1e-5, "largest difference \(largest)")
