@@ -25,25 +25,11 @@ extension DarknetNetwork {
 ///         ModelCheckpoint(path: "best.safetensors", monitor: "val_map50", saveBestOnly: true)])
 ///
 /// List it before the callbacks that read it: `fit` calls them in order.
-public final class DetectionMAP: Callback {
-    public let network: DarknetNetwork, dataset: DetectionDataset, name: String, every: Int
-    /// (epoch, mAP) of each evaluation.
-    public private(set) var history: [(epoch: Int, map: Double)] = []
+public final class DetectionMAP: ValidationMAP {
+    public let network: DarknetNetwork, dataset: DetectionDataset
 
     public init(network: DarknetNetwork, dataset: DetectionDataset, name: String = "val_map50", every: Int = 1) {
-        self.network = network; self.dataset = dataset; self.name = name; self.every = Swift.max(1, every)
-    }
-
-    public override func onTrainBegin() { history = [] }
-
-    public override func onEpochEnd(_ epoch: Int, logs: inout [String: Float]) {
-        guard (epoch + 1) % every == 0 else { return }
-        do {
-            let m = try network.validationMAP50(dataset)
-            history.append((epoch, m))
-            logs[name] = Float(m)
-        } catch {
-            StandardError.write("error: DetectionMAP could not evaluate epoch \(epoch + 1): \(error)\n")
-        }
+        self.network = network; self.dataset = dataset
+        super.init(name: name, every: every) { try network.validationMAP50(dataset) }
     }
 }

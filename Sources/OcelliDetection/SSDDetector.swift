@@ -102,24 +102,41 @@ public struct SSDDetector {
     }
 }
 
-/// Puts an SSD's validation mAP@0.5 into `fit`'s logs ("val_map50") at the end of every
-/// `every`-th epoch, for the callbacks after it (EarlyStopping, ModelCheckpoint, …).
-public final class SSDValidationMAP: Callback {
-    public let detector: SSDDetector, dataset: DetectionDataset, name: String, every: Int
+/// Puts a detector's validation mAP@0.5 into `fit`'s logs (as `name`, default "val_map50") at
+/// the end of every `every`-th epoch, so that the callbacks after it (EarlyStopping,
+/// ModelCheckpoint, CSVLogger, TensorBoard) can monitor it. List it before them: `fit` calls
+/// callbacks in order. `SSDValidationMAP` and OcelliDarknet's `DetectionMAP` are this with their
+/// detector's evaluation.
+open class ValidationMAP: Callback {
+    public let name: String, every: Int
+    /// (epoch, mAP) of each evaluation.
     public private(set) var history: [(epoch: Int, map: Double)] = []
+    private let evaluate: () throws -> Double
 
-    public init(detector: SSDDetector, dataset: DetectionDataset, name: String = "val_map50", every: Int = 1) {
-        self.detector = detector; self.dataset = dataset; self.name = name; self.every = Swift.max(1, every)
+    public init(name: String = "val_map50", every: Int = 1, evaluate: @escaping () throws -> Double) {
+        self.name = name; self.every = Swift.max(1, every); self.evaluate = evaluate
     }
 
-    public override func onEpochEnd(_ epoch: Int, logs: inout [String: Float]) {
+    open override func onTrainBegin() { history = [] }
+
+    open override func onEpochEnd(_ epoch: Int, logs: inout [String: Float]) {
         guard (epoch + 1) % every == 0 else { return }
         do {
-            let m = try detector.validationMAP50(dataset)
+            let m = try evaluate()
             history.append((epoch, m))
             logs[name] = Float(m)
         } catch {
-            StandardError.write("error: SSDValidationMAP could not evaluate epoch \(epoch + 1): \(error)\n")
+            StandardError.write("error: \(type(of: self)) could not evaluate epoch \(epoch + 1): \(error)\n")
         }
+    }
+}
+
+/// An SSD's validation mAP@0.5 in `fit`'s logs (see `ValidationMAP`).
+public final class SSDValidationMAP: ValidationMAP {
+    public let detector: SSDDetector, dataset: DetectionDataset
+
+    public init(detector: SSDDetector, dataset: DetectionDataset, name: String = "val_map50", every: Int = 1) {
+        self.detector = detector; self.dataset = dataset
+        super.init(name: name, every: every) { try detector.validationMAP50(dataset) }
     }
 }

@@ -67,21 +67,21 @@ public final class MPICommunicator: Collective {
     private static let piece = 1 << 30
 
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
-        var i = 0
-        while i < buffer.count {
-            let n = Swift.min(Self.piece, buffer.count - i)
-            try Self.check(MPI_Allreduce(ocelli_mpi_in_place(), buffer.baseAddress! + i, Int32(n), ocelli_mpi_float(), ocelli_mpi_sum(),
-                                         ocelli_mpi_comm_world()), "MPI_Allreduce")
-            i += n
-        }
+        try allReduceInPlace(UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count, size: 4, type: ocelli_mpi_float())
     }
 
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
+        try allReduceInPlace(UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count, size: 8, type: ocelli_mpi_double())
+    }
+
+    /// `MPI_Allreduce` (sum, in place) of `count` values of `size` bytes, in pieces MPI can count.
+    private func allReduceInPlace(_ base: UnsafeMutableRawPointer?, count: Int, size: Int, type: MPI_Datatype?) throws {
+        guard let base else { return }
         var i = 0
-        while i < buffer.count {
-            let n = Swift.min(Self.piece, buffer.count - i)
-            try Self.check(MPI_Allreduce(ocelli_mpi_in_place(), buffer.baseAddress! + i, Int32(n), ocelli_mpi_double(), ocelli_mpi_sum(),
-                                         ocelli_mpi_comm_world()), "MPI_Allreduce")
+        while i < count {
+            let n = Swift.min(Self.piece, count - i)
+            try Self.check(MPI_Allreduce(ocelli_mpi_in_place(), base + i * size, Int32(n), type, ocelli_mpi_sum(), ocelli_mpi_comm_world()),
+                           "MPI_Allreduce")
             i += n
         }
     }
