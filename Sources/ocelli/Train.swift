@@ -36,6 +36,11 @@ struct Train: ParsableCommand {
     @Option(help: "Adam's learning rate for an SSD (--arch) training.")
     var learningRate: Float = 0.001
 
+    @Option(help: "The learning rate over an SSD (--arch) training: cosine (Keras' CosineDecay from --learning-rate to 1% of it at the last step) or constant.")
+    var schedule: SSDSchedule = .cosine
+
+    enum SSDSchedule: String, ExpressibleByArgument, CaseIterable { case cosine, constant }
+
     @Option(help: "The data set: a VOC, YOLO or COCO folder (or a YOLO list file / COCO .json).")
     var data: String
 
@@ -98,7 +103,6 @@ struct Train: ParsableCommand {
         }
         let detector = try SSDDetector(model: model, defaultBoxes: boxes)
         let loss = MultiBoxLoss(defaultBoxes: boxes, classes: trainSet.classNames.count)
-        model.compile(optimizer: .adam(learningRate: learningRate), loss: loss)
         let size = boxes.imageSize, batch = training.batch ?? 16
         var transform: DetectionLoader.Transform?
         if !training.noAugment {
@@ -109,7 +113,12 @@ struct Train: ParsableCommand {
                                      skipBadSamples: true, workers: training.workers, transform: transform)
         guard loader.batchesPerEpoch >= 1 else { throw failure("the training set has \(trainSet.images.count) images, fewer than one batch of \(batch)") }
         let steps = training.maxBatches.map { min($0, loader.batchesPerEpoch) }
-        say("\(arch): \(trainSet.images.count) training images, \(valSet?.images.count ?? 0) validation; \(boxes.count) default boxes, batch \(batch), \(epochs) epochs, Adam \(learningRate)")
+        let optimizer = Adam(learningRate: learningRate)
+        if schedule == .cosine {
+            optimizer.withSchedule(CosineDecay(initialLearningRate: learningRate, decaySteps: max(1, epochs * (steps ?? loader.batchesPerEpoch)), alpha: 0.01))
+        }
+        model.compile(optimizer: optimizer, loss: loss)
+        say("\(arch): \(trainSet.images.count) training images, \(valSet?.images.count ?? 0) validation; \(boxes.count) default boxes, batch \(batch), \(epochs) epochs, Adam \(learningRate) (\(schedule.rawValue))")
         let stem = arch
         func folder(_ suffix: String) -> String { (backup as NSString).appendingPathComponent("\(stem)_\(suffix)") }
         var best: Double?, written: [String: String] = [:], lossHistory: [(Int, Float)] = [], mapHistory: [(Int, Double)] = []
