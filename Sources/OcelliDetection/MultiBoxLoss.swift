@@ -205,3 +205,70 @@ public struct SSDPostProcessing: Equatable, Sendable {
         }
     }
 }
+
+extension MultiBoxLoss {
+    /// What `Model.save` writes: the default-box layout and every option, so that a saved SSD
+    /// loads compiled (`Model.load` after `MultiBoxLoss.register()`) and training continues.
+    public var savedConfig: SavedObject? {
+        let b = defaultBoxes
+        var config: [String: JSONValue] = [
+            "classes": .int(classes), "image_size": .int(b.imageSize), "feature_maps": .ints(b.featureMaps),
+            "scales": .array(b.scales.map { .number($0) }),
+            "aspect_ratios": .array(b.aspectRatios.map { .array($0.map { .number($0) }) }), "clip": .bool(b.clip),
+            "center_variance": .number(Double(coder.centerVariance)), "size_variance": .number(Double(coder.sizeVariance)),
+            "match_threshold": .number(Double(matcher.threshold)), "negatives_per_positive": .int(negativesPerPositive),
+            "location_weight": .number(Double(locationWeight)),
+        ]
+        if let steps = b.steps { config["steps"] = .array(steps.map { .number($0) }) }
+        return SavedObject(className: "MultiBoxLoss", config: config)
+    }
+
+    /// Rebuilds the loss from `savedConfig`; every value checked.
+    public convenience init(saved: SavedObject) throws {
+        let c = saved.config
+        func fail(_ key: String, _ expected: String) -> SavedObjectError {
+            SavedObjectError("loss 'MultiBoxLoss': '\(key)' must be \(expected), got \(c[key].map { "\($0)" } ?? "nothing")")
+        }
+        func numbers(_ v: JSONValue?) -> [Double]? {
+            guard case .array(let a)? = v else { return nil }
+            let d = a.compactMap(\.double)
+            return d.count == a.count ? d : nil
+        }
+        func number(_ key: String, in range: ClosedRange<Double>) throws -> Double {
+            guard let d = c[key]?.double, d.isFinite, range.contains(d) else { throw fail(key, "a number in \(range)") }
+            return d
+        }
+        guard let classes = c["classes"]?.int, (1...100_000).contains(classes) else { throw fail("classes", "an integer from 1 to 100000") }
+        guard let size = c["image_size"]?.int else { throw fail("image_size", "an integer") }
+        guard let maps = c["feature_maps"]?.intArray else { throw fail("feature_maps", "a list of integers") }
+        guard let scales = numbers(c["scales"]) else { throw fail("scales", "a list of numbers") }
+        guard case .array(let ratioLists)? = c["aspect_ratios"] else { throw fail("aspect_ratios", "a list of lists of numbers") }
+        let ratios = ratioLists.compactMap { numbers($0) }
+        guard ratios.count == ratioLists.count else { throw fail("aspect_ratios", "a list of lists of numbers") }
+        var steps: [Double]?
+        if let s = c["steps"], s != .null {
+            guard let v = numbers(s) else { throw fail("steps", "a list of numbers") }
+            steps = v
+        }
+        guard let clip = c["clip"]?.bool else { throw fail("clip", "true or false") }
+        let boxes: SSDDefaultBoxes
+        do { boxes = try SSDDefaultBoxes(imageSize: size, featureMaps: maps, scales: scales, aspectRatios: ratios, steps: steps, clip: clip) } catch {
+            throw SavedObjectError("loss 'MultiBoxLoss': \(error)")
+        }
+        self.init(defaultBoxes: boxes, classes: classes)
+        coder = SSDBoxCoder(centerVariance: Float(try number("center_variance", in: 1e-6...100)),
+                            sizeVariance: Float(try number("size_variance", in: 1e-6...100)))
+        matcher = SSDMatcher(threshold: Float(try number("match_threshold", in: 0...1)))
+        guard let negatives = c["negatives_per_positive"]?.int, (0...10_000).contains(negatives) else {
+            throw fail("negatives_per_positive", "an integer from 0 to 10000")
+        }
+        negativesPerPositive = negatives
+        locationWeight = Float(try number("location_weight", in: 0...1e6))
+    }
+
+    /// Makes `Model.load` rebuild a saved MultiBox loss (so an SSD folder loads compiled, with its
+    /// optimizer's state). Safe to call any number of times, from any thread.
+    public static func register() {
+        LossRegistry.register("MultiBoxLoss") { try MultiBoxLoss(saved: $0) }
+    }
+}

@@ -24,7 +24,10 @@ public struct SSDDetector {
 
     /// A model folder written by `Model.save` (`ocelli train --arch …` writes them) with the
     /// default boxes of its architecture (found by the model's name: ssd300, ssd_digits).
+    /// A folder saved while training loads compiled (the MultiBox loss, the optimizer and its
+    /// state): `fit` continues it.
     public static func load(from folder: String) throws -> SSDDetector {
+        MultiBoxLoss.register()
         let model = try Model.load(from: folder)
         let size = model.inputs.first?.shape.first ?? 0
         let boxes: SSDDefaultBoxes
@@ -39,6 +42,20 @@ public struct SSDDetector {
 
     /// Object classes (without the background).
     public var classes: Int { model.outputs[1].shape[1] - 1 }
+
+    /// The metadata key under which a model folder keeps its class names, one per line.
+    public static let classNamesKey = "class_names"
+
+    /// The class names saved with the model (`ocelli train --arch` records its data set's), or
+    /// nil when the model has none or their count is not `classes`.
+    public var classNames: [String]? {
+        get {
+            guard let text = model.metadata[Self.classNamesKey] else { return nil }
+            let names = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            return names.count == classes ? names : nil
+        }
+        nonmutating set { model.metadata[Self.classNamesKey] = newValue?.joined(separator: "\n") }
+    }
 
     /// Detections on a batch of network inputs [N, size, size, 3] (values in [0, 1]), boxes as
     /// fractions of the input.

@@ -8,6 +8,15 @@ public enum SSDModels {
     /// The names `ocelli summary` accepts.
     public static let names = ["ssd300", "ssd-digits"]
 
+    /// The name of the `Model` an architecture builds (what a saved folder records).
+    public static func modelName(_ arch: String) -> String? {
+        switch arch.lowercased() {
+        case "ssd300": return "ssd300"
+        case "ssd-digits": return "ssd_digits"
+        default: return nil
+        }
+    }
+
     /// SSD300 on VGG16 (Liu et al. 2016) in ssd.pytorch's and torchvision's layout: VGG16's
     /// convolutions (pool3 rounding up: 75 → 38; pool5 3x3 stride 1), conv4_3 through
     /// L2 normalisation with a learned scale (20 at first), fc6 as a 3x3 convolution dilated by 6

@@ -65,6 +65,7 @@ extension Model {
             restoredOptimizer.state.slots[ObjectIdentifier(p)] = t.scalars
         }
         optimizer = restoredOptimizer
+        trainSteps = restoredOptimizer.iterations  // fit's per-step seeds continue from here
         loss = restoredLoss
         metrics = restoredMetrics
     }

@@ -93,6 +93,9 @@ open class Model {
     public internal(set) var metrics: [Metric] = []
     public var stopTraining = false
     var trainSteps = 0
+    /// Strings saved with the architecture in `model.json` and restored by `Model.load` (what
+    /// the weights mean beyond the graph: a detector's class names, its training data, …).
+    public var metadata: [String: String] = [:]
     /// Data-parallel training over several processes (`DataParallel`): `fit` and the Darknet
     /// trainer train this rank's share of each batch and sum the gradients over the ranks.
     public var dataParallel: DataParallel? {

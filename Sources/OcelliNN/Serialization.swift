@@ -82,6 +82,7 @@ extension Model {
             ]),
         ]
         if let compileConfig { doc["compile_config"] = compileConfig }
+        if !metadata.isEmpty { doc["metadata"] = .object(metadata.mapValues { .string($0) }) }
         if let saveID { doc["weights"] = .object(["file": .string(Model.weightsFile), "save_id": .string(saveID)]) }
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -138,12 +139,24 @@ extension Model {
             return t
         }
         let name = cfg["name"]?.string ?? "model"
+        var metadata: [String: String] = [:]
+        if let m = o["metadata"], m != .null {
+            guard case .object(let entries) = m else { throw FileFormatError(path, "metadata must be an object of strings") }
+            for (k, v) in entries {
+                guard let s = v.string else { throw FileFormatError(path, "metadata '\(k)' must be a string, got \(v)") }
+                metadata[k] = s
+            }
+        }
+        let model: Model
         if o["class_name"]?.string == "Sequential", inputTensors.count == 1 {
             let seq = Sequential(inputShape: inputTensors[0].shape, name: name)
             seq.adopt(inputs: inputTensors, outputs: outTensors)
-            return seq
+            model = seq
+        } else {
+            model = Model(inputs: inputTensors, outputs: outTensors, name: name)
         }
-        return Model(inputs: inputTensors, outputs: outTensors, name: name)
+        model.metadata = metadata
+        return model
     }
 
     /// Saves the architecture and compile configuration (`model.json`) and the weights with the

@@ -134,16 +134,25 @@ extension Model {
     /// Keras' fit over a data source: `epochs` of `stepsPerEpoch` batches (default: one pass;
     /// with fewer steps than a pass, the next epoch continues where the last stopped, as Keras),
     /// validation after each epoch, callbacks, the progress line.
+    ///
+    /// Continuing an interrupted run: `initialEpoch` (and `initialStep`, the batches of that
+    /// epoch already trained) start where it stopped, on the batches it would have had next; a
+    /// model saved and loaded with its optimizer (`save(to:)`, `load(from:)`) then trains on as
+    /// if never interrupted.
     @discardableResult
     public func fit<S: BatchSource>(_ data: S, epochs: Int = 1, stepsPerEpoch: Int? = nil,
                                     validationData: (any BatchSource<S.Target>)? = nil, validationSteps: Int? = nil,
-                                    callbacks: [Callback] = [], verbose: Verbosity = .auto, initialEpoch: Int = 0) throws -> History {
+                                    callbacks: [Callback] = [], verbose: Verbosity = .auto, initialEpoch: Int = 0,
+                                    initialStep: Int = 0) throws -> History {
         _ = try compiledLoss(for: S.Target.self, "fit")
         guard epochs >= 0, initialEpoch >= 0 else { throw TrainingError("\(name): epochs (\(epochs)) and initialEpoch (\(initialEpoch)) must not be negative") }
         let passLength = data.batchCount
         guard passLength > 0 else { throw TrainingError("\(name): the training data is empty (0 batches): nothing to train on") }
         if let s = stepsPerEpoch, s <= 0 { throw TrainingError("\(name): stepsPerEpoch must be positive, got \(s)") }
         let steps = stepsPerEpoch ?? passLength
+        guard (0..<steps).contains(initialStep) else { throw TrainingError("\(name): initialStep must be in 0..<\(steps) (the steps of an epoch), got \(initialStep)") }
+        let (start, overflow) = initialEpoch.multipliedReportingOverflow(by: steps)
+        guard !overflow, start <= Int.max - initialStep else { throw TrainingError("\(name): initialEpoch \(initialEpoch) is too large") }
         let history = History()
         let dp = dataParallel
         if let dp { try dp.broadcastParameters(self) }  // every rank starts from rank 0's weights
@@ -152,14 +161,14 @@ extension Model {
         for c in all { c.model = self }
         stopTraining = false
         let dropoutSeed = RandomSeed.next()
-        var position = 0
+        var position = start + initialStep  // the batches an uninterrupted run would be at
         for c in all { c.onTrainBegin() }
         for epoch in initialEpoch..<Swift.max(epochs, initialEpoch) {
             let start = DispatchTime.now().uptimeNanoseconds
             for c in all { c.onEpochBegin(epoch) }
             var lossSum = 0.0, seen = 0
             var metricSums = [Double](repeating: 0, count: metrics.count)
-            for step in 0..<steps {
+            for step in (epoch == initialEpoch ? initialStep : 0)..<steps {
                 let stepSeed = dropoutSeed &+ UInt64(trainSteps)
                 if let dp {
                     // This rank's rows of the global batch; its mean loss weighted by its share,

@@ -29,7 +29,7 @@ struct Detect: ParsableCommand {
     @Argument(help: "Images or folders of images.")
     var images: [String] = []
 
-    @Option(help: "Class names, one per line (default: coco.names / voc.names beside the cfg when the class count matches).")
+    @Option(help: "Class names, one per line (default: coco.names / voc.names beside the cfg when the class count matches; with --model, the names saved in the model folder).")
     var names: String?
 
     @Option(help: "Score threshold (objectness × class probability). pjreddie's default is 0.5.")
@@ -214,6 +214,8 @@ extension Detect {
         let labels: [String]
         if let names {
             labels = try classNames(names: names, cfg: folder, weights: folder, classes: detector.classes)
+        } else if let saved = detector.classNames {
+            labels = saved
         } else {
             labels = (0..<detector.classes).map { "class \($0)" }
             printError("note: no --names: classes are numbered")

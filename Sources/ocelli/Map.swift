@@ -97,6 +97,9 @@ struct Map: ParsableCommand {
             guard detector.classes == dataset.classNames.count else {
                 throw failure("\(model) predicts \(detector.classes) classes, the data set has \(dataset.classNames.count): class indices must correspond (use --names)")
             }
+            if let saved = detector.classNames, saved != dataset.classNames {
+                printError("warning: \(model) was trained on the classes \(saved.prefix(5).joined(separator: ", "))\(saved.count > 5 ? ", …" : ""); the data set's are \(dataset.classNames.prefix(5).joined(separator: ", "))\(dataset.classNames.count > 5 ? ", …" : ""): they are matched by index")
+            }
             var post = detector.postProcessing
             post.scoreThreshold = Double(thresh); post.nmsThreshold = Double(nms)
             var d = detector

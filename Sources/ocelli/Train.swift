@@ -19,9 +19,12 @@ struct Train: ParsableCommand {
             image, a missing or unreadable image, a missing label file) is left out with a warning naming the file \
             and line; an empty label file is an image without objects.
             --json ends with one JSON object: iterations, seconds, images_per_second, final_loss, best_map50, weights.
-            --arch ssd-digits|ssd300 trains an SSD instead (Keras' loop: Adam, the MultiBox loss, --epochs, mAP@0.5 on the \
-            validation split after each epoch, BACKUP/<arch>_last and _best model folders for `ocelli detect/map --model`, \
-            chart.svg; --json: iterations, epochs, seconds, images_per_second, final_loss, best_map50, weights).
+            --arch ssd-digits|ssd300 trains an SSD instead: Keras' loop (Adam with a cosine decay, the MultiBox loss, \
+            --epochs), the Darknet line per batch (with the location and confidence terms) or --progress keras, mAP@0.5 on \
+            the validation split after each epoch, BACKUP/<arch>_last and _best model folders (with the class names, for \
+            `ocelli detect/map --model`), chart.svg, --patience, --csv and --tensorboard (per epoch), and --resume from \
+            <arch>_last (the same weights as a run never interrupted). --json: iterations, epochs, seconds, \
+            images_per_second, final_loss, best_map50, weights.
             """)
 
     @Option(help: "The Darknet .cfg file, or the name of a bundled one.")
@@ -30,14 +33,14 @@ struct Train: ParsableCommand {
     @Option(help: "Train an SSD instead of a Darknet cfg: ssd-digits (a small SSD for 256x256 images) or ssd300 (VGG16). Keras' loop: Adam, --epochs, the MultiBox loss, validation mAP@0.5 after every epoch, BACKUP/<arch>_best and _last model folders (ocelli detect/map --model).")
     var arch: String?
 
-    @Option(help: "Epochs of an SSD (--arch) training.")
-    var epochs: Int = 30
+    @Option(help: "Epochs of an SSD (--arch) training (default: 8 for ssd-digits, 30 for ssd300; with --resume, the interrupted run's).")
+    var epochs: Int?
 
-    @Option(help: "Adam's learning rate for an SSD (--arch) training.")
-    var learningRate: Float = 0.001
+    @Option(help: "Adam's learning rate for an SSD (--arch) training (default: 0.001).")
+    var learningRate: Float?
 
-    @Option(help: "The learning rate over an SSD (--arch) training: cosine (Keras' CosineDecay from --learning-rate to 1% of it at the last step) or constant.")
-    var schedule: SSDSchedule = .cosine
+    @Option(help: "The learning rate over an SSD (--arch) training: cosine (Keras' CosineDecay from --learning-rate to 1% of it at the last step; the default) or constant.")
+    var schedule: SSDSchedule?
 
     enum SSDSchedule: String, ExpressibleByArgument, CaseIterable { case cosine, constant }
 
@@ -63,8 +66,15 @@ struct Train: ParsableCommand {
         if let arch, !SSDModels.names.contains(arch.lowercased()) {
             throw ValidationError("--arch must be one of \(SSDModels.names.joined(separator: ", ")), got '\(arch)'")
         }
-        guard (1...100_000).contains(epochs) else { throw ValidationError("--epochs must be between 1 and 100000, got \(epochs)") }
-        guard learningRate.isFinite, learningRate > 0, learningRate <= 10 else { throw ValidationError("--learning-rate must be in (0, 10], got \(learningRate)") }
+        if let epochs, !(1...100_000).contains(epochs) { throw ValidationError("--epochs must be between 1 and 100000, got \(epochs)") }
+        if let learningRate, !(learningRate.isFinite && learningRate > 0 && learningRate <= 10) {
+            throw ValidationError("--learning-rate must be in (0, 10], got \(learningRate)")
+        }
+        if arch == nil {
+            for (option, given) in [("--epochs", epochs != nil), ("--learning-rate", learningRate != nil), ("--schedule", schedule != nil)] where given {
+                throw ValidationError("\(option) is for an SSD (--arch); a Darknet cfg takes its schedule from [net] (--max-batches sets the iterations)")
+            }
+        }
     }
 
     func run() throws {

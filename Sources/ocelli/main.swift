@@ -12,7 +12,7 @@ struct OcelliCommand: ParsableCommand {
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure Ocelli's kernels.",
-        subcommands: [Kernels.self, Vision.self, BenchDetect.self, BenchDetection.self, AugmentBench.self, BenchTrain.self])
+        subcommands: [Kernels.self, Vision.self, BenchDetect.self, BenchDetection.self, AugmentBench.self, BenchTrain.self, BenchSSD.self])
 }
 
 struct Kernels: ParsableCommand {

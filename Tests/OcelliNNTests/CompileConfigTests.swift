@@ -49,6 +49,53 @@ import OcelliTensor
         }
     }
 
+    /// A run stopped in the middle of an epoch (as Ctrl-C does), saved, loaded and continued with
+    /// `fit(initialEpoch:initialStep:)` ends with the weights of the run never stopped: the same
+    /// shuffled batches, dropout masks, optimizer state and schedule position.
+    @Test func fitResumedInTheMiddleOfAnEpochIsBitwiseTheSame() throws {
+        let (x, y) = blobs(80, seed: 9)
+        func compiled() -> Sequential {
+            let m = Sequential(inputShape: [2]) { Dense(units: 8, activation: .relu); Dropout(0.3); Dense(units: 2, activation: .softmax) }
+            let o = Adam(learningRate: 0.02)
+            o.withSchedule(CosineDecay(initialLearningRate: 0.02, decaySteps: 15, alpha: 0.01))
+            m.compile(optimizer: o, loss: .sparseCategoricalCrossentropy())
+            return m
+        }
+        func batches() throws -> TensorBatches { try TensorBatches(x: x, y: y, batchSize: 16, shuffle: true, seed: 4) }
+        let straight = try RandomSeed.withSeed(2) { () -> [Float] in
+            let m = compiled()
+            RandomSeed.set(7)
+            try m.fit(batches(), epochs: 3, verbose: .silent)
+            return m.getWeights().flatMap(\.scalars)
+        }
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let resumed = try RandomSeed.withSeed(2) { () -> [Float] in
+            let m = compiled()
+            var seen = 0
+            let stop = LambdaCallback(onBatchEnd: { _, _ in seen += 1; if seen == 7 { m.stopTraining = true } })
+            RandomSeed.set(7)
+            try m.fit(batches(), epochs: 3, callbacks: [stop], verbose: .silent)  // epoch 2, 2 of its 5 batches
+            try m.save(to: dir)
+            let loaded = try Model.load(from: dir)
+            RandomSeed.set(7)
+            try loaded.fit(batches(), epochs: 3, verbose: .silent, initialEpoch: 1, initialStep: 2)
+            #expect(loaded.optimizer?.iterations == 15)
+            return loaded.getWeights().flatMap(\.scalars)
+        }
+        #expect(straight == resumed, "resumed in the middle of an epoch, the weights differ from the uninterrupted run's")
+        // Starting at the wrong batch gives other weights (the test can fail).
+        let shifted = try RandomSeed.withSeed(2) { () -> [Float] in
+            let loaded = try Model.load(from: dir)
+            RandomSeed.set(7)
+            try loaded.fit(batches(), epochs: 3, verbose: .silent, initialEpoch: 1, initialStep: 1)
+            return loaded.getWeights().flatMap(\.scalars)
+        }
+        #expect(shifted != straight)
+        let m = compiled()
+        #expect(throws: TrainingError.self) { try m.fit(batches(), epochs: 3, verbose: .silent, initialStep: 5) }
+    }
+
     @Test func evaluateAfterLoadGivesTheSameNumbers() throws {
         let (x, y) = blobs(64, seed: 4)
         let m = model()
